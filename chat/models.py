@@ -1,0 +1,1 @@
+"""Chat models arrive with the chat pages issue."""

@@ -1,0 +1,198 @@
+"""fnplatform settings: configured by environment variables only.
+
+With nothing set, the embedded default needs nothing installed: SQLite in the
+data directory, an in-memory channel layer, a secret key generated once.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+# 1. Paths and env helpers
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env_str("FNPLATFORM_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def generated_secret(filename: str, make) -> str:
+    """Return the secret stored in DATA_DIR/filename, creating it once (mode 0600)."""
+    path = DATA_DIR / filename
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = make()
+    # O_EXCL: if two processes race, one writes and both read the winner.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+# 2. Security
+
+SECRET_KEY = env_str("SECRET_KEY") or generated_secret("secret_key", lambda: secrets.token_urlsafe(50))
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "SAMEORIGIN"
+
+# 3. Apps
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_ace",
+    "channels",
+    "fnplatform.accounts",
+    "functions",
+    "valves",
+    "chat",
+]
+
+# 4. Middleware
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fnplatform.urls"
+ASGI_APPLICATION = "fnplatform.asgi.application"
+WSGI_APPLICATION = None
+
+# 5. Templates
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# 6. Database
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions keep concurrent requests from failing with
+    # "database is locked" under daphne's thread pool.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# 7. Channels
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# 8. Static files
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the apps' static folders too, so a missed collectstatic
+# never leaves the admin's code editor without its scripts.
+WHITENOISE_USE_FINDERS = True
+
+# 9. Logging
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django": {"level": env_str("DJANGO_LOG_LEVEL", "INFO")}},
+}
+
+# 10. Project settings
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "accounts:settings"
+LOGOUT_REDIRECT_URL = "login"
+
+# Fernet key(s) that encrypt secret valves at rest; comma-separated, newest first,
+# so keys can be rotated. Generated once into the data dir when unset.
+FNPLATFORM_SECRETS_KEY = env_str("FNPLATFORM_SECRETS_KEY") or generated_secret(
+    "secrets_key", _fernet_key
+)
+# Where loaded plugin sources live as real files (their __file__).
+FUNCTIONS_SOURCE_DIR = DATA_DIR / "plugin_sources"
+# Imports from URLs: a timeout in seconds and a size cap in bytes.
+FUNCTIONS_IMPORT_TIMEOUT = env_int("FNPLATFORM_IMPORT_TIMEOUT", 15)
+FUNCTIONS_IMPORT_MAX_BYTES = env_int("FNPLATFORM_IMPORT_MAX_BYTES", 2 * 1024 * 1024)
+# The Open WebUI version whose plugin contract we implement.
+FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
+FNPLATFORM_VERSION = "0.1.0"

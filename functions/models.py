@@ -1,0 +1,105 @@
+"""Functions (plugins stored as Python source) and their immutable revisions."""
+
+import keyword
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+
+
+def validate_function_id(value: str) -> None:
+    """Require a lower-case Python identifier, as Open WebUI does."""
+    if not value.isidentifier() or keyword.iskeyword(value):
+        raise ValidationError(
+            "The id must be a valid Python identifier (letters, digits and underscores, "
+            "not starting with a digit).",
+            code="invalid_id",
+        )
+    if value != value.lower():
+        raise ValidationError("The id must be lower case.", code="invalid_id")
+
+
+class FunctionType(models.TextChoices):
+    PIPE = "pipe", "Pipe"
+    FILTER = "filter", "Filter"
+    ACTION = "action", "Action"
+    # Tools arrive in their own issue; the column is a free CharField so adding
+    # a kind needs no data migration.
+
+
+class Function(models.Model):
+    id = models.CharField(primary_key=True, max_length=128, validators=[validate_function_id])
+    name = models.CharField(max_length=255)
+    type = models.CharField(max_length=16, choices=FunctionType.choices)
+    content = models.TextField()
+    # {"description": str, "manifest": frontmatter dict, "toggle"?: bool}, the
+    # Open WebUI shape, so exports move between the two systems unchanged.
+    meta = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+    is_global = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="functions_created",
+    )
+    current_revision = models.ForeignKey(
+        "FunctionRevision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last failure to load the stored code (at activation or at run time);
+    # empty when the last load succeeded. Never disables the function by itself.
+    load_error = models.TextField(blank=True, default="")
+    load_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:functions_function_change", args=[self.id])
+
+    @property
+    def description(self) -> str:
+        return str((self.meta or {}).get("description") or "")
+
+    @property
+    def manifest(self) -> dict:
+        return dict((self.meta or {}).get("manifest") or {})
+
+    @property
+    def dom_id(self) -> str:
+        return f"function-{self.id}"
+
+
+class FunctionRevision(models.Model):
+    """One saved version of a function's source. Never changed after creation."""
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    content = models.TextField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.CharField(max_length=255, blank=True, default="")
+    # What the loader found: kind, features, frontmatter, requirements, warnings.
+    load_result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["function", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["function", "number"], name="unique_revision_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} r{self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Function revisions are immutable; create a new one instead.")
+        super().save(*args, **kwargs)

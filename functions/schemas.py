@@ -1,0 +1,122 @@
+"""API shapes, matching Open WebUI's FunctionResponse / FunctionModel / FunctionForm."""
+
+from typing import Any
+
+from ninja import Schema
+from pydantic import ConfigDict, Field
+
+
+def _epoch(value) -> int:
+    return int(value.timestamp()) if value else 0
+
+
+class FunctionMetaIn(Schema):
+    model_config = ConfigDict(extra="allow")
+    description: str | None = None
+
+
+class FunctionIn(Schema):
+    """Open WebUI's FunctionForm: the id is ignored on update."""
+
+    id: str
+    name: str = ""
+    content: str
+    meta: FunctionMetaIn = Field(default_factory=FunctionMetaIn)
+
+
+class FunctionOut(Schema):
+    """FunctionResponse: everything but the source."""
+
+    id: str
+    user_id: str
+    type: str
+    name: str
+    meta: dict[str, Any]
+    is_active: bool
+    is_global: bool
+    updated_at: int
+    created_at: int
+
+    @staticmethod
+    def resolve_user_id(obj) -> str:
+        return str(obj.created_by_id or "")
+
+    @staticmethod
+    def resolve_updated_at(obj) -> int:
+        return _epoch(obj.updated_at)
+
+    @staticmethod
+    def resolve_created_at(obj) -> int:
+        return _epoch(obj.created_at)
+
+
+class FunctionModelOut(FunctionOut):
+    """FunctionModel: with the source, plus our revision number and last load error."""
+
+    content: str
+    revision: int | None
+    load_error: str
+
+    @staticmethod
+    def resolve_revision(obj) -> int | None:
+        return obj.current_revision.number if obj.current_revision else None
+
+
+class UserBrief(Schema):
+    id: str
+    name: str
+    role: str
+    email: str
+
+
+class FunctionUserOut(FunctionOut):
+    user: UserBrief | None
+
+    @staticmethod
+    def resolve_user(obj) -> dict | None:
+        user = obj.created_by
+        if user is None:
+            return None
+        role = "admin" if user.is_staff else "user"
+        name = user.get_full_name() or user.username
+        return {"id": str(user.pk), "name": name, "role": role, "email": user.email}
+
+
+class LoadUrlIn(Schema):
+    url: str
+
+
+class LoadUrlOut(Schema):
+    name: str
+    content: str
+
+
+class RevisionOut(Schema):
+    number: int
+    sha256: str
+    author: str | None
+    note: str
+    created_at: int
+    current: bool
+    load_result: dict[str, Any]
+
+    @staticmethod
+    def resolve_author(obj) -> str | None:
+        return obj.author.username if obj.author else None
+
+    @staticmethod
+    def resolve_created_at(obj) -> int:
+        return _epoch(obj.created_at)
+
+    @staticmethod
+    def resolve_current(obj) -> bool:
+        return obj.function.current_revision_id == obj.pk
+
+
+class RollbackIn(Schema):
+    revision: int
+
+
+class ImportIn(Schema):
+    functions: list[dict[str, Any]]
+    overwrite: bool = False

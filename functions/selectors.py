@@ -1,0 +1,65 @@
+"""Read-only queries over functions and revisions."""
+
+import difflib
+
+from django.db.models import QuerySet
+
+from functions.models import Function, FunctionRevision
+
+
+def function_list(*, type: str | None = None, active: bool | None = None) -> QuerySet[Function]:
+    """Return functions, newest first, optionally by type and active flag."""
+    qs = Function.objects.select_related("created_by", "current_revision")
+    if type:
+        qs = qs.filter(type=type)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs.order_by("-updated_at", "id")
+
+
+def function_list_for(*, user) -> QuerySet[Function]:
+    """Return the functions a user may see: all for staff, active ones for others."""
+    if user.is_staff:
+        return function_list()
+    return function_list(active=True)
+
+
+def function_get(*, id: str) -> Function:
+    """Return one function; raise Function.DoesNotExist naming the id."""
+    try:
+        return Function.objects.select_related("current_revision").get(pk=id)
+    except Function.DoesNotExist:
+        raise Function.DoesNotExist(f"Function {id!r} not found.") from None
+
+
+def function_usable_by(*, user, function: Function) -> bool:
+    """Whether a user may use a function (chat with it, set its user valves)."""
+    if user is None or not user.is_authenticated:
+        return False
+    return bool(user.is_staff or function.is_active)
+
+
+def revision_list(*, function: Function) -> QuerySet[FunctionRevision]:
+    return function.revisions.select_related("author").order_by("-number")
+
+
+def revision_get(*, function: Function, number: int) -> FunctionRevision:
+    try:
+        return function.revisions.get(number=number)
+    except FunctionRevision.DoesNotExist:
+        raise FunctionRevision.DoesNotExist(
+            f"Function {function.id!r} has no revision {number}."
+        ) from None
+
+
+def revision_diff(*, old: FunctionRevision, new: FunctionRevision) -> list[str]:
+    """Return a unified diff between two revisions, as lines."""
+    return list(
+        difflib.unified_diff(
+            old.content.splitlines(),
+            new.content.splitlines(),
+            fromfile=f"{old.function_id} r{old.number}",
+            tofile=f"{new.function_id} r{new.number}",
+            lineterm="",
+        )
+    )

@@ -1,0 +1,264 @@
+"""Write services for functions: the only code that creates or changes Function rows.
+
+Every door (admin, API, HTMX pages, management commands) calls these. Errors:
+ValidationError (code "invalid_source" with the loader's detail for code that
+cannot load; field errors for bad input), PermissionDenied for non-staff callers.
+A rejected call changes nothing.
+"""
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from functions.models import Function, FunctionRevision, validate_function_id
+from functions.services import registry
+from functions.services.loader import LoadReport, SourceError, check_source, source_sha256
+
+# A source that passed the check moments ago (the admin form checks it, then the
+# save service checks it again) is not executed twice. Activation always reloads.
+_CHECK_TTL_SECONDS = 300
+_checked: dict[str, tuple[float, dict]] = {}
+
+
+def require_staff(user) -> None:
+    """Raise PermissionDenied unless the user is active staff: only staff author code."""
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        raise PermissionDenied("Only staff members can manage functions.")
+
+
+def function_check_source(*, content: str, function_id: str = "plugin", fresh: bool = False):
+    """Load a source to check it and return its LoadReport as a dict. Raise SourceError."""
+    digest = source_sha256(content)
+    cached = _checked.get(digest)
+    if cached and not fresh and time.monotonic() - cached[0] < _CHECK_TTL_SECONDS:
+        return cached[1]
+    report: LoadReport = check_source(
+        content, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR
+    )
+    result = report.as_dict()
+    if len(_checked) > 256:
+        _checked.clear()
+    _checked[digest] = (time.monotonic(), result)
+    return result
+
+
+def _meta_for(report: dict, meta: dict | None) -> dict:
+    """Build Open WebUI's meta: description, the parsed frontmatter as manifest, toggle."""
+    merged = dict(meta or {})
+    frontmatter = report["frontmatter"]
+    merged["description"] = merged.get("description") or frontmatter.get("description", "")
+    merged["manifest"] = frontmatter
+    if report["kind"] == "filter" and report["toggle"]:
+        merged["toggle"] = True
+    else:
+        merged.pop("toggle", None)
+    return merged
+
+
+def _add_revision(function: Function, *, user, report: dict, note: str) -> FunctionRevision:
+    number = (function.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+    revision = FunctionRevision.objects.create(
+        function=function,
+        number=number,
+        content=function.content,
+        sha256=source_sha256(function.content),
+        author=user if user is not None and user.is_authenticated else None,
+        note=note[:255],
+        load_result=report,
+    )
+    function.current_revision = revision
+    function.save(update_fields=["current_revision"])
+    return revision
+
+
+def _clean_id(value: str) -> str:
+    function_id = (value or "").strip().lower()
+    try:
+        validate_function_id(function_id)
+    except ValidationError as exc:
+        raise ValidationError({"id": exc.messages}) from exc
+    if Function.objects.filter(id=function_id).exists():
+        raise ValidationError({"id": [f"A function with id {function_id!r} already exists."]})
+    return function_id
+
+
+@transaction.atomic
+def function_create(
+    *,
+    user,
+    id: str,
+    name: str = "",
+    content: str,
+    meta: dict | None = None,
+    note: str = "Created",
+    is_active: bool = False,
+    is_global: bool = False,
+) -> Function:
+    """Create a function from source that loads, with its first revision."""
+    require_staff(user)
+    function_id = _clean_id(id)
+    report = function_check_source(content=content, function_id=function_id)
+    name = (name or "").strip() or report["frontmatter"].get("title") or function_id
+    function = Function(
+        id=function_id,
+        name=name[:255],
+        type=report["kind"],
+        content=content,
+        meta=_meta_for(report, meta),
+        is_active=is_active,
+        is_global=is_global,
+        created_by=user,
+    )
+    function.full_clean(exclude=["current_revision"], validate_unique=False)
+    function.save(force_insert=True)
+    _add_revision(function, user=user, report=report, note=note)
+    return function
+
+
+@transaction.atomic
+def function_update(
+    *,
+    user,
+    function: Function,
+    name: str | None = None,
+    content: str | None = None,
+    meta: dict | None = None,
+    note: str = "",
+) -> Function:
+    """Change name, meta or source; new source is checked and becomes a new revision."""
+    require_staff(user)
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    changed_source = content is not None and content != function.content
+    if changed_source:
+        report = function_check_source(content=content, function_id=function.id)
+    else:
+        report = (function.current_revision.load_result if function.current_revision else None)
+    if name is not None:
+        if not name.strip():
+            raise ValidationError({"name": ["The name cannot be empty."]})
+        function.name = name.strip()[:255]
+    if changed_source:
+        function.content = content
+        function.type = report["kind"]
+        function.load_error, function.load_error_at = "", None
+    if report is not None and (changed_source or meta is not None):
+        function.meta = _meta_for(report, meta if meta is not None else function.meta)
+    function.save()
+    if changed_source:
+        _add_revision(function, user=user, report=report, note=note or "Edited")
+    return function
+
+
+@transaction.atomic
+def function_rollback(*, user, function: Function, revision: FunctionRevision) -> Function:
+    """Make an old revision's source current again, as a new revision."""
+    require_staff(user)
+    if revision.function_id != function.id:
+        raise ValidationError("That revision belongs to another function.")
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    if revision.content == function.content:
+        raise ValidationError(f"Revision {revision.number} is already the current source.")
+    return function_update(
+        user=user,
+        function=function,
+        content=revision.content,
+        note=f"Rollback to revision {revision.number}",
+    )
+
+
+def function_record_load_error(*, function: Function, error: str) -> None:
+    """Store why the stored code failed to load; never deactivates the function."""
+    Function.objects.filter(pk=function.pk).update(
+        load_error=error, load_error_at=timezone.now()
+    )
+    function.load_error, function.load_error_at = error, timezone.now()
+
+
+def function_set_active(*, user, function: Function, active: bool) -> Function:
+    """Switch a function on or off; switching on reloads its code and refuses on failure."""
+    require_staff(user)
+    if active:
+        try:
+            function_check_source(content=function.content, function_id=function.id, fresh=True)
+        except SourceError as exc:
+            # Recorded outside any transaction of ours, so the reason survives the refusal.
+            function_record_load_error(function=function, error=exc.messages[0])
+            raise ValidationError(
+                f"Cannot activate {function.id}: its code does not load. {exc.messages[0]}",
+                code="invalid_source",
+            ) from exc
+    with transaction.atomic():
+        function = Function.objects.select_for_update().get(pk=function.pk)
+        function.is_active = active
+        if active:
+            function.load_error, function.load_error_at = "", None
+        function.save(update_fields=["is_active", "load_error", "load_error_at", "updated_at"])
+    return function
+
+
+@transaction.atomic
+def function_set_global(*, user, function: Function, is_global: bool) -> Function:
+    """Apply a filter or action to every model (or stop doing so)."""
+    require_staff(user)
+    function = Function.objects.select_for_update().get(pk=function.pk)
+    function.is_global = is_global
+    function.save(update_fields=["is_global", "updated_at"])
+    return function
+
+
+def function_delete(*, user, function: Function) -> None:
+    """Delete a function with its revisions and valves."""
+    require_staff(user)
+    function_id = function.id
+    with transaction.atomic():
+        Function.objects.filter(pk=function_id).delete()
+    registry.invalidate(function_id)
+
+
+def function_clone(*, user, function: Function, new_id: str, name: str = "") -> Function:
+    """Create a copy of a function under a new id (inactive, with its meta)."""
+    return function_create(
+        user=user,
+        id=new_id,
+        name=name or f"{function.name} (copy)",
+        content=function.content,
+        meta={k: v for k, v in function.meta.items() if k not in {"manifest", "toggle"}},
+        note=f"Cloned from {function.id}",
+    )
+
+
+def epoch(value) -> int:
+    return int(value.timestamp()) if value else 0
+
+
+def function_export_items(*, user, functions, include_valves: bool = False) -> list[dict[str, Any]]:
+    """Return functions in Open WebUI's export format; secret valves are never included."""
+    require_staff(user)
+    from valves.services import valves_state_global
+
+    items = []
+    for function in functions:
+        item = {
+            "id": function.id,
+            "user_id": str(function.created_by_id or ""),
+            "name": function.name,
+            "type": function.type,
+            "content": function.content,
+            "meta": function.meta,
+            "is_active": function.is_active,
+            "is_global": function.is_global,
+            "updated_at": epoch(function.updated_at),
+            "created_at": epoch(function.created_at),
+        }
+        if include_valves:
+            state = valves_state_global(function=function)
+            item["valves"] = {
+                k: v for k, v in (state.values or {}).items() if k not in state.secrets_set
+            } or None
+        items.append(item)
+    return items

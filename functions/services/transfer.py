@@ -1,0 +1,132 @@
+"""Moving functions in and out: fetch from a URL, import Open WebUI export JSON."""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from functions.models import Function
+from functions.services.functions import function_create, function_update, require_staff
+
+_GITHUB_BLOB = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/blob/(.+)$")
+_GITHUB_TREE = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/tree/(.+?)/?$")
+_ENTRY_FILES = {"main.py", "index.py", "__init__.py"}
+
+
+def github_raw_url(url: str) -> str:
+    """Turn GitHub blob and tree URLs into raw file URLs (tree -> its main.py)."""
+    url = url.strip()
+    if match := _GITHUB_BLOB.match(url):
+        owner, repo, rest = match.groups()
+        return f"https://raw.githubusercontent.com/{owner}/{repo}/{rest}"
+    if match := _GITHUB_TREE.match(url):
+        owner, repo, rest = match.groups()
+        return f"https://raw.githubusercontent.com/{owner}/{repo}/{rest}/main.py"
+    return url
+
+
+def name_from_url(url: str) -> str:
+    """Name a fetched file after itself, or after its folder for main.py and friends."""
+    parts = [p for p in urlparse(url).path.split("/") if p]
+    if not parts:
+        return "function"
+    filename = parts[-1]
+    if filename in _ENTRY_FILES and len(parts) > 1:
+        return parts[-2]
+    return filename.rsplit(".", 1)[0]
+
+
+@dataclass
+class FetchedSource:
+    name: str
+    content: str
+    url: str
+
+
+def fetch_source(*, user, url: str) -> FetchedSource:
+    """Download a plugin file (staff only), with a timeout and a size cap. Nothing is saved."""
+    require_staff(user)
+    raw = github_raw_url(url)
+    if urlparse(raw).scheme not in {"http", "https"}:
+        raise ValidationError({"url": ["Only http and https URLs can be imported."]})
+    limit = settings.FUNCTIONS_IMPORT_MAX_BYTES
+    try:
+        body = _download(raw, limit, settings.FUNCTIONS_IMPORT_TIMEOUT)
+    except httpx.TimeoutException as exc:
+        raise ValidationError({"url": [f"Timed out fetching {raw}."]}) from exc
+    except httpx.HTTPError as exc:
+        raise ValidationError({"url": [f"Could not fetch {raw}: {exc}"]}) from exc
+    try:
+        content = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError({"url": ["The file is not UTF-8 text."]}) from exc
+    return FetchedSource(name=name_from_url(raw), content=content, url=raw)
+
+
+def _download(url: str, limit: int, timeout: float) -> bytes:
+    chunks, size = [], 0
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise ValidationError(
+                    {"url": [f"Fetching {url} answered HTTP {response.status_code}."]}
+                )
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ValidationError(
+                        {"url": [f"The file is larger than the {limit // 1024} KiB limit."]}
+                    )
+                chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _item_fields(item: dict, index: int) -> tuple[str, str, str, dict]:
+    if not isinstance(item, dict):
+        raise ValidationError(f"Item {index + 1} is not an object.")
+    missing = [key for key in ("id", "content") if not isinstance(item.get(key), str)]
+    if missing:
+        raise ValidationError(f"Item {index + 1} has no {' or '.join(missing)}.")
+    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    return item["id"], str(item.get("name") or ""), item["content"], meta
+
+
+@transaction.atomic
+def function_import_items(*, user, items: list, overwrite: bool = False) -> list[Function]:
+    """Import Open WebUI export items; all or nothing, errors name the item."""
+    require_staff(user)
+    if not isinstance(items, list):
+        raise ValidationError("The import must be a JSON list of functions.")
+    imported = []
+    for index, item in enumerate(items):
+        function_id, name, content, meta = _item_fields(item, index)
+        try:
+            imported.append(_import_one(user, item, function_id, name, content, meta, overwrite))
+        except ValidationError as exc:
+            raise ValidationError(f"{function_id}: {' '.join(exc.messages)}") from exc
+    return imported
+
+
+def _import_one(user, item, function_id, name, content, meta, overwrite) -> Function:
+    from valves.services import valves_update_global
+
+    existing = Function.objects.filter(id=function_id.lower()).first()
+    if existing and not overwrite:
+        raise ValidationError("a function with this id exists (choose overwrite to replace it)")
+    if existing:
+        function = function_update(
+            user=user, function=existing, name=name or None, content=content, meta=meta,
+            note="Imported",
+        )
+    else:
+        function = function_create(
+            user=user, id=function_id, name=name, content=content, meta=meta, note="Imported",
+            is_global=bool(item.get("is_global")),
+        )
+    if isinstance(item.get("valves"), dict) and item["valves"]:
+        valves_update_global(user=user, function=function, values=item["valves"])
+    return function

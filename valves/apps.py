@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ValvesConfig(AppConfig):
+    name = "valves"
+    verbose_name = "Valves"
