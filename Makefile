@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export FNPLATFORM_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test setup lint format migrate bench clean
+.PHONY: run test setup lint format migrate bench clean browser
 
 $(VENV)/.created:
 	"$$(scripts/find-python)" -m venv $(VENV)
@@ -37,7 +37,12 @@ format: setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+# Browser tests drive Debian's chromium (no browser download works here).
+browser:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: lint browser
 	$(VENV)/bin/pytest
 
 clean:

@@ -65,7 +65,9 @@ def _fernet_key() -> str:
 
 # 2. Security
 
-SECRET_KEY = env_str("SECRET_KEY") or generated_secret("secret_key", lambda: secrets.token_urlsafe(50))
+SECRET_KEY = env_str("SECRET_KEY") or generated_secret(
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -161,6 +163,7 @@ else:
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the apps' static folders too, so a missed collectstatic
 # never leaves the admin's code editor without its scripts.

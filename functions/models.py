@@ -39,7 +39,10 @@ class Function(models.Model):
     is_active = models.BooleanField(default=False)
     is_global = models.BooleanField(default=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="functions_created",
     )
     current_revision = models.ForeignKey(
@@ -82,7 +85,10 @@ class FunctionRevision(models.Model):
     content = models.TextField()
     sha256 = models.CharField(max_length=64, db_index=True)
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     note = models.CharField(max_length=255, blank=True, default="")

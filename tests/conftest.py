@@ -49,7 +49,8 @@ def bob_client(django_user_model, bob):
 
 
 def read_plugin(name: str) -> str:
-    return (PLUGINS_DIR / f"{name}.py").read_text()
+    # Bytes, so CRLF line endings and a BOM reach the loader as written.
+    return (PLUGINS_DIR / f"{name}.py").read_bytes().decode("utf-8")
 
 
 @pytest.fixture

@@ -17,7 +17,10 @@ class FunctionValves(models.Model):
     data = models.JSONField(default=dict, blank=True)
     secrets = models.TextField(blank=True, default="")
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     updated_at = models.DateTimeField(auto_now=True)

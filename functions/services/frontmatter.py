@@ -27,7 +27,9 @@ def _docstring_lines(source: str) -> tuple[list[str], str] | None:
     """Return the lines after the opening quotes (first line's remainder first), and the quote."""
     lines = source.lstrip("\ufeff").splitlines()
     index = 0
-    while index < len(lines) and (not lines[index].strip() or lines[index].lstrip().startswith("#")):
+    while index < len(lines) and (
+        not lines[index].strip() or lines[index].lstrip().startswith("#")
+    ):
         index += 1
     if index >= len(lines):
         return None

@@ -137,7 +137,7 @@ def function_update(
     if changed_source:
         report = function_check_source(content=content, function_id=function.id)
     else:
-        report = (function.current_revision.load_result if function.current_revision else None)
+        report = function.current_revision.load_result if function.current_revision else None
     if name is not None:
         if not name.strip():
             raise ValidationError({"name": ["The name cannot be empty."]})
@@ -173,9 +173,7 @@ def function_rollback(*, user, function: Function, revision: FunctionRevision) -
 
 def function_record_load_error(*, function: Function, error: str) -> None:
     """Store why the stored code failed to load; never deactivates the function."""
-    Function.objects.filter(pk=function.pk).update(
-        load_error=error, load_error_at=timezone.now()
-    )
+    Function.objects.filter(pk=function.pk).update(load_error=error, load_error_at=timezone.now())
     function.load_error, function.load_error_at = error, timezone.now()
 
 

@@ -250,9 +250,11 @@ def _instantiate(module: types.ModuleType, path: Path):
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 raise _error_from(exc, path, default_code="init_error") from exc
-    hint = " (this looks like a Tools file; tools are not supported yet)" if "Tools" in (
-        module.__dict__
-    ) else ""
+    hint = (
+        " (this looks like a Tools file; tools are not supported yet)"
+        if "Tools" in (module.__dict__)
+        else ""
+    )
     raise SourceError(
         "no_plugin_class",
         "NoPluginClass",

@@ -69,19 +69,19 @@ def fetch_source(*, user, url: str) -> FetchedSource:
 
 def _download(url: str, limit: int, timeout: float) -> bytes:
     chunks, size = [], 0
-    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        with client.stream("GET", url) as response:
-            if response.status_code != 200:
+    client = httpx.Client(timeout=timeout, follow_redirects=True)
+    with client, client.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise ValidationError(
+                {"url": [f"Fetching {url} answered HTTP {response.status_code}."]}
+            )
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
                 raise ValidationError(
-                    {"url": [f"Fetching {url} answered HTTP {response.status_code}."]}
+                    {"url": [f"The file is larger than the {limit // 1024} KiB limit."]}
                 )
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > limit:
-                    raise ValidationError(
-                        {"url": [f"The file is larger than the {limit // 1024} KiB limit."]}
-                    )
-                chunks.append(chunk)
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -119,12 +119,21 @@ def _import_one(user, item, function_id, name, content, meta, overwrite) -> Func
         raise ValidationError("a function with this id exists (choose overwrite to replace it)")
     if existing:
         function = function_update(
-            user=user, function=existing, name=name or None, content=content, meta=meta,
+            user=user,
+            function=existing,
+            name=name or None,
+            content=content,
+            meta=meta,
             note="Imported",
         )
     else:
         function = function_create(
-            user=user, id=function_id, name=name, content=content, meta=meta, note="Imported",
+            user=user,
+            id=function_id,
+            name=name,
+            content=content,
+            meta=meta,
+            note="Imported",
             is_global=bool(item.get("is_global")),
         )
     if isinstance(item.get("valves"), dict) and item["valves"]:

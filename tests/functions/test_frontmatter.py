@@ -49,16 +49,28 @@ def test_open_webui_rules(source, expected):
     ("source", "expected"),
     [
         pytest.param("\ufeff" + f"{Q}\ntitle: Bom\n{Q}\n", {"title": "Bom"}, id="bom"),
-        pytest.param(f"{Q}\r\ntitle: Crlf\r\nversion: 1\r\n{Q}\r\n", {"title": "Crlf", "version": "1"}, id="crlf"),
+        pytest.param(
+            f"{Q}\r\ntitle: Crlf\r\nversion: 1\r\n{Q}\r\n",
+            {"title": "Crlf", "version": "1"},
+            id="crlf",
+        ),
         pytest.param(
             f"#!/usr/bin/env python\n# -*- coding: utf-8 -*-\n\n{Q}\ntitle: After\n{Q}\n",
             {"title": "After"},
             id="comments-before",
         ),
         pytest.param("'''\ntitle: Single\n'''\n", {"title": "Single"}, id="single-quotes"),
-        pytest.param(f'r{Q}\ntitle: Raw\n{Q}\n', {"title": "Raw"}, id="raw-prefix"),
-        pytest.param(f"{Q}title: Same line\nauthor: x\n{Q}\n", {"title": "Same line", "author": "x"}, id="text-on-opening-line"),
-        pytest.param(f"{Q}\ntitle: A\nlicense: MIT{Q}\n", {"title": "A", "license": "MIT"}, id="text-on-closing-line"),
+        pytest.param(f"r{Q}\ntitle: Raw\n{Q}\n", {"title": "Raw"}, id="raw-prefix"),
+        pytest.param(
+            f"{Q}title: Same line\nauthor: x\n{Q}\n",
+            {"title": "Same line", "author": "x"},
+            id="text-on-opening-line",
+        ),
+        pytest.param(
+            f"{Q}\ntitle: A\nlicense: MIT{Q}\n",
+            {"title": "A", "license": "MIT"},
+            id="text-on-closing-line",
+        ),
         pytest.param(
             f"{Q}\ndescription: A long\n  description that goes on\nauthor: b\n{Q}\n",
             {"description": "A long description that goes on", "author": "b"},

@@ -69,13 +69,13 @@ def test_module_file_is_real_and_holds_the_exact_source(tmp_path):
 
 def test_source_can_read_its_own_file_at_import_time(tmp_path):
     source = src(
-        '''
+        """
         SELF = open(__file__).read()
 
         class Pipe:
             def pipe(self, body):
                 return SELF
-        '''
+        """
     )
     with load_source(source, source_dir=tmp_path) as loaded:
         assert loaded.instance.pipe({}) == source
@@ -96,7 +96,10 @@ def test_pipe_wins_over_filter_and_action():
 
 
 def test_filter_wins_over_action():
-    source = "class Action:\n    def action(self, body): ...\nclass Filter:\n    def outlet(self, body): return body\n"
+    source = (
+        "class Action:\n    def action(self, body): ...\n"
+        "class Filter:\n    def outlet(self, body): return body\n"
+    )
     assert check_source(source).kind == "filter"
 
 
@@ -149,7 +152,9 @@ def test_action_sub_actions_and_icon_from_frontmatter():
         icon_url: data:image/png;base64,iVBOR
         """
         class Action:
-            actions = [{"id": "one", "name": "One"}, {"id": "two", "icon_url": "x"}, {"name": "no id"}]
+            actions = [
+                {"id": "one", "name": "One"}, {"id": "two", "icon_url": "x"}, {"name": "no id"},
+            ]
             async def action(self, body, __id__=None):
                 return {"id": __id__}
         '''
@@ -199,7 +204,12 @@ def test_newer_open_webui_version_and_pipelines_hooks_are_warned():
             id="missing-open-webui-module",
         ),
         pytest.param(
-            "class Helper:\n    pass\n", "no_plugin_class", "NoPluginClass", None, "No Pipe", id="no-class"
+            "class Helper:\n    pass\n",
+            "no_plugin_class",
+            "NoPluginClass",
+            None,
+            "No Pipe",
+            id="no-class",
         ),
         pytest.param(
             "class Tools:\n    def search(self): ...\n",
@@ -209,13 +219,28 @@ def test_newer_open_webui_version_and_pipelines_hooks_are_warned():
             "looks like a Tools file",
             id="tools-file",
         ),
-        pytest.param("class Pipe:\n    pass\n", "missing_hook", "MissingHook", None, "pipe()", id="pipe-hook"),
         pytest.param(
-            "class Filter:\n    priority = 1\n", "missing_hook", "MissingHook", None, "inlet()", id="filter-hook"
+            "class Pipe:\n    pass\n", "missing_hook", "MissingHook", None, "pipe()", id="pipe-hook"
         ),
-        pytest.param("class Action:\n    pass\n", "missing_hook", "MissingHook", None, "action()", id="action-hook"),
         pytest.param(
-            "class Pipe:\n    def __init__(self):\n        raise ValueError('missing configuration')\n"
+            "class Filter:\n    priority = 1\n",
+            "missing_hook",
+            "MissingHook",
+            None,
+            "inlet()",
+            id="filter-hook",
+        ),
+        pytest.param(
+            "class Action:\n    pass\n",
+            "missing_hook",
+            "MissingHook",
+            None,
+            "action()",
+            id="action-hook",
+        ),
+        pytest.param(
+            "class Pipe:\n    def __init__(self):\n"
+            "        raise ValueError('missing configuration')\n"
             "    def pipe(self, body): ...\n",
             "init_error",
             "ValueError",
@@ -266,7 +291,9 @@ def test_error_message_reads_type_line_and_message():
 
 
 def test_installed_requirement_is_accepted():
-    source = '"""\nrequirements: pydantic>=2, httpx\n"""\nclass Pipe:\n    def pipe(self, body): ...\n'
+    source = (
+        '"""\nrequirements: pydantic>=2, httpx\n"""\nclass Pipe:\n    def pipe(self, body): ...\n'
+    )
     assert check_source(source).requirements == ["pydantic>=2", "httpx"]
 
 
@@ -279,7 +306,7 @@ def test_failed_load_leaves_no_module_or_file(tmp_path):
 
 def test_legacy_and_open_webui_imports_resolve_without_rewriting_source():
     source = src(
-        '''
+        """
         from utils.misc import get_last_user_message
         import utils.misc
         from open_webui.utils.misc import pop_system_message
@@ -290,7 +317,7 @@ def test_legacy_and_open_webui_imports_resolve_without_rewriting_source():
             def pipe(self, body):
                 return (get_last_user_message(body["messages"]), legacy is get_last_user_message,
                         utils.misc.get_last_user_message is get_last_user_message)
-        '''
+        """
     )
     with load_source(source) as loaded:
         assert loaded.source == source

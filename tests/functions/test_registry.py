@@ -10,7 +10,7 @@ from functions.services import registry
 from functions.services.functions import function_update
 from functions.services.loader import SourceError
 
-COUNTING = '''
+COUNTING = """
 import itertools
 LOADS = itertools.count()
 N = next(LOADS)
@@ -18,7 +18,7 @@ N = next(LOADS)
 class Pipe:
     def pipe(self, body):
         return "{answer}"
-'''
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,9 @@ def test_concurrent_first_use_loads_once():
     source = COUNTING.format(answer="race")
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(registry.get_plugin_for_source("race", source)))
+        threading.Thread(
+            target=lambda: results.append(registry.get_plugin_for_source("race", source))
+        )
         for _ in range(8)
     ]
     for thread in threads:
@@ -94,7 +96,11 @@ def test_each_process_keys_by_content(tmp_path):
     env = {"FNPLATFORM_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+            [sys.executable, "-c", script],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
             check=True,
         ).stdout.strip()
         for _ in range(2)

@@ -11,7 +11,10 @@ from functions.services import transfer
 
 pytestmark = pytest.mark.django_db
 
-PIPE = '"""\ntitle: Greeter\ndescription: Says hello\n"""\nclass Pipe:\n    def pipe(self, body):\n        return "hello"\n'
+PIPE = (
+    '"""\ntitle: Greeter\ndescription: Says hello\n"""\n'
+    'class Pipe:\n    def pipe(self, body):\n        return "hello"\n'
+)
 PIPE_V2 = PIPE.replace('"hello"', '"hello again"')
 TOGGLE_FILTER = (
     "class Filter:\n    def __init__(self):\n        self.toggle = True\n"
@@ -27,7 +30,10 @@ def test_create_checks_source_and_records_revision_one(alice):
     function = create(alice, name="")
     assert function.type == "pipe"
     assert function.name == "Greeter"  # from the frontmatter title
-    assert function.meta == {"description": "Says hello", "manifest": {"title": "Greeter", "description": "Says hello"}}
+    assert function.meta == {
+        "description": "Says hello",
+        "manifest": {"title": "Greeter", "description": "Says hello"},
+    }
     assert not function.is_active and not function.is_global
     revision = function.current_revision
     assert (revision.number, revision.author, revision.content) == (1, alice, PIPE)
@@ -132,12 +138,14 @@ def test_activation_reloads_and_refuses_broken_code_with_the_reason(alice):
     assert services.function_set_active(user=alice, function=function, active=True).is_active
     Function.objects.filter(pk=function.pk).update(content="x = (", is_active=False)
     function.refresh_from_db()
-    with pytest.raises(ValidationError, match="Cannot activate greeter.*SyntaxError at line 1"):
+    with pytest.raises(ValidationError, match=r"Cannot activate greeter.*SyntaxError at line 1"):
         services.function_set_active(user=alice, function=function, active=True)
     function.refresh_from_db()
     assert not function.is_active
     assert function.load_error.startswith("SyntaxError at line 1")
-    assert services.function_set_active(user=alice, function=function, active=False).is_active is False
+    assert (
+        services.function_set_active(user=alice, function=function, active=False).is_active is False
+    )
 
 
 def test_set_global_and_delete(alice, bob):
@@ -164,7 +172,7 @@ def test_export_and_import_round_trip(alice):
     Function.objects.all().delete()
     imported = transfer.function_import_items(user=alice, items=items)
     assert [f.id for f in imported] == ["greeter"]
-    with pytest.raises(ValidationError, match="greeter: .*exists"):
+    with pytest.raises(ValidationError, match=r"greeter: .*exists"):
         transfer.function_import_items(user=alice, items=items)
     items[0]["content"] = PIPE_V2
     transfer.function_import_items(user=alice, items=items, overwrite=True)
@@ -190,7 +198,10 @@ def test_import_is_all_or_nothing(alice):
             "https://github.com/o/r/blob/main/functions/x.py",
             "https://raw.githubusercontent.com/o/r/main/functions/x.py",
         ),
-        ("https://github.com/o/r/tree/main/plugins/y", "https://raw.githubusercontent.com/o/r/main/plugins/y/main.py"),
+        (
+            "https://github.com/o/r/tree/main/plugins/y",
+            "https://raw.githubusercontent.com/o/r/main/plugins/y/main.py",
+        ),
         ("https://example.com/a.py", "https://example.com/a.py"),
     ],
 )

@@ -1,0 +1,182 @@
+"""The admin door for functions: it translates forms and actions into service calls.
+
+The admin never writes Function or FunctionRevision rows itself; the services
+check the code, keep revisions and refuse what cannot load.
+"""
+
+from collections.abc import Callable
+from functools import partial
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.urls import path
+
+from functions import admin_views
+from functions.forms import FunctionAdminForm
+from functions.models import Function
+from functions.services import functions as services
+
+SERVICE_ERRORS = (ValidationError, PermissionDenied)
+MAIN_FIELDS = ["id", "name", "description", "content", "note"]
+STATUS_FIELDS = ["type", "is_active", "is_global", "created_by", "created_at", "updated_at"]
+
+
+@admin.register(Function)
+class FunctionAdmin(admin.ModelAdmin):
+    form = FunctionAdminForm
+    list_display = [
+        "name",
+        "id",
+        "type",
+        "is_active",
+        "is_global",
+        "revision",
+        "updated_at",
+        "has_load_error",
+    ]
+    list_filter = ["type", "is_active", "is_global"]
+    search_fields = ["id", "name", "meta__description"]
+    list_select_related = ["current_revision"]
+    actions = [
+        "activate",
+        "deactivate",
+        "make_global",
+        "make_not_global",
+        "export_json",
+        "clone",
+    ]
+
+    @admin.display(description="Revision", ordering="current_revision__number")
+    def revision(self, obj: Function):
+        return obj.current_revision.number if obj.current_revision else None
+
+    @admin.display(description="Load error", boolean=True, ordering="load_error")
+    def has_load_error(self, obj: Function) -> bool:
+        return bool(obj.load_error)
+
+    # The change form
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": MAIN_FIELDS})]
+        return [(None, {"fields": MAIN_FIELDS}), ("Status", {"fields": STATUS_FIELDS})]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id names the plugin's module and its valves, so it is fixed once created.
+        return [] if obj is None else ["id", *STATUS_FIELDS]
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        for key in ("template", "draft"):
+            initial.pop(key, None)
+        return {**initial, **admin_views.add_form_prefill(request)}
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {
+            "user": request.user,
+            "name": data["name"],
+            "content": data["content"],
+            "meta": {**(obj.meta or {}), "description": data["description"]},
+        }
+        if change:
+            services.function_update(function=obj, note=data["note"], **fields)
+        else:
+            services.function_create(id=data["id"], note=data["note"] or "Created", **fields)
+            admin_views.forget_draft(request)
+        # The admin goes on to log and redirect with obj; give it what the service saved.
+        obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        services.function_delete(user=request.user, function=obj)
+
+    def delete_queryset(self, request, queryset):
+        for function in queryset:
+            services.function_delete(user=request.user, function=function)
+
+    # Actions
+
+    def _apply(self, request, queryset, call: Callable, done: str) -> None:
+        """Call a service per function; report each refusal and count the successes."""
+        succeeded = 0
+        for function in queryset:
+            try:
+                call(user=request.user, function=function)
+            except SERVICE_ERRORS as exc:
+                self.message_user(
+                    request, f"{function.id}: {admin_views.reason(exc)}", messages.ERROR
+                )
+            else:
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, f"{succeeded} function(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Activate selected functions", permissions=["change"])
+    def activate(self, request, queryset):
+        call = partial(services.function_set_active, active=True)
+        self._apply(request, queryset, call, "activated")
+
+    @admin.action(description="Deactivate selected functions", permissions=["change"])
+    def deactivate(self, request, queryset):
+        call = partial(services.function_set_active, active=False)
+        self._apply(request, queryset, call, "deactivated")
+
+    @admin.action(description="Make selected functions global", permissions=["change"])
+    def make_global(self, request, queryset):
+        call = partial(services.function_set_global, is_global=True)
+        self._apply(request, queryset, call, "made global")
+
+    @admin.action(description="Make selected functions not global", permissions=["change"])
+    def make_not_global(self, request, queryset):
+        call = partial(services.function_set_global, is_global=False)
+        self._apply(request, queryset, call, "made not global")
+
+    @admin.action(description="Export selected functions as JSON", permissions=["view"])
+    def export_json(self, request, queryset):
+        items = services.function_export_items(
+            user=request.user, functions=queryset, include_valves=False
+        )
+        return admin_views.download(items, admin_views.export_filename())
+
+    @admin.action(description="Clone the selected function", permissions=["add"])
+    def clone(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one function to clone.", messages.ERROR)
+            return None
+        function = queryset.get()
+        new_id = admin_views.free_id(f"{function.id}_copy")
+        try:
+            copy = services.function_clone(user=request.user, function=function, new_id=new_id)
+        except SERVICE_ERRORS as exc:
+            self.message_user(request, f"{function.id}: {admin_views.reason(exc)}", messages.ERROR)
+            return None
+        self.message_user(request, f"Cloned {function.id} as {copy.id}.", messages.SUCCESS)
+        return redirect(admin_views.admin_url(self, "change", copy.pk))
+
+    # Custom pages
+
+    def get_urls(self):
+        # Ours go first: the default "<path:object_id>/" patterns would swallow them.
+        return [
+            self._route("templates/", admin_views.template_picker, "templates"),
+            self._route("import/", admin_views.import_functions, "import"),
+            self._route("export/", admin_views.export_all, "export_all"),
+            self._route("<path:object_id>/revisions/", admin_views.revision_history, "revisions"),
+            self._route("<path:object_id>/revisions/diff/", admin_views.revision_diff, "diff"),
+            self._route(
+                "<path:object_id>/revisions/<int:number>/rollback/",
+                admin_views.revision_rollback,
+                "rollback",
+            ),
+            self._route("<path:object_id>/valves/", admin_views.edit_valves, "valves"),
+            self._route("<path:object_id>/clone/", admin_views.clone_function, "clone"),
+            self._route("<path:object_id>/export/", admin_views.export_one, "export"),
+            *super().get_urls(),
+        ]
+
+    def _route(self, pattern: str, view: Callable, name: str):
+        """A URL for one of admin_views, staff-only and CSRF-protected via admin_view."""
+        opts = self.opts
+        wrapped = self.admin_site.admin_view(partial(view, model_admin=self))
+        return path(pattern, wrapped, name=f"{opts.app_label}_{opts.model_name}_{name}")

@@ -1,0 +1,217 @@
+"""The /api/v1/functions/ paths, called as staff, an ordinary user and anonymously."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from functions.models import Function
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/functions"
+PIPE = '"""\ntitle: Api Pipe\n"""\nclass Pipe:\n    def pipe(self, body):\n        return "ok"\n'
+PIPE_V2 = PIPE.replace('"ok"', '"ok2"')
+
+
+def post(client, path, body=None):
+    return client.post(path, json.dumps(body or {}), content_type="application/json")
+
+
+@pytest.fixture
+def fn(alice):
+    from functions.services.functions import function_create
+
+    return function_create(user=alice, id="api_pipe", content=PIPE)
+
+
+@pytest.fixture
+def anon():
+    return Client()
+
+
+def test_create_returns_the_function_response(alice_client):
+    response = post(
+        alice_client,
+        f"{BASE}/create",
+        {"id": "new_pipe", "name": "New", "content": PIPE, "meta": {"description": "d"}},
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["id"] == "new_pipe" and body["type"] == "pipe" and body["name"] == "New"
+    assert body["meta"]["description"] == "d"
+    assert body["meta"]["manifest"] == {"title": "Api Pipe"}
+    assert body["is_active"] is False and "content" not in body
+    assert isinstance(body["created_at"], int)
+
+
+def test_create_with_broken_code_is_400_with_the_exact_error(alice_client):
+    response = post(
+        alice_client,
+        f"{BASE}/create",
+        {"id": "bad", "name": "Bad", "content": "x = 1\nclass Pipe(:\n"},
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"].startswith("SyntaxError at line 2:")
+    assert body["error"]["type"] == "SyntaxError" and body["error"]["line"] == 2
+    assert not Function.objects.exists()
+
+
+def test_create_with_taken_id_is_400(alice_client, fn):
+    response = post(
+        alice_client, f"{BASE}/create", {"id": "api_pipe", "name": "x", "content": PIPE}
+    )
+    assert response.status_code == 400
+    assert "already exists" in response.json()["errors"]["id"][0]
+
+
+def test_malformed_body_is_422(alice_client):
+    assert post(alice_client, f"{BASE}/create", {"name": "no id or content"}).status_code == 422
+
+
+def test_list_for_staff_shows_all_and_for_users_only_active(alice_client, bob_client, fn, alice):
+    assert [f["id"] for f in alice_client.get(f"{BASE}/").json()] == ["api_pipe"]
+    assert bob_client.get(f"{BASE}/").json() == []
+    Function.objects.filter(pk="api_pipe").update(is_active=True)
+    assert [f["id"] for f in bob_client.get(f"{BASE}/").json()] == ["api_pipe"]
+    assert "content" not in bob_client.get(f"{BASE}/").json()[0]
+
+
+def test_list_with_users(alice_client, fn, alice):
+    body = alice_client.get(f"{BASE}/list").json()
+    assert body[0]["user"] == {
+        "id": str(alice.pk),
+        "name": "alice",
+        "role": "admin",
+        "email": "alice@example.com",
+    }
+
+
+def test_get_update_toggle_delete(alice_client, fn):
+    got = alice_client.get(f"{BASE}/id/api_pipe").json()
+    assert got["content"] == PIPE and got["revision"] == 1
+    updated = post(
+        alice_client,
+        f"{BASE}/id/api_pipe/update",
+        {"id": "ignored", "name": "Renamed", "content": PIPE_V2},
+    )
+    assert updated.status_code == 200
+    assert updated.json()["revision"] == 2 and updated.json()["name"] == "Renamed"
+    assert post(alice_client, f"{BASE}/id/api_pipe/toggle").json()["is_active"] is True
+    assert post(alice_client, f"{BASE}/id/api_pipe/toggle").json()["is_active"] is False
+    assert post(alice_client, f"{BASE}/id/api_pipe/toggle/global").json()["is_global"] is True
+    assert alice_client.delete(f"{BASE}/id/api_pipe/delete").json() is True
+    assert not Function.objects.exists()
+
+
+def test_update_with_broken_code_is_400_and_keeps_the_old_source(alice_client, fn):
+    response = post(
+        alice_client,
+        f"{BASE}/id/api_pipe/update",
+        {"id": "api_pipe", "content": "import nope_nope"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "import_error"
+    assert Function.objects.get(pk="api_pipe").content == PIPE
+
+
+def test_toggle_refuses_code_that_no_longer_loads(alice_client, fn):
+    Function.objects.filter(pk="api_pipe").update(content="def (")
+    response = post(alice_client, f"{BASE}/id/api_pipe/toggle")
+    assert response.status_code == 400
+    assert "Cannot activate api_pipe" in response.json()["detail"]
+    assert alice_client.get(f"{BASE}/id/api_pipe").json()["load_error"].startswith("SyntaxError")
+
+
+def test_revisions_and_rollback(alice_client, fn):
+    post(alice_client, f"{BASE}/id/api_pipe/update", {"id": "api_pipe", "content": PIPE_V2})
+    revisions = alice_client.get(f"{BASE}/id/api_pipe/revisions").json()
+    assert [(r["number"], r["current"]) for r in revisions] == [(2, True), (1, False)]
+    assert revisions[1]["author"] == "alice" and revisions[1]["load_result"]["kind"] == "pipe"
+    rolled = post(alice_client, f"{BASE}/id/api_pipe/rollback", {"revision": 1})
+    assert rolled.json()["content"] == PIPE and rolled.json()["revision"] == 3
+    assert post(alice_client, f"{BASE}/id/api_pipe/rollback", {"revision": 99}).status_code == 404
+
+
+def test_export_and_import(alice_client, fn):
+    exported = alice_client.get(f"{BASE}/export").json()
+    assert exported[0]["content"] == PIPE and exported[0]["id"] == "api_pipe"
+    alice_client.delete(f"{BASE}/id/api_pipe/delete")
+    response = post(alice_client, f"{BASE}/import", {"functions": exported})
+    assert response.status_code == 200 and response.json()[0]["id"] == "api_pipe"
+
+
+def test_missing_ids_are_404(alice_client):
+    assert alice_client.get(f"{BASE}/id/nope").status_code == 404
+    assert post(alice_client, f"{BASE}/id/nope/toggle").status_code == 404
+    assert alice_client.delete(f"{BASE}/id/nope/delete").status_code == 404
+    assert alice_client.get(f"{BASE}/id/nope/revisions").status_code == 404
+
+
+STAFF_ONLY = [
+    ("get", "/list"),
+    ("get", "/export"),
+    ("post", "/load/url"),
+    ("post", "/create"),
+    ("post", "/import"),
+    ("get", "/id/api_pipe"),
+    ("post", "/id/api_pipe/update"),
+    ("post", "/id/api_pipe/toggle"),
+    ("post", "/id/api_pipe/toggle/global"),
+    ("delete", "/id/api_pipe/delete"),
+    ("get", "/id/api_pipe/revisions"),
+    ("post", "/id/api_pipe/rollback"),
+]
+BODIES = {
+    "/load/url": {"url": "http://127.0.0.1:1/x.py"},
+    "/create": {"id": "x", "name": "x", "content": PIPE},
+    "/import": {"functions": []},
+    "/id/api_pipe/update": {"id": "api_pipe", "content": PIPE_V2},
+    "/id/api_pipe/rollback": {"revision": 1},
+}
+
+
+def call(client, method, path):
+    if method == "post":
+        return post(client, BASE + path, BODIES.get(path))
+    return getattr(client, method)(BASE + path)
+
+
+@pytest.mark.parametrize(("method", "path"), STAFF_ONLY)
+def test_management_is_forbidden_to_ordinary_users(bob_client, fn, method, path):
+    response = call(bob_client, method, path)
+    assert response.status_code == 403
+    assert Function.objects.get(pk="api_pipe").content == PIPE
+
+
+@pytest.mark.parametrize(("method", "path"), [*STAFF_ONLY, ("get", "/")])
+def test_anonymous_callers_are_401(anon, fn, method, path):
+    assert call(anon, method, path).status_code == 401
+
+
+def test_non_staff_cannot_probe_missing_ids(bob_client):
+    assert bob_client.get(f"{BASE}/id/nope").status_code == 403
+
+
+def test_api_key_authenticates_as_its_user(client, alice, fn):
+    from fnplatform.accounts.services import api_key_create
+
+    _, key = api_key_create(user=alice, name="script")
+    response = client.get(f"{BASE}/id/api_pipe", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200
+    assert client.get(f"{BASE}/", HTTP_AUTHORIZATION="Bearer fnp_wrong").status_code == 401
+
+
+def test_session_posts_need_a_csrf_token(alice):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    response = post(strict, f"{BASE}/create", {"id": "x", "name": "x", "content": PIPE})
+    assert response.status_code == 403
+    assert not Function.objects.exists()
+
+
+def test_openapi_docs_are_served(alice_client):
+    assert alice_client.get("/api/docs").status_code == 200
+    schema = alice_client.get("/api/openapi.json").json()
+    assert "/api/v1/functions/id/{id}/rollback" in schema["paths"]
