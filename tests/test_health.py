@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 from channels.layers import channel_layers
+from django.db import connection
 from django.urls import reverse
 
 from fnplatform import health
@@ -17,7 +18,7 @@ def fresh_channel_layers():
     channel_layers.backends = {}
 
 
-def test_health_reports_versions_and_reachable_dependencies(client, fresh_channel_layers):
+def test_health_reports_versions_and_reachable_dependencies(client, settings, fresh_channel_layers):
     response = client.get(reverse("health"))
 
     assert response.status_code == 200
@@ -25,8 +26,10 @@ def test_health_reports_versions_and_reachable_dependencies(client, fresh_channe
     assert body["status"] == "ok"
     assert body["version"]
     assert set(body["versions"]) == {"python", "django", "channels", "daphne", "ninja", "pydantic"}
-    assert body["database"] == {"ok": True, "vendor": "sqlite"}
-    assert body["channel_layer"] == {"ok": True, "backend": "InMemoryChannelLayer"}
+    # The suite runs on SQLite and the in-memory layer, and again on PostgreSQL and Redis.
+    assert body["database"] == {"ok": True, "vendor": connection.vendor}
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[1]
+    assert body["channel_layer"] == {"ok": True, "backend": backend}
     assert "no-cache" in response["Cache-Control"]
 
 

@@ -211,7 +211,7 @@ def user_info(user: User | None) -> dict[str, Any] | None:
         return None
     return {
         "id": str(user.pk),
-        "email": user.email,
+        "email": getattr(user, "email", ""),
         "name": user.get_full_name() or user.get_username(),
         "role": "admin" if user.is_staff else "user",
     }
