@@ -102,12 +102,13 @@ def _common(field: ValveField, *extra_help: str) -> dict[str, Any]:
 
 
 def _text(field: ValveField) -> forms.Field:
-    return forms.CharField(empty_value=None, **_common(field))
+    # Not stripped: prefixes and separators ("echo: ") often end in a space.
+    return forms.CharField(empty_value=None, strip=False, **_common(field))
 
 
 def _textarea(field: ValveField) -> forms.Field:
     widget = forms.Textarea(attrs={"rows": 4})
-    return forms.CharField(widget=widget, empty_value=None, **_common(field))
+    return forms.CharField(widget=widget, empty_value=None, strip=False, **_common(field))
 
 
 def _password(field: ValveField) -> forms.Field:

@@ -67,6 +67,8 @@ def test_source_is_edited_in_a_highlighting_code_editor(page, live_server):
     )
     page.keyboard.type("x = 1")
     assert page.locator(".django-ace-widget .ace_keyword").count() > 0
+    # The admin's flex rows once squeezed the editor to a sliver; it must fill the row.
+    assert page.locator(".django-ace-widget").bounding_box()["width"] > 800
     page.click("input[name=_save]")
     page.wait_for_selector(".messagelist .success")
     function = Function.objects.get(pk="browser_pipe")

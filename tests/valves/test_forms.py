@@ -215,3 +215,11 @@ def test_apply_field_errors_puts_service_errors_where_they_belong():
     assert other.is_valid()
     apply_field_errors(other, ValidationError("This function has no UserValves."))
     assert other.non_field_errors() == ["This function has no UserValves."]
+
+
+def test_text_values_keep_their_surrounding_spaces():
+    form = form_class_for(Every)({"NAME": "echo: ", "PROMPT": "  indented\n"})
+    assert form.is_valid(), form.errors
+    values, _ = form_values(form)
+    assert values["NAME"] == "echo: "
+    assert values["PROMPT"] == "  indented\n"
