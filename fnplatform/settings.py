@@ -201,3 +201,5 @@ FUNCTIONS_IMPORT_MAX_BYTES = env_int("FNPLATFORM_IMPORT_MAX_BYTES", 2 * 1024 * 1
 # The Open WebUI version whose plugin contract we implement.
 FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
 FNPLATFORM_VERSION = "0.1.0"
+# Threads that run synchronous plugin code (the in-process executor).
+FUNCTIONS_THREAD_WORKERS = env_int("FNPLATFORM_THREAD_WORKERS", 32)

@@ -1,0 +1,104 @@
+"""The per-call context and the one function that turns it into reserved arguments.
+
+Open WebUI injects `__user__`, `__event_emitter__`, … by exact parameter name, and
+spreads that logic over pipes, filters, actions and tools. Here it lives once:
+`kwargs_for(handler, context)`. Differences from upstream, on purpose:
+- a handler that takes `**kwargs` receives every reserved argument;
+- `__user__` is a fresh dict per hook holding only that plugin's own user valves,
+  so one filter can never read (or overwrite) another's.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Emitter = Callable[[dict], Awaitable[Any]]
+
+RESERVED_NAMES = (
+    "__user__",
+    "__event_emitter__",
+    "__event_call__",
+    "__metadata__",
+    "__request__",
+    "__model__",
+    "__messages__",
+    "__chat_id__",
+    "__session_id__",
+    "__message_id__",
+    "__files__",
+    "__task__",
+    "__task_body__",
+    "__tools__",
+    "__oauth_token__",
+    "__id__",
+)
+
+
+@dataclass
+class CallContext:
+    """Everything a hook may be given, for one call; built fresh per request."""
+
+    user: dict[str, Any]
+    event_emitter: Emitter | None = None
+    event_call: Emitter | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request: Any = None
+    model: dict[str, Any] | None = None
+    messages: list[dict] | None = None
+    chat_id: str | None = None
+    session_id: str | None = None
+    message_id: str | None = None
+    files: list[dict] = field(default_factory=list)
+    task: str | None = None
+    task_body: dict | None = None
+    tools: dict[str, Any] = field(default_factory=dict)
+    oauth_token: dict | None = None
+
+
+def reserved_values(context: CallContext, *, id: str, user_valves: Any = None) -> dict[str, Any]:
+    """Return every reserved argument's value for one hook of one plugin."""
+    user = dict(context.user)
+    if user_valves is not None:
+        user["valves"] = user_valves
+    else:
+        user.pop("valves", None)
+    return {
+        "__user__": user,
+        "__event_emitter__": context.event_emitter,
+        "__event_call__": context.event_call,
+        "__metadata__": context.metadata,
+        "__request__": context.request,
+        "__model__": context.model,
+        "__messages__": context.messages,
+        "__chat_id__": context.chat_id,
+        "__session_id__": context.session_id,
+        "__message_id__": context.message_id,
+        "__files__": context.files,
+        "__task__": context.task,
+        "__task_body__": context.task_body,
+        "__tools__": context.tools,
+        "__oauth_token__": context.oauth_token,
+        "__id__": id,
+    }
+
+
+def accepted_names(handler: Callable) -> tuple[frozenset[str], bool]:
+    """Return the parameter names a handler declares, and whether it takes **kwargs."""
+    try:
+        params = inspect.signature(handler).parameters
+    except (TypeError, ValueError):
+        return frozenset(), False
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return frozenset(params), takes_kwargs
+
+
+def kwargs_for(
+    handler: Callable, context: CallContext, *, id: str, user_valves: Any = None
+) -> dict[str, Any]:
+    """Return the reserved keyword arguments this handler asks for (all with **kwargs)."""
+    names, takes_kwargs = accepted_names(handler)
+    values = reserved_values(context, id=id, user_valves=user_valves)
+    if takes_kwargs:
+        return values
+    return {name: value for name, value in values.items() if name in names}

@@ -1,0 +1,321 @@
+"""The plugin contract at run time: how hooks are called and what they may return.
+
+Classes and hooks (the loader picks the class in this order):
+- `Pipe.pipe(body, …)` answers a chat; a manifold also has `pipes` (a list, or a
+  sync or async method returning [{"id", "name"}]).
+- `Filter.inlet(body, …) -> body`, `Filter.stream(event, …) -> event | None`,
+  `Filter.outlet(body, …) -> body`, each optional, run in (Valves.priority, id) order.
+- `Action.action(body, …)` runs when a message button is clicked.
+Every hook may be sync or async. Sync hooks (and sync generators, one item at a
+time) run through the executor, never on the event loop thread.
+
+Arguments: the data argument by name (`body`, or `event` for stream; passed
+positionally when the hook names it differently), plus the reserved names the
+signature declares, or all of them when it takes **kwargs (functions.services.context).
+
+Valves: each call works on a shallow copy of the plugin's cached instance with
+`valves` set to that call's validated Valves, so concurrent calls with different
+valves never race on one shared object. Attributes a hook assigns on `self`
+therefore last for that call only; mutable objects created in `__init__` are
+shared, as upstream. `__user__["valves"]` holds only this plugin's UserValves.
+
+What a pipe may return, all normalised into one stream of Chunk objects:
+str; dict (a full completion or a chunk); a pydantic model; a sync or async
+generator or iterator of str, bytes, dict, pydantic models or ready-made SSE
+lines (`data: {...}`); an object with a `body_iterator` (StreamingResponse),
+whose SSE bytes are parsed; a list of str; None (the answer went out as events).
+
+Plugins get their data as arguments and never use the ORM: callers prepare
+PluginCall objects beforehand, outside the event loop's hot path.
+"""
+
+import copy
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from functions.services.context import CallContext, accepted_names, kwargs_for
+from functions.services.executor import Executor, get_executor
+
+log = logging.getLogger(__name__)
+
+
+class HookError(Exception):
+    """A plugin hook raised; carries the function id and hook name."""
+
+    def __init__(self, function_id: str, hook: str, error: BaseException) -> None:
+        self.function_id, self.hook, self.error = function_id, hook, error
+        super().__init__(f"{function_id}.{hook}: {error}")
+
+    @property
+    def message(self) -> str:
+        return str(self.error) or type(self.error).__name__
+
+
+class FilterAbort(HookError):
+    """An inlet filter refused the request; its message is for the user."""
+
+
+@dataclass
+class PluginCall:
+    """One plugin prepared for one call: a private instance with this call's valves."""
+
+    function_id: str
+    instance: Any
+    user_valves: BaseModel | None = None
+    priority: int = 0
+    name: str = ""
+
+
+def prepare_call(
+    function_id: str,
+    instance: Any,
+    *,
+    valves: BaseModel | None = None,
+    user_valves: BaseModel | None = None,
+    name: str = "",
+) -> PluginCall:
+    """Return a PluginCall whose instance is a copy carrying these valves."""
+    private = copy.copy(instance)
+    if valves is not None:
+        private.valves = valves
+    priority = getattr(valves, "priority", 0) if valves is not None else 0
+    if not isinstance(priority, int | float):
+        priority = 0
+    return PluginCall(function_id, private, user_valves, int(priority), name or function_id)
+
+
+def order_filters(filters: list[PluginCall]) -> list[PluginCall]:
+    """Sort filters by (Valves.priority, id), as Open WebUI does for every hook."""
+    return sorted(filters, key=lambda f: (f.priority, f.function_id))
+
+
+def _arguments(func: Any, data_name: str, data: Any, extra: dict[str, Any]) -> tuple[tuple, dict]:
+    names, takes_kwargs = accepted_names(func)
+    if data_name in names or takes_kwargs:
+        return (), {data_name: data, **extra}
+    return (data,), extra
+
+
+async def call_hook(
+    call: PluginCall,
+    hook: str,
+    data: Any,
+    context: CallContext,
+    *,
+    data_name: str = "body",
+    id: str | None = None,
+    executor: Executor | None = None,
+) -> Any:
+    """Call one hook with its data and reserved arguments; sync hooks run off-loop."""
+    func = getattr(call.instance, hook)
+    extra = kwargs_for(func, context, id=id or call.function_id, user_valves=call.user_valves)
+    args, kwargs = _arguments(func, data_name, data, extra)
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        result = func(*args, **kwargs)
+    else:
+        result = await (executor or get_executor()).run(func, *args, **kwargs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+# Pipe output normalisation
+
+
+@dataclass
+class Chunk:
+    """One piece of a pipe's answer: text, or an OpenAI-shaped dict passed through."""
+
+    text: str = ""
+    data: dict[str, Any] | None = None
+    done: bool = False
+
+
+@dataclass
+class _SSEBuffer:
+    """Reassemble SSE lines from arbitrarily split bytes or text."""
+
+    pending: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def feed(self, piece: str) -> list[str]:
+        self.pending += piece
+        *complete, self.pending = self.pending.split("\n")
+        return [line.rstrip("\r") for line in complete]
+
+
+def _from_sse_line(line: str) -> list[Chunk]:
+    payload = line[5:].strip()
+    if not payload:
+        return []
+    if payload == "[DONE]":
+        return [Chunk(done=True)]
+    try:
+        parsed = json.loads(payload)
+    except json.JSONDecodeError:
+        return [Chunk(text=payload)]
+    return _from_value(parsed)
+
+
+def _from_value(item: Any) -> list[Chunk]:
+    """Turn one returned or yielded value into chunks."""
+    if item is None:
+        return []
+    if isinstance(item, bytes):
+        item = item.decode("utf-8", errors="replace")
+    if isinstance(item, BaseModel):
+        item = item.model_dump()
+    if isinstance(item, dict):
+        return [Chunk(data=item)]
+    if isinstance(item, str):
+        if item.lstrip().startswith("data:"):
+            return [
+                c
+                for line in item.splitlines()
+                if line.startswith("data:")
+                for c in _from_sse_line(line)
+            ]
+        return [Chunk(text=item)] if item else []
+    if isinstance(item, list | tuple):
+        return [c for part in item for c in _from_value(part)]
+    return [Chunk(text=str(item))]
+
+
+async def stream_pipe(result: Any, *, executor: Executor | None = None) -> AsyncIterator[Chunk]:
+    """Yield Chunks for whatever a pipe returned, stepping sync iterators off-loop."""
+    executor = executor or get_executor()
+    if hasattr(result, "body_iterator"):
+        async for chunk in _stream_body(result.body_iterator, executor):
+            yield chunk
+        return
+    if hasattr(result, "__aiter__"):
+        async for item in result:
+            for chunk in _from_value(item):
+                yield chunk
+        return
+    if _is_iterator(result):
+        async for item in executor.iterate(iter(result)):
+            for chunk in _from_value(item):
+                yield chunk
+        return
+    for chunk in _from_value(result):
+        yield chunk
+
+
+def _is_iterator(value: Any) -> bool:
+    return inspect.isgenerator(value) or (hasattr(value, "__next__") and hasattr(value, "__iter__"))
+
+
+async def _stream_body(body: Any, executor: Executor) -> AsyncIterator[Chunk]:
+    """Parse a StreamingResponse body (SSE as bytes or str, split anywhere)."""
+    buffer = _SSEBuffer()
+    pieces = body if hasattr(body, "__aiter__") else executor.iterate(iter(body))
+    async for piece in pieces:
+        text = piece.decode("utf-8", errors="replace") if isinstance(piece, bytes) else str(piece)
+        for line in buffer.feed(text):
+            if line.startswith("data:"):
+                for chunk in _from_sse_line(line):
+                    yield chunk
+    if buffer.pending.startswith("data:"):
+        for chunk in _from_sse_line(buffer.pending):
+            yield chunk
+
+
+async def run_pipe(
+    call: PluginCall, body: dict, context: CallContext, *, executor: Executor | None = None
+) -> AsyncIterator[Chunk]:
+    """Call a pipe and yield its answer as chunks; raise HookError naming the function."""
+    try:
+        result = await call_hook(call, "pipe", body, context, executor=executor)
+        async for chunk in stream_pipe(result, executor=executor):
+            yield chunk
+    except HookError:
+        raise
+    except Exception as exc:
+        log.exception("Pipe %s failed", call.function_id)
+        raise HookError(call.function_id, "pipe", exc) from exc
+
+
+# Filters
+
+
+async def apply_inlet(
+    filters: list[PluginCall], body: dict, context: CallContext, **options: Any
+) -> dict:
+    """Fold inlet hooks over the body; a raising inlet aborts with FilterAbort."""
+    for call in order_filters(filters):
+        if not callable(getattr(call.instance, "inlet", None)):
+            continue
+        try:
+            result = await call_hook(call, "inlet", body, context, **options)
+        except Exception as exc:
+            raise FilterAbort(call.function_id, "inlet", exc) from exc
+        body = result if isinstance(result, dict) else body
+    return body
+
+
+async def _report(call: PluginCall, hook: str, exc: Exception, context: CallContext) -> None:
+    log.error("Filter %s failed in %s: %s", call.function_id, hook, exc, exc_info=exc)
+    if context.event_emitter is not None:
+        message = f"Filter {call.name} failed in {hook}: {exc}"
+        await context.event_emitter(
+            {"type": "notification", "data": {"type": "warning", "content": message}}
+        )
+
+
+async def apply_stream(
+    filters: list[PluginCall], event: dict, context: CallContext, **options: Any
+) -> dict | None:
+    """Pass one chunk through stream hooks; a falsy return drops it, a failure is reported."""
+    for call in order_filters(filters):
+        if not callable(getattr(call.instance, "stream", None)):
+            continue
+        try:
+            result = await call_hook(call, "stream", event, context, data_name="event", **options)
+        except Exception as exc:
+            await _report(call, "stream", exc, context)
+            continue
+        if not result:
+            return None
+        event = result
+    return event
+
+
+async def apply_outlet(
+    filters: list[PluginCall], body: dict, context: CallContext, **options: Any
+) -> dict:
+    """Fold outlet hooks over the finished message; failures are reported, not swallowed."""
+    for call in order_filters(filters):
+        if not callable(getattr(call.instance, "outlet", None)):
+            continue
+        try:
+            result = await call_hook(call, "outlet", body, context, **options)
+        except Exception as exc:
+            await _report(call, "outlet", exc, context)
+            continue
+        body = result if isinstance(result, dict) else body
+    return body
+
+
+async def run_action(
+    call: PluginCall,
+    body: dict,
+    context: CallContext,
+    *,
+    sub_id: str | None = None,
+    executor: Executor | None = None,
+) -> Any:
+    """Call an action (or one of its sub-actions, as __id__); raise HookError on failure."""
+    try:
+        return await call_hook(
+            call, "action", body, context, id=sub_id or call.function_id, executor=executor
+        )
+    except Exception as exc:
+        log.exception("Action %s failed", call.function_id)
+        raise HookError(call.function_id, "action", exc) from exc

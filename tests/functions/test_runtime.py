@@ -1,0 +1,312 @@
+"""The runtime contract, exercised on real plugin classes (no mocks)."""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from functions.services import runtime
+from functions.services.context import CallContext
+from functions.services.events import EventRecorder
+from functions.services.runtime import Chunk, FilterAbort, HookError, prepare_call
+
+
+def ctx(**overrides) -> CallContext:
+    return CallContext(user={"id": "1", "name": "bob", "role": "user"}, **overrides)
+
+
+async def collect(call, body=None, context=None) -> list[Chunk]:
+    return [c async for c in runtime.run_pipe(call, body or {"messages": []}, context or ctx())]
+
+
+def texts(chunks: list[Chunk]) -> str:
+    return "".join(c.text for c in chunks)
+
+
+def pipe_returning(value_factory, *, sync=True):
+    class Pipe:
+        def pipe(self, body):
+            return value_factory()
+
+    class AsyncPipe:
+        async def pipe(self, body):
+            return value_factory()
+
+    return prepare_call("p", (Pipe if sync else AsyncPipe)())
+
+
+def sse(text: str) -> str:
+    chunk = {"choices": [{"delta": {"content": text}}]}
+    return f"data: {json.dumps(chunk)}"
+
+
+class FakeStreamingResponse:
+    """Shaped like starlette's StreamingResponse: only body_iterator matters."""
+
+    def __init__(self, body_iterator):
+        self.body_iterator = body_iterator
+
+
+def split_bytes():
+    blob = (sse("he") + "\n\n" + sse("llo") + "\n\ndata: [DONE]\n\n").encode()
+    return [blob[i : i + 7] for i in range(0, len(blob), 7)]
+
+
+async def agen_split():
+    for piece in split_bytes():
+        yield piece
+
+
+def sync_gen():
+    yield "a"
+    yield "b"
+
+
+async def async_gen():
+    yield "a"
+    yield {"choices": [{"delta": {"content": "b"}}]}
+
+
+class Answer(BaseModel):
+    id: str = "x"
+    object: str = "chat.completion"
+
+
+@pytest.mark.parametrize(
+    ("factory", "sync", "expected_text", "expected_data"),
+    [
+        pytest.param(lambda: "hello", True, "hello", 0, id="str"),
+        pytest.param(lambda: "hello", False, "hello", 0, id="str-async"),
+        pytest.param(lambda: {"choices": [{"message": {"content": "x"}}]}, True, "", 1, id="dict"),
+        pytest.param(lambda: Answer(), True, "", 1, id="pydantic"),
+        pytest.param(sync_gen, True, "ab", 0, id="sync-generator"),
+        pytest.param(async_gen, False, "a", 1, id="async-generator"),
+        pytest.param(
+            lambda: iter([b'data: {"a": 1}', b"", b"data: [DONE]"]),
+            True,
+            "",
+            1,
+            id="sse-bytes-lines",
+        ),
+        pytest.param(lambda: (sse(w) for w in ["x", "y"]), True, "", 2, id="sse-strings"),
+        pytest.param(
+            lambda: FakeStreamingResponse(iter(split_bytes())), True, "", 2, id="streaming-response"
+        ),
+        pytest.param(
+            lambda: FakeStreamingResponse(agen_split()), True, "", 2, id="streaming-response-async"
+        ),
+        pytest.param(lambda: ["a", "b"], True, "ab", 0, id="list"),
+        pytest.param(lambda: None, True, "", 0, id="none"),
+    ],
+)
+async def test_every_pipe_return_type_becomes_chunks(factory, sync, expected_text, expected_data):
+    chunks = await collect(pipe_returning(factory, sync=sync))
+    assert texts(chunks) == expected_text
+    assert len([c for c in chunks if c.data is not None]) == expected_data
+
+
+async def test_streaming_response_chunks_are_reassembled_across_splits():
+    chunks = await collect(pipe_returning(lambda: FakeStreamingResponse(iter(split_bytes()))))
+    contents = [c.data["choices"][0]["delta"]["content"] for c in chunks if c.data]
+    assert contents == ["he", "llo"]
+    assert chunks[-1].done
+
+
+async def test_first_chunk_arrives_before_the_pipe_finishes():
+    release = asyncio.Event()
+
+    class Pipe:
+        async def pipe(self, body):
+            yield "first"
+            await release.wait()
+            yield "second"
+
+    stream = runtime.run_pipe(prepare_call("p", Pipe()), {}, ctx())
+    first = await anext(stream)
+    assert first.text == "first"
+    release.set()
+    assert (await anext(stream)).text == "second"
+
+
+async def test_sync_generator_is_stepped_off_the_loop():
+    loop_thread = threading.get_ident()
+    seen = []
+
+    class Pipe:
+        def pipe(self, body):
+            def gen():
+                for word in ["a", "b"]:
+                    seen.append(threading.get_ident())
+                    yield word
+
+            return gen()
+
+    assert texts(await collect(prepare_call("p", Pipe()))) == "ab"
+    assert seen and loop_thread not in seen
+
+
+async def test_sync_hooks_do_not_block_a_concurrent_call():
+    finished = []
+
+    class Slow:
+        def pipe(self, body):
+            time.sleep(0.5)
+            finished.append("slow")
+            return "slow"
+
+    class Quick:
+        async def pipe(self, body):
+            finished.append("quick")
+            return "quick"
+
+    slow = asyncio.create_task(collect(prepare_call("slow", Slow())))
+    await asyncio.sleep(0.05)  # the slow pipe is now sleeping in its thread
+    assert texts(await collect(prepare_call("quick", Quick()))) == "quick"
+    assert finished == ["quick"]
+    await slow
+    assert finished == ["quick", "slow"]
+
+
+async def test_concurrent_calls_get_their_own_valves():
+    class Pipe:
+        class Valves(BaseModel):
+            NAME: str = "default"
+
+        def __init__(self):
+            self.valves = self.Valves()
+
+        def pipe(self, body):
+            time.sleep(0.1)  # both calls overlap here
+            return self.valves.NAME
+
+    shared = Pipe()
+    calls = [prepare_call("p", shared, valves=Pipe.Valves(NAME=n)) for n in ("one", "two")]
+    results = await asyncio.gather(*(collect(c) for c in calls))
+    assert [texts(r) for r in results] == ["one", "two"]
+    assert shared.valves.NAME == "default"
+
+
+async def test_errors_mid_stream_name_the_function():
+    class Pipe:
+        async def pipe(self, body):
+            yield "partial"
+            raise RuntimeError("model went away")
+
+    with pytest.raises(HookError) as info:
+        await collect(prepare_call("flaky", Pipe()))
+    assert info.value.function_id == "flaky"
+    assert info.value.message == "model went away"
+
+
+async def test_data_argument_passed_positionally_when_named_differently():
+    class Pipe:
+        def pipe(self, payload):
+            return payload["x"]
+
+    assert texts(await collect(prepare_call("p", Pipe()), {"x": "ok"})) == "ok"
+
+
+def make_filter(name: str, priority: int, log: list, *, user_valves=None, fail=None):
+    class Filter:
+        class Valves(BaseModel):
+            priority: int = 0
+
+        def inlet(self, body, __user__):
+            log.append((name, "inlet", "valves" in __user__))
+            if fail == "inlet":
+                raise ValueError(f"{name} says no")
+            body["seen"] = [*body.get("seen", []), name]
+            return body
+
+        async def stream(self, event):
+            log.append((name, "stream"))
+            if fail == "stream":
+                raise ValueError("stream broke")
+            if event.get("drop"):
+                return None
+            return event | {"by": [*event.get("by", []), name]}
+
+        def outlet(self, body):
+            log.append((name, "outlet"))
+            if fail == "outlet":
+                raise ValueError("outlet broke")
+            return body
+
+    return prepare_call(
+        name, Filter(), valves=Filter.Valves(priority=priority), user_valves=user_valves
+    )
+
+
+async def test_filters_run_by_priority_then_id_for_every_hook():
+    log: list = []
+    filters = [make_filter("b", 1, log), make_filter("c", 0, log), make_filter("a", 1, log)]
+    body = await runtime.apply_inlet(filters, {}, ctx())
+    assert body["seen"] == ["c", "a", "b"]
+    event = await runtime.apply_stream(filters, {}, ctx())
+    assert event["by"] == ["c", "a", "b"]
+    await runtime.apply_outlet(filters, {}, ctx())
+    assert [entry[0] for entry in log if entry[1] == "outlet"] == ["c", "a", "b"]
+
+
+async def test_inlet_exception_aborts_with_the_plugins_message():
+    log: list = []
+    filters = [make_filter("guard", 0, log, fail="inlet"), make_filter("later", 1, log)]
+    with pytest.raises(FilterAbort) as info:
+        await runtime.apply_inlet(filters, {}, ctx())
+    assert (info.value.function_id, info.value.message) == ("guard", "guard says no")
+    assert ("later", "inlet", False) not in log
+
+
+async def test_stream_filter_may_drop_a_chunk():
+    assert await runtime.apply_stream([make_filter("f", 0, [])], {"drop": True}, ctx()) is None
+
+
+async def test_failing_stream_and_outlet_hooks_are_reported_as_warnings():
+    recorder = EventRecorder()
+    context = ctx(event_emitter=recorder.emit)
+    filters = [make_filter("s", 0, [], fail="stream"), make_filter("t", 1, [])]
+    event = await runtime.apply_stream(filters, {"n": 1}, context)
+    assert event == {"n": 1, "by": ["t"]}
+    await runtime.apply_outlet([make_filter("o", 0, [], fail="outlet")], {}, context)
+    warnings = [e.data["content"] for e in recorder.events if e.type == "notification"]
+    assert warnings == [
+        "Filter s failed in stream: stream broke",
+        "Filter o failed in outlet: outlet broke",
+    ]
+
+
+async def test_user_valves_do_not_leak_between_filters():
+    class UV(BaseModel):
+        secret: str = "mine"
+
+    log: list = []
+    filters = [make_filter("with", 0, log, user_valves=UV()), make_filter("without", 1, log)]
+    await runtime.apply_inlet(filters, {}, ctx())
+    assert ("with", "inlet", True) in log and ("without", "inlet", False) in log
+
+
+async def test_action_gets_its_sub_id():
+    class Action:
+        async def action(self, body, __id__=None, __event_emitter__=None):
+            await __event_emitter__({"type": "status", "data": {"description": "working"}})
+            return {"id": __id__, "message": body["id"]}
+
+    recorder = EventRecorder()
+    call = prepare_call("multi", Action())
+    result = await runtime.run_action(
+        call, {"id": "m1"}, ctx(event_emitter=recorder.emit), sub_id="translate"
+    )
+    assert result == {"id": "translate", "message": "m1"}
+    assert recorder.events[0].type == "status"
+
+
+async def test_failing_action_raises_hook_error():
+    class Action:
+        def action(self, body):
+            raise KeyError("nope")
+
+    with pytest.raises(HookError, match=r"broken\.action"):
+        await runtime.run_action(prepare_call("broken", Action()), {}, ctx())
