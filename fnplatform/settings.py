@@ -144,6 +144,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file (not memory) test database, so a live server process can share it;
+    # one per test run, so concurrent runs never share (or corrupt) one.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_TZ = True
@@ -203,3 +206,6 @@ FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
 FNPLATFORM_VERSION = "0.1.0"
 # Threads that run synchronous plugin code (the in-process executor).
 FUNCTIONS_THREAD_WORKERS = env_int("FNPLATFORM_THREAD_WORKERS", 32)
+# Manifold pipes() listings: a timeout each, and how long a listing is reused.
+FUNCTIONS_MANIFOLD_TIMEOUT = float(env_str("FNPLATFORM_MANIFOLD_TIMEOUT", "5"))
+FUNCTIONS_MANIFOLD_CACHE_SECONDS = float(env_str("FNPLATFORM_MANIFOLD_CACHE_SECONDS", "30"))

@@ -109,3 +109,33 @@ class FunctionRevision(models.Model):
         if self.pk is not None:
             raise ValueError("Function revisions are immutable; create a new one instead.")
         super().save(*args, **kwargs)
+
+
+class ModelSettings(models.Model):
+    """Per-model wiring: filters and actions beyond the global ones, and who may use it.
+
+    `model_id` is what clients send as `model`: a pipe id, `<pipe>.<sub>` for a
+    manifold entry, or an upstream model id. No row means defaults: global
+    filters and actions only, usable by everyone.
+    """
+
+    model_id = models.CharField(max_length=255, unique=True)
+    filters = models.ManyToManyField(
+        Function, blank=True, related_name="+", limit_choices_to={"type": FunctionType.FILTER}
+    )
+    default_filter_ids = models.JSONField(
+        default=list, blank=True, help_text="Toggle filters that start switched on."
+    )
+    actions = models.ManyToManyField(
+        Function, blank=True, related_name="+", limit_choices_to={"type": FunctionType.ACTION}
+    )
+    allowed_users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    allowed_groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "model settings"
+        verbose_name_plural = "model settings"
+
+    def __str__(self) -> str:
+        return self.model_id

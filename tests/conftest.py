@@ -74,3 +74,45 @@ def make_function(alice):
         return function_create(user=alice, **fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    """A real loopback OpenAI-compatible server, the upstream of the live app."""
+    from tests.support.openai_server import FakeOpenAI
+
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, django_db_blocker, upstream):
+    """A daphne process serving the app on the test database, upstream configured by env."""
+    from tests.support.live import LiveServer
+
+    with django_db_blocker.unblock():
+        server = LiveServer({"OPENAI_API_BASE_URLS": upstream.url, "OPENAI_API_KEYS": ""})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(live_app, transactional_db):
+    """The live app, for a test whose data the server process must see (committed)."""
+    return live_app
+
+
+@pytest.fixture
+def api_key(alice):
+    """A key for alice (staff), for API clients such as the openai SDK."""
+    from fnplatform.accounts.services import api_key_create
+
+    return api_key_create(user=alice, name="tests")[1]
+
+
+@pytest.fixture
+def bob_key(bob):
+    from fnplatform.accounts.services import api_key_create
+
+    return api_key_create(user=bob, name="tests")[1]

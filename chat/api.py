@@ -1,0 +1,164 @@
+"""The OpenAI-compatible chat API, with Open WebUI's extras.
+
+Mounted twice: under /api/ (Open WebUI's paths, plus /api/v1/… aliases) and
+under /v1/ (what OpenAI SDKs call with base_url=".../v1"). Operations translate
+HTTP to the completion, model and action services and back; fnplatform.api maps
+service errors to statuses.
+"""
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from ninja import Body, Router
+
+from chat.services import completion as completions
+from chat.services.actions import perform_action, prepare_action
+from chat.services.connections import UpstreamError
+from chat.services.models import openai_model, openwebui_model, visible_models
+from chat.services.tasks import stop_chat, track, was_stopped
+from functions.services.catalog import build_catalog
+from functions.services.runtime import HookError, apply_outlet
+
+log = logging.getLogger(__name__)
+
+
+def _require_chat_body(body: dict[str, Any]) -> None:
+    from django.core.exceptions import ValidationError
+
+    errors = {}
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        errors["model"] = ["A model id is required."]
+    if not isinstance(body.get("messages"), list):
+        errors["messages"] = ["messages must be a list."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _error_frame(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, HookError):
+        return {
+            "error": {
+                "message": f"Function {exc.function_id} failed: {exc.message}",
+                "type": "function_error",
+                "function_id": exc.function_id,
+            }
+        }
+    return {"error": {"message": f"Upstream model failed: {exc}", "type": "upstream_error"}}
+
+
+async def _sse(req: completions.CompletionRequest) -> AsyncIterator[str]:
+    outcome = completions.Outcome()
+    with track(req.body.get("chat_id"), str(req.user.pk)) as running:
+        try:
+            async for data in completions.stream_answer(req, outcome):
+                yield f"data: {json.dumps(data)}\n\n"
+        except asyncio.CancelledError:
+            if not was_stopped(running):
+                raise  # the client went away: nothing left to write to
+            yield f"data: {json.dumps(completions.chunk_dict(req, {}, 'stop'))}\n\n"
+        except (HookError, UpstreamError) as exc:
+            log.error("Completion for %s failed mid-stream", req.body.get("model"), exc_info=exc)
+            yield f"data: {json.dumps(_error_frame(exc))}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+async def _complete(req: completions.CompletionRequest) -> HttpResponse:
+    with track(req.body.get("chat_id"), str(req.user.pk)) as running:
+        try:
+            return JsonResponse(await completions.complete(req))
+        except asyncio.CancelledError:
+            if not was_stopped(running):
+                raise
+            return JsonResponse({"detail": "Stopped."}, status=499)
+        except (HookError, UpstreamError) as exc:
+            log.error("Completion for %s failed", req.body.get("model"), exc_info=exc)
+            status = 502 if isinstance(exc, UpstreamError) else 500
+            return JsonResponse(
+                _error_frame(exc) | {"detail": _error_frame(exc)["error"]["message"]}, status=status
+            )
+
+
+async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
+    """Answer an OpenAI chat completion request, streamed as SSE when asked."""
+    _require_chat_body(body)
+    catalog = await build_catalog()
+    req = await sync_to_async(completions.prepare_completion)(
+        user=request.auth, body=body, catalog=catalog
+    )
+    await completions.start_completion(req)  # FilterAbort here becomes HTTP 400
+    if not body.get("stream"):
+        return await _complete(req)
+    response = StreamingHttpResponse(_sse(req), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def list_models_openai(request: HttpRequest, refresh: bool = False) -> dict[str, Any]:
+    catalog = await build_catalog(refresh=refresh)
+    models = await sync_to_async(visible_models)(user=request.auth, catalog=catalog)
+    return {"object": "list", "data": [openai_model(m) for m in models]}
+
+
+def build_router(*, openwebui: bool) -> Router:
+    """Return a router with the chat operations; the Open WebUI one has its extras."""
+    router = Router(tags=["chat"])
+    routes = [
+        ("/chat/completions", "POST", _completions_view, "chat_completions"),
+        ("/models", "GET", _models_view if openwebui else list_models_openai, "list_models"),
+    ]
+    if openwebui:
+        routes += [
+            ("/v1/chat/completions", "POST", _completions_view, "chat_completions_v1"),
+            ("/v1/models", "GET", list_models_openai, "list_models_v1"),
+            ("/chat/actions/{action_id}", "POST", run_chat_action, "run_chat_action"),
+            ("/chat/completed", "POST", chat_completed, "chat_completed"),
+            ("/tasks/chat/{chat_id}/stop", "POST", stop_chat_tasks, "stop_chat_tasks"),
+        ]
+    prefix = "" if openwebui else "openai_"
+    for path, method, view, operation_id in routes:
+        router.add_api_operation(path, [method], view, operation_id=prefix + operation_id)
+    return router
+
+
+async def _completions_view(request: HttpRequest, body: dict[str, Any] = Body(...)):
+    return await chat_completion(request, body)
+
+
+async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str, Any]:
+    """Open WebUI's GET /api/models: with actions, toggle filters and the pipe flag."""
+    catalog = await build_catalog(refresh=refresh)
+
+    def shaped() -> list[dict[str, Any]]:
+        models = visible_models(user=request.auth, catalog=catalog)
+        return [openwebui_model(m) for m in models]
+
+    return {
+        "data": await sync_to_async(shaped)(),
+        "errors": catalog.errors if request.auth.is_staff else [],
+    }
+
+
+async def run_chat_action(request: HttpRequest, action_id: str, body: dict[str, Any] = Body(...)):
+    req = await sync_to_async(prepare_action)(user=request.auth, action_id=action_id, body=body)
+    return await perform_action(req)
+
+
+async def chat_completed(request: HttpRequest, body: dict[str, Any] = Body(...)):
+    """Run the outlet filters on a finished conversation (for clients that call it)."""
+    _require_chat_body(body)
+    catalog = await build_catalog()
+    req = await sync_to_async(completions.prepare_completion)(
+        user=request.auth, body=body, catalog=catalog
+    )
+    return await apply_outlet(req.filters, body, req.context)
+
+
+def stop_chat_tasks(request: HttpRequest, chat_id: str) -> dict[str, Any]:
+    stopped = stop_chat(user=request.auth, chat_id=chat_id)
+    return {"status": True, "stopped": stopped}

@@ -1,0 +1,85 @@
+"""Running an action (a message button): `POST /api/chat/actions/{action_id}`."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+
+from functions.models import Function, FunctionType
+from functions.services.context import CallContext
+from functions.services.events import EventRecorder
+from functions.services.plugins import model_allowed, model_wiring, plugin_call_for, user_dict
+from functions.services.runtime import PluginCall, run_action
+
+
+@dataclass
+class ActionRequest:
+    call: PluginCall
+    sub_id: str | None
+    body: dict[str, Any]
+    context: CallContext
+    recorder: EventRecorder
+
+
+def prepare_action(*, user, action_id: str, body: dict[str, Any]) -> ActionRequest:
+    """Check the action may run on this model for this user, and load it (sync)."""
+    function_id, _, sub_id = action_id.partition(".")
+    function = Function.objects.filter(
+        pk=function_id, type=FunctionType.ACTION, is_active=True
+    ).first()
+    if function is None:
+        raise ObjectDoesNotExist(f"Action {action_id!r} not found.")
+    model_id = str(body.get("model") or "")
+    if not user.is_staff:
+        if not model_allowed(user=user, model_id=model_id):
+            raise PermissionDenied(f"You may not use the model {model_id!r}.")
+        if function.id not in {a.id for a in model_wiring(model_id).actions}:
+            raise PermissionDenied(f"Action {function.id!r} is not offered on {model_id!r}.")
+    recorder = EventRecorder(function_id=function.id)
+    context = CallContext(
+        user=user_dict(user),
+        event_emitter=recorder.emit,
+        event_call=recorder.call,
+        metadata={
+            "chat_id": body.get("chat_id"),
+            "message_id": body.get("id"),
+            "session_id": body.get("session_id"),
+            "user_id": str(user.pk),
+        },
+        model={"id": model_id},
+        messages=body.get("messages") or [],
+        chat_id=body.get("chat_id"),
+        session_id=body.get("session_id"),
+        message_id=body.get("id"),
+    )
+    call = plugin_call_for(function=function, user=user)
+    return ActionRequest(call, sub_id or None, body, context, recorder)
+
+
+def _html_of(result: Any) -> str | None:
+    """The HTML of an HTMLResponse-like object or an (html, headers) tuple, if any."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+        result = result[0]
+    if isinstance(result, str):
+        return None
+    media = getattr(result, "media_type", None) or ""
+    body = getattr(result, "body", None)
+    if "html" in media and isinstance(body, bytes | str):
+        return body.decode() if isinstance(body, bytes) else body
+    return None
+
+
+def _html_tuple(result: Any) -> str | None:
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
+        return result[0] if isinstance(result[1], dict) else None
+    return _html_of(result)
+
+
+async def perform_action(req: ActionRequest) -> Any:
+    """Run the action; an HTML return is carried as an embed event plus a status result."""
+    result = await run_action(req.call, req.body, req.context, sub_id=req.sub_id)
+    html = _html_tuple(result)
+    if html is None:
+        return result
+    await req.context.event_emitter({"type": "embeds", "data": {"embeds": [html]}})
+    return {"status": True, "embeds": [html]}

@@ -1,0 +1,355 @@
+"""A chat completion: inlet filters -> pipe or upstream model -> stream filters -> outlet.
+
+`prepare_completion` (sync, ORM) resolves the model, checks access and loads the
+filters and pipe with their valves. `stream_completion` (async, no ORM) yields
+OpenAI `chat.completion.chunk` dicts that have passed the stream filters, then
+runs the outlet filters on the finished message; `complete` collects the same
+stream into one `chat.completion`. Both doors (HTTP API, chat pages) use these.
+"""
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+
+from chat.services.connections import (
+    UpstreamConnection,
+    connection_all,
+    upstream_chat_stream,
+)
+from functions.models import Function
+from functions.services.catalog import Catalog, CatalogModel
+from functions.services.context import CallContext
+from functions.services.events import EventRecorder
+from functions.services.plugins import (
+    model_allowed,
+    model_wiring,
+    plugin_call_for,
+    user_dict,
+)
+from functions.services.runtime import (
+    Chunk,
+    PluginCall,
+    apply_inlet,
+    apply_outlet,
+    apply_stream,
+    run_pipe,
+)
+
+# Open WebUI's request extras: never forwarded to an upstream model or a pipe's body.
+OPEN_WEBUI_EXTRAS = frozenset(
+    {
+        "metadata",
+        "filter_ids",
+        "tool_ids",
+        "features",
+        "files",
+        "chat_id",
+        "id",
+        "session_id",
+        "variables",
+        "background_tasks",
+        "model_item",
+        "params",
+        "tool_servers",
+        "skill_ids",
+        "terminal_id",
+        "folder_id",
+        "chat_variables",
+        "parent_id",
+        "user_message",
+        "assistant_message_id",
+        "message_ids",
+    }
+)
+
+
+@dataclass
+class Target:
+    """Where the body goes after the inlet filters: a pipe or an upstream connection."""
+
+    model: CatalogModel
+    pipe: PluginCall | None = None
+    connection: UpstreamConnection | None = None
+
+
+@dataclass
+class CompletionRequest:
+    user: Any
+    body: dict[str, Any]
+    target: Target
+    filters: list[PluginCall]
+    context: CallContext
+    recorder: EventRecorder
+    catalog: Catalog
+    completion_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+def resolve_target(*, user, model_id: str, catalog: Catalog) -> Target:
+    """Find a model the user may use; raise ObjectDoesNotExist or PermissionDenied."""
+    model = catalog.models.get(model_id or "")
+    if model is None:
+        raise ObjectDoesNotExist(f"Model {model_id!r} not found.")
+    if not model_allowed(user=user, model_id=model_id):
+        raise PermissionDenied(f"You may not use the model {model_id!r}.")
+    if model.pipe_id:
+        function = Function.objects.get(pk=model.pipe_id)
+        return Target(model, pipe=plugin_call_for(function=function, user=user))
+    connections = {c.id: c for c in connection_all()}
+    if model.connection_id not in connections:
+        raise ObjectDoesNotExist(f"The connection serving {model_id!r} is gone.")
+    return Target(model, connection=connections[model.connection_id])
+
+
+def _requested_filter_ids(body: dict) -> set[str]:
+    ids = body.get("filter_ids") or (body.get("metadata") or {}).get("filter_ids") or []
+    return {str(i) for i in ids} if isinstance(ids, list) else set()
+
+
+def _filters_for(user, model_id: str, body: dict) -> list[PluginCall]:
+    """Global and attached filters; toggle filters only when the request switches them on."""
+    wiring = model_wiring(model_id)
+    switched_on = _requested_filter_ids(body)
+    calls = []
+    for function in wiring.filters:
+        report = function.current_revision.load_result if function.current_revision else {}
+        if report.get("toggle") and function.id not in switched_on:
+            continue
+        calls.append(plugin_call_for(function=function, user=user))
+    return calls
+
+
+def _metadata(user, body: dict, model: CatalogModel) -> dict[str, Any]:
+    given = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    return {
+        **given,
+        "user_id": str(user.pk),
+        "chat_id": body.get("chat_id"),
+        "message_id": body.get("id"),
+        "session_id": body.get("session_id"),
+        "filter_ids": sorted(_requested_filter_ids(body)),
+        "tool_ids": body.get("tool_ids") or [],
+        "features": body.get("features") or {},
+        "files": body.get("files") or [],
+        "model_id": model.id,
+        "direct": False,
+    }
+
+
+def prepare_completion(*, user, body: dict, catalog: Catalog, task: str | None = None):
+    """Resolve and load everything a completion needs (sync; call before streaming)."""
+    target = resolve_target(user=user, model_id=str(body.get("model", "")), catalog=catalog)
+    recorder = EventRecorder(function_id=target.model.pipe_id or "")
+    metadata = _metadata(user, body, target.model)
+    if task:
+        metadata["task"] = task
+    context = CallContext(
+        user=user_dict(user),
+        event_emitter=recorder.emit,
+        event_call=recorder.call,
+        metadata=metadata,
+        model=model_dict(target.model),
+        messages=body.get("messages") or [],
+        chat_id=body.get("chat_id"),
+        session_id=body.get("session_id"),
+        message_id=body.get("id"),
+        files=body.get("files") or [],
+        task=task,
+        task_body=body if task else None,
+    )
+    filters = _filters_for(user, target.model.id, body)
+    return CompletionRequest(user, dict(body), target, filters, context, recorder, catalog)
+
+
+def model_dict(model: CatalogModel) -> dict[str, Any]:
+    """The OpenAI-shaped model dict a plugin sees as __model__."""
+    data = {
+        "id": model.id,
+        "name": model.name,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.owned_by,
+    }
+    if model.pipe_id:
+        data["pipe"] = {"type": "pipe"}
+    return data
+
+
+def chunk_dict(req: CompletionRequest, delta: dict, finish_reason: str | None = None) -> dict:
+    return {
+        "id": req.completion_id,
+        "object": "chat.completion.chunk",
+        "created": req.created,
+        "model": req.body.get("model"),
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+async def _retarget(req: CompletionRequest) -> None:
+    """An inlet may route the request to another model; load that one instead."""
+    model_id = str(req.body.get("model", ""))
+    if model_id != req.target.model.id:
+        req.target = await sync_to_async(resolve_target)(
+            user=req.user, model_id=model_id, catalog=req.catalog
+        )
+        req.context.model = model_dict(req.target.model)
+
+
+def _forward_body(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in OPEN_WEBUI_EXTRAS}
+
+
+async def _source_chunks(req: CompletionRequest) -> AsyncIterator[Chunk]:
+    """Yield the raw answer from the pipe or the upstream model."""
+    if req.target.pipe is not None:
+        body = {
+            k: v
+            for k, v in req.body.items()
+            if k not in ("metadata", "files", "tool_ids", "features", "variables")
+        }
+        async for chunk in run_pipe(req.target.pipe, body, req.context):
+            yield chunk
+        return
+    body = _forward_body(req.body) | {"model": req.target.model.id, "stream": True}
+    # Always ask for usage: non-streamed answers report it, and outlets receive it.
+    body.setdefault("stream_options", {"include_usage": True})
+    async for data in upstream_chat_stream(req.target.connection, body):
+        yield Chunk(data=data)
+
+
+def _to_chunk_dicts(req: CompletionRequest, chunk: Chunk) -> list[dict]:
+    """Turn one internal chunk into OpenAI chunk dicts (full completions become a delta)."""
+    if chunk.done:
+        return []
+    if chunk.data is None:
+        return [chunk_dict(req, {"content": chunk.text})] if chunk.text else []
+    data = chunk.data
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and "message" in (choices[0] or {}):
+        message = choices[0]["message"] or {}
+        delta = {k: v for k, v in message.items() if k in ("content", "tool_calls")}
+        finished = chunk_dict(req, delta, choices[0].get("finish_reason"))
+        if data.get("usage"):
+            finished["usage"] = data["usage"]
+        return [finished]
+    return [data]
+
+
+@dataclass
+class Outcome:
+    """What streamed out, gathered for the outlet filters and non-streamed answers."""
+
+    content: str = ""
+    usage: dict | None = None
+    finish_reason: str | None = None
+    outlet_body: dict | None = None
+
+
+async def start_completion(req: CompletionRequest) -> None:
+    """Run the inlet filters (FilterAbort aborts the turn) and follow a rerouted model."""
+    req.body = await apply_inlet(req.filters, req.body, req.context)
+    req.context.messages = req.body.get("messages") or []
+    await _retarget(req)
+
+
+def _accumulate(outcome: Outcome, data: dict) -> None:
+    for choice in data.get("choices") or []:
+        delta = (choice or {}).get("delta") or {}
+        if isinstance(delta.get("content"), str):
+            outcome.content += delta["content"]
+        if choice.get("finish_reason"):
+            outcome.finish_reason = choice["finish_reason"]
+    if data.get("usage"):
+        outcome.usage = data["usage"]
+
+
+async def _forward_special(req: CompletionRequest, data: dict) -> bool:
+    """Handle `{"event": ...}` dicts a pipe yields (Open WebUI's inline events)."""
+    if "choices" in data or "event" not in data:
+        return False
+    await req.context.event_emitter(data["event"])
+    return True
+
+
+async def stream_answer(req: CompletionRequest, outcome: Outcome) -> AsyncIterator[dict]:
+    """Yield chunk dicts through the stream filters, then run the outlet filters."""
+    async for chunk in _source_chunks(req):
+        for data in _to_chunk_dicts(req, chunk):
+            if await _forward_special(req, data):
+                continue
+            filtered = await apply_stream(req.filters, data, req.context)
+            if filtered is None:
+                continue
+            _accumulate(outcome, filtered)
+            yield filtered
+    if outcome.finish_reason is None:
+        outcome.finish_reason = "stop"
+        final = chunk_dict(req, {}, "stop")
+        if outcome.usage:
+            final["usage"] = outcome.usage
+        yield final
+    await finish_completion(req, outcome)
+
+
+async def finish_completion(req: CompletionRequest, outcome: Outcome) -> None:
+    """Run the outlet filters on the finished assistant message."""
+    outcome.outlet_body = await apply_outlet(req.filters, outlet_body(req, outcome), req.context)
+
+
+def outlet_body(req: CompletionRequest, outcome: Outcome) -> dict[str, Any]:
+    """Open WebUI's outlet body: the conversation ending with this answer."""
+    answer = {
+        "id": req.body.get("id") or req.completion_id,
+        "role": "assistant",
+        "content": outcome.content,
+        "timestamp": int(time.time()),
+    }
+    if outcome.usage:
+        answer["usage"] = outcome.usage
+    return {
+        "model": req.body.get("model"),
+        "messages": [*(req.body.get("messages") or []), answer],
+        "chat_id": req.body.get("chat_id"),
+        "session_id": req.body.get("session_id"),
+        "id": answer["id"],
+        "filter_ids": sorted(_requested_filter_ids(req.body)),
+    }
+
+
+def final_content(outcome: Outcome) -> str:
+    """The answer after the outlet filters (they may rewrite the last message)."""
+    messages = (outcome.outlet_body or {}).get("messages") or []
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        content = messages[-1].get("content")
+        if isinstance(content, str):
+            return content
+    return outcome.content
+
+
+async def complete(req: CompletionRequest) -> dict[str, Any]:
+    """Collect a whole answer into one chat.completion (outlet filters applied)."""
+    outcome = Outcome()
+    async for _ in stream_answer(req, outcome):
+        pass
+    result = {
+        "id": req.completion_id,
+        "object": "chat.completion",
+        "created": req.created,
+        "model": req.body.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": final_content(outcome)},
+                "logprobs": None,
+                "finish_reason": outcome.finish_reason or "stop",
+            }
+        ],
+    }
+    if outcome.usage:
+        result["usage"] = outcome.usage
+    return result

@@ -1,0 +1,175 @@
+"""The models users can chat with: pipes, manifold entries and upstream models.
+
+Manifold `pipes` listings are gathered concurrently, each with a timeout, and
+cached briefly per (function, source, valves); one failing manifold is reported
+in `errors` and hides nothing else. Upstream models come from the connections
+service, which has its own cache and error reporting.
+"""
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from functions.models import Function, FunctionType
+from functions.services.executor import get_executor
+from functions.services.plugins import PluginUnavailable, plugin_call_for
+from functions.services.runtime import PluginCall
+
+_manifold_cache: dict[tuple, tuple[float, list[dict]]] = {}
+
+
+@dataclass
+class CatalogModel:
+    id: str
+    name: str
+    created: int
+    owned_by: str = "fnplatform"
+    pipe_id: str | None = None
+    sub_id: str | None = None
+    connection_id: str | None = None
+    has_user_valves: bool = False
+
+
+@dataclass
+class Catalog:
+    models: dict[str, CatalogModel] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _PipeEntry:
+    function: Function
+    call: PluginCall | None
+    error: str | None
+    has_user_valves: bool
+
+
+def _pipe_entries() -> list[_PipeEntry]:
+    """Load every active pipe with its valves (sync: ORM and registry)."""
+    entries = []
+    for function in Function.objects.filter(type=FunctionType.PIPE, is_active=True):
+        report = function.current_revision.load_result if function.current_revision else {}
+        try:
+            call, error = plugin_call_for(function=function), None
+        except PluginUnavailable as exc:
+            call, error = None, exc.messages[0]
+        entries.append(_PipeEntry(function, call, error, bool(report.get("has_user_valves"))))
+    return entries
+
+
+def _cache_key(call: PluginCall, function: Function) -> tuple:
+    valves = getattr(call.instance, "valves", None)
+    dumped = valves.model_dump_json() if hasattr(valves, "model_dump_json") else json.dumps(None)
+    return (function.id, function.current_revision_id, dumped)
+
+
+async def list_manifold(call: PluginCall, timeout: float) -> list[dict]:
+    """Return a manifold's [{"id", "name"}] from its list, sync method or async method."""
+    pipes = call.instance.pipes
+    if callable(pipes):
+        if asyncio.iscoroutinefunction(pipes):
+            pipes = await asyncio.wait_for(pipes(), timeout)
+        else:
+            pipes = await asyncio.wait_for(get_executor().run(pipes), timeout)
+    if not isinstance(pipes, list):
+        raise TypeError(f"pipes must give a list, not {type(pipes).__name__}")
+    return [p for p in pipes if isinstance(p, dict) and "id" in p]
+
+
+async def _manifold_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogModel]:
+    call, function = entry.call, entry.function
+    key = _cache_key(call, function)
+    cached = _manifold_cache.get(key)
+    if cached and time.monotonic() - cached[0] < settings.FUNCTIONS_MANIFOLD_CACHE_SECONDS:
+        listed = cached[1]
+    else:
+        try:
+            listed = await list_manifold(call, settings.FUNCTIONS_MANIFOLD_TIMEOUT)
+        except TimeoutError:
+            catalog.errors.append(_error(function, "listing its models timed out"))
+            return []
+        except Exception as exc:
+            catalog.errors.append(_error(function, f"{type(exc).__name__}: {exc}"))
+            return []
+        _manifold_cache[key] = (time.monotonic(), listed)
+    prefix = getattr(call.instance, "name", "")
+    prefix = prefix if isinstance(prefix, str) else ""
+    return [
+        CatalogModel(
+            id=f"{function.id}.{item['id']}",
+            name=f"{prefix}{item.get('name', item['id'])}",
+            created=int(function.created_at.timestamp()),
+            pipe_id=function.id,
+            sub_id=str(item["id"]),
+            has_user_valves=entry.has_user_valves,
+        )
+        for item in listed
+    ]
+
+
+def _error(function: Function, message: str) -> dict[str, Any]:
+    return {"source": f"function:{function.id}", "name": function.name, "error": message}
+
+
+async def _pipe_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogModel]:
+    if entry.call is None:
+        catalog.errors.append(_error(entry.function, entry.error or "cannot be loaded"))
+        return []
+    if hasattr(entry.call.instance, "pipes"):
+        return await _manifold_models(entry, catalog)
+    function = entry.function
+    created = int(function.created_at.timestamp())
+    return [
+        CatalogModel(
+            function.id,
+            function.name,
+            created,
+            pipe_id=function.id,
+            has_user_valves=entry.has_user_valves,
+        )
+    ]
+
+
+async def _upstream_models(catalog: Catalog, refresh: bool) -> list[CatalogModel]:
+    from chat.services.connections import upstream_models
+
+    listing = await upstream_models(refresh=refresh)
+    catalog.errors.extend(
+        {
+            "source": f"connection:{e['connection_id']}",
+            "name": e.get("name", ""),
+            "error": e["error"],
+        }
+        for e in listing.errors
+    )
+    return [
+        CatalogModel(
+            id=m["id"],
+            name=m.get("name") or m["id"],
+            created=int(m.get("created") or 0),
+            owned_by=m.get("owned_by") or "openai",
+            connection_id=m["connection_id"],
+        )
+        for m in listing.models
+    ]
+
+
+async def build_catalog(*, refresh: bool = False) -> Catalog:
+    """Return every model on offer, with the errors of sources that failed."""
+    if refresh:
+        _manifold_cache.clear()
+    catalog = Catalog()
+    entries = await sync_to_async(_pipe_entries)()
+    groups = await asyncio.gather(
+        _upstream_models(catalog, refresh), *(_pipe_models(e, catalog) for e in entries)
+    )
+    # Pipes win over an upstream model with the same id: they are ours to route.
+    for group in [groups[0], *groups[1:]]:
+        for model in group:
+            catalog.models[model.id] = model
+    return catalog

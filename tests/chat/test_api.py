@@ -1,0 +1,259 @@
+"""The chat API against a live daphne server, driven by the official openai SDK.
+
+The upstream model is a real loopback OpenAI-compatible server (tests/support).
+"""
+
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+
+from functions.services.functions import function_create, function_set_active, function_set_global
+from tests.conftest import read_plugin
+from valves.services import valves_update_global
+
+
+@pytest.fixture
+def install(live, alice):
+    """Create and activate a function from tests/plugins, with optional valves."""
+
+    def make(name: str, *, id: str | None = None, valves: dict | None = None, is_global=False):
+        function = function_create(user=alice, id=id or name, content=read_plugin(name))
+        if valves:
+            valves_update_global(user=alice, function=function, values=valves)
+        function = function_set_active(user=alice, function=function, active=True)
+        if is_global:
+            function = function_set_global(user=alice, function=function, is_global=True)
+        return function
+
+    return make
+
+
+@pytest.fixture
+def sdk(live, api_key):
+    return openai.OpenAI(base_url=f"{live.url}/v1", api_key=api_key, max_retries=0, timeout=30)
+
+
+@pytest.fixture
+def bob_sdk(live, bob_key):
+    return openai.OpenAI(base_url=f"{live.url}/api", api_key=bob_key, max_retries=0, timeout=30)
+
+
+def ask(client, model: str, text: str, **kwargs):
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": text}], **kwargs
+    )
+
+
+def streamed(client, model: str, text: str, **kwargs) -> str:
+    stream = ask(client, model, text, stream=True, **kwargs)
+    return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def test_models_list_pipes_manifolds_and_upstream(sdk, install):
+    install("echo_pipe")
+    install("list_manifold")
+    ids = {m.id for m in sdk.models.list()}
+    assert {"echo_pipe", "fake-small", "fake-large"} <= ids
+    assert {i for i in ids if i.startswith("list_manifold.")}
+
+
+def test_chat_with_a_pipe_streamed_and_not(sdk, install):
+    install("echo_pipe", valves={"PREFIX": "said: "})
+    assert ask(sdk, "echo_pipe", "hello").choices[0].message.content == "said: hello"
+    assert streamed(sdk, "echo_pipe", "hello") == "said: hello"
+
+
+def test_chat_with_an_upstream_model_through_global_filters(sdk, install, upstream):
+    install("upper_filter", is_global=True)
+    answer = ask(sdk, "fake-small", "quiet words")
+    assert answer.choices[0].message.content == "echo: QUIET WORDS"
+    assert answer.usage.total_tokens > 0
+    assert streamed(sdk, "fake-small", "quiet words") == "echo: QUIET WORDS"
+
+
+def test_requests_proxy_manifold_runs_unchanged(sdk, install, upstream):
+    install("requests_proxy_manifold", valves={"BASE_URL": upstream.url})
+    models = {m.id for m in sdk.models.list()}
+    assert "requests_proxy_manifold.fake-small" in models
+    assert (
+        streamed(sdk, "requests_proxy_manifold.fake-small", "via requests") == "echo: via requests"
+    )
+    assert (
+        ask(sdk, "requests_proxy_manifold.fake-small", "plain").choices[0].message.content
+        == "echo: plain"
+    )
+
+
+def test_async_httpx_pipe_streams(sdk, install, upstream):
+    install("httpx_async_pipe", valves={"BASE_URL": upstream.url})
+    assert streamed(sdk, "httpx_async_pipe", "async hi") == "echo: async hi"
+
+
+def test_model_routing_filter_sends_the_request_elsewhere(sdk, install, upstream):
+    install("model_router_filter", is_global=True)
+    before = len(upstream.requests)
+    ask(sdk, "fake-small", "write code please")
+    sent = [
+        body for path, _, body in upstream.requests[before:] if path.endswith("/chat/completions")
+    ]
+    assert sent[-1]["model"] == "fake-large"
+
+
+def test_stream_filter_rewrites_chunks(sdk, install):
+    install("censor_stream_filter", is_global=True)
+    install("echo_pipe", valves={"PREFIX": ""})
+    assert streamed(sdk, "echo_pipe", "my secret plan") == "my ****** plan"
+
+
+def test_inlet_exception_is_a_400_with_the_plugins_message(sdk, install):
+    install("max_turns_filter", is_global=True)
+    install("echo_pipe")
+    messages = [{"role": "user", "content": f"turn {i}"} for i in range(12)]
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(model="echo_pipe", messages=messages)
+    assert "Conversation turn limit exceeded" in str(info.value)
+
+
+def test_first_chunk_reaches_the_client_before_the_pipe_finishes(sdk, install, tmp_path):
+    marker = tmp_path / "finished"
+    install("marker_stream_pipe", valves={"MARKER": str(marker), "PAUSE": 1.5})
+    stream = ask(sdk, "marker_stream_pipe", "go", stream=True)
+    first = next(c for c in stream if c.choices and c.choices[0].delta.content)
+    assert first.choices[0].delta.content == "first "
+    assert not marker.exists()
+    rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert rest == "second" and marker.exists()
+
+
+def test_a_sleeping_sync_pipe_does_not_block_other_requests(sdk, install):
+    install("slow_sync_pipe", valves={"SECONDS": 2.0})
+    install("echo_pipe")
+    finished: list[str] = []
+    slow = threading.Thread(
+        target=lambda: finished.append(ask(sdk, "slow_sync_pipe", "x").choices[0].message.content)
+    )
+    slow.start()
+    time.sleep(0.3)  # the slow pipe is now sleeping in the server
+    started = time.monotonic()
+    finished.append(ask(sdk, "echo_pipe", "quick").choices[0].message.content)
+    quick_seconds = time.monotonic() - started
+    slow.join()
+    assert finished == ["echo: quick", "slept"]
+    print(f"trivial request alongside a 2 s sync pipe took {quick_seconds:.3f} s")
+
+
+def test_stop_endpoint_cancels_a_running_answer(live, api_key, install):
+    install("marker_stream_pipe", valves={"MARKER": "/nonexistent/never", "PAUSE": 30})
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {
+        "model": "marker_stream_pipe",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "chat_id": "chat-stop-1",
+    }
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream(
+            "POST", f"{live.url}/api/chat/completions", json=body, headers=headers
+        ) as response,
+    ):
+        lines = response.iter_lines()
+        assert "first" in next(line for line in lines if line.startswith("data:"))
+        stop = client.post(f"{live.url}/api/tasks/chat/chat-stop-1/stop", headers=headers)
+        assert stop.json() == {"status": True, "stopped": 1}
+        tail = [line for line in lines if line.startswith("data:")]
+    assert tail[-1] == "data: [DONE]"
+    assert '"finish_reason": "stop"' in tail[-2]
+
+
+def test_client_disconnect_cancels_the_upstream_request(live, api_key):
+    from tests.support.openai_server import FakeOpenAI
+
+    slow_upstream = FakeOpenAI(chunk_delay=0.3).start()
+    try:
+        from django.contrib.auth import get_user_model
+
+        from chat.services.connections import connection_create
+
+        alice = get_user_model().objects.get(username="alice")
+        connection_create(
+            user=alice, name="slow", base_url=slow_upstream.url, model_ids=["fake-large"]
+        )
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key=api_key, max_retries=0)
+        text = " ".join(f"w{i}" for i in range(40))
+        stream = client.chat.completions.create(
+            model="fake-large", messages=[{"role": "user", "content": text}], stream=True
+        )
+        next(iter(stream))
+        stream.close()
+        assert slow_upstream.client_disconnected.wait(timeout=10)
+    finally:
+        slow_upstream.stop()
+
+
+def test_errors_mid_stream_end_with_an_error_frame(live, api_key, alice):
+    source = (
+        "class Pipe:\n    async def pipe(self, body):\n        yield 'partial'\n"
+        "        raise RuntimeError('model went away')\n"
+    )
+    function = function_create(user=alice, id="flaky", content=source)
+    function_set_active(user=alice, function=function, active=True)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {"model": "flaky", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    response = httpx.post(
+        f"{live.url}/api/chat/completions", json=body, headers=headers, timeout=30
+    )
+    frames = [line for line in response.text.splitlines() if line.startswith("data:")]
+    assert "partial" in frames[0]
+    assert "Function flaky failed: model went away" in frames[-2]
+    assert frames[-1] == "data: [DONE]"
+
+
+def test_actions_single_and_multi(live, api_key, install):
+    install("ping_action", is_global=True)
+    install("multi_action", is_global=True)
+    install("echo_pipe")
+    headers = {"Authorization": f"Bearer {api_key}"}
+    models = httpx.get(f"{live.url}/api/models", headers=headers).json()["data"]
+    echo = next(m for m in models if m["id"] == "echo_pipe")
+    action_ids = [a["id"] for a in echo["actions"]]
+    assert {"ping_action", "multi_action.summarize", "multi_action.translate"} <= set(action_ids)
+    body = {
+        "model": "echo_pipe",
+        "messages": [{"id": "m1", "role": "assistant", "content": "hi"}],
+        "id": "m1",
+        "chat_id": "c1",
+    }
+    ping = httpx.post(f"{live.url}/api/chat/actions/ping_action", json=body, headers=headers)
+    assert ping.status_code == 200 and ping.json()["content"] == "pong"
+    sub = httpx.post(
+        f"{live.url}/api/chat/actions/multi_action.translate", json=body, headers=headers
+    )
+    assert sub.status_code == 200
+
+
+def test_permission_checks_on_models_and_actions(live, bob_sdk, bob_key, install, alice):
+    from functions.models import ModelSettings
+
+    install("echo_pipe")
+    install("ping_action")  # active but neither global nor attached
+    settings = ModelSettings.objects.create(model_id="echo_pipe")
+    settings.allowed_users.add(alice)
+    assert "echo_pipe" not in {m.id for m in bob_sdk.models.list()}
+    with pytest.raises(openai.PermissionDeniedError):
+        ask(bob_sdk, "echo_pipe", "hi")
+    with pytest.raises(openai.NotFoundError):
+        ask(bob_sdk, "no_such_model", "hi")
+    headers = {"Authorization": f"Bearer {bob_key}"}
+    body = {"model": "fake-small", "messages": [], "id": "m1"}
+    response = httpx.post(f"{live.url}/api/chat/actions/ping_action", json=body, headers=headers)
+    assert response.status_code == 403
+
+
+def test_anonymous_callers_get_401(live):
+    body = {"model": "fake-small", "messages": []}
+    assert httpx.post(f"{live.url}/api/chat/completions", json=body).status_code == 401
+    assert httpx.get(f"{live.url}/v1/models").status_code == 401
