@@ -66,6 +66,10 @@ class UpstreamConnection:
     model_ids: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
 
+    def __post_init__(self) -> None:
+        # A tuple keeps the value hashable: it is the model-listing cache key.
+        object.__setattr__(self, "model_ids", tuple(self.model_ids))
+
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -83,7 +87,11 @@ class UpstreamListing:
     connections: list[UpstreamConnection] = field(default_factory=list, repr=False)
 
     def connection(self, connection_id: str) -> UpstreamConnection:
-        return next(c for c in self.connections if c.id == connection_id)
+        """Return the listed connection with this id; raise KeyError."""
+        for connection in self.connections:
+            if connection.id == connection_id:
+                return connection
+        raise KeyError(connection_id)
 
 
 # Write services

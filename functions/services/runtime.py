@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from functions.services.context import CallContext, accepted_names, kwargs_for
 from functions.services.executor import Executor, get_executor
+from functions.services.host import set_caller
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ async def call_hook(
 ) -> Any:
     """Call one hook with its data and reserved arguments; sync hooks run off-loop."""
     func = getattr(call.instance, hook)
+    set_caller(context.user)  # host-data shims scope what they return to this user
     extra = kwargs_for(func, context, id=id or call.function_id, user_valves=call.user_valves)
     args, kwargs = _arguments(func, data_name, data, extra)
     if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):

@@ -257,3 +257,10 @@ def test_anonymous_callers_get_401(live):
     body = {"model": "fake-small", "messages": []}
     assert httpx.post(f"{live.url}/api/chat/completions", json=body).status_code == 401
     assert httpx.get(f"{live.url}/v1/models").status_code == 401
+
+
+def test_prompt_rewriting_filter_uses_generate_chat_completion(sdk, install, upstream):
+    install("prompt_rewrite_filter", is_global=True)
+    answer = ask(sdk, "fake-small", "tell me")
+    # The helper model's answer ("echo: rewrite tell me") became the prompt.
+    assert answer.choices[0].message.content == "echo: echo: rewrite tell me"

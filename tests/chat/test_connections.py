@@ -324,7 +324,7 @@ async def test_model_dicts_have_the_openai_shape_and_their_connection(fake_opena
 
 
 async def test_the_allow_list_filters_the_listed_ids(fake_openai):
-    connection = upstream(fake_openai, model_ids=("fake-large", "not-offered"))
+    connection = upstream(fake_openai, model_ids=["fake-large", "not-offered"])
 
     listing = await upstream_models(connections=[connection])
 
