@@ -18,6 +18,7 @@ from ninja import Body, Router
 
 from chat.services import completion as completions
 from chat.services.actions import perform_action, prepare_action
+from chat.services.background import run_background_tasks
 from chat.services.connections import UpstreamError
 from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.tasks import stop_chat, track, was_stopped
@@ -70,7 +71,11 @@ async def _sse(req: completions.CompletionRequest) -> AsyncIterator[str]:
 async def _complete(req: completions.CompletionRequest) -> HttpResponse:
     with track(req.body.get("chat_id"), str(req.user.pk)) as running:
         try:
-            return JsonResponse(await completions.complete(req))
+            answer = await completions.complete(req)
+            if req.body.get("background_tasks"):
+                content = answer["choices"][0]["message"]["content"]
+                answer |= await run_background_tasks(req, content)
+            return JsonResponse(answer)
         except asyncio.CancelledError:
             if not was_stopped(running):
                 raise

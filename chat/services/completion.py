@@ -163,7 +163,9 @@ def prepare_completion(*, user, body: dict, catalog: Catalog, task: str | None =
         task_body=body if task else None,
     )
     filters = _filters_for(user, target.model.id, body)
-    return CompletionRequest(user, dict(body), target, filters, context, recorder, catalog)
+    # Filters see the request's metadata in the body, as in Open WebUI (pipes do not).
+    body = dict(body) | {"metadata": metadata}
+    return CompletionRequest(user, body, target, filters, context, recorder, catalog)
 
 
 def model_dict(model: CatalogModel) -> dict[str, Any]:
@@ -254,6 +256,10 @@ async def start_completion(req: CompletionRequest) -> None:
     """Run the inlet filters (FilterAbort aborts the turn) and follow a rerouted model."""
     req.body = await apply_inlet(req.filters, req.body, req.context)
     req.context.messages = req.body.get("messages") or []
+    if any(getattr(f.instance, "file_handler", False) for f in req.filters):
+        # A file_handler filter has dealt with the files: no built-in handling after it.
+        req.body.pop("files", None)
+        (req.body.get("metadata") or {}).pop("files", None)
     await _retarget(req)
 
 

@@ -264,3 +264,105 @@ def test_prompt_rewriting_filter_uses_generate_chat_completion(sdk, install, ups
     answer = ask(sdk, "fake-small", "tell me")
     # The helper model's answer ("echo: rewrite tell me") became the prompt.
     assert answer.choices[0].message.content == "echo: echo: rewrite tell me"
+
+
+def test_reserved_arguments_carry_the_right_contents(sdk, install, bob, bob_key, live):
+    import json
+
+    from valves.services import valves_update_user
+
+    function = install("reserved_args_pipe", valves={"LABEL": "L1"})
+    valves_update_user(user=bob, function=function, values={"nickname": "bobby"})
+    client = openai.OpenAI(base_url=f"{live.url}/api", api_key=bob_key, max_retries=0)
+    answer = client.chat.completions.create(
+        model="reserved_args_pipe",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"chat_id": "c9", "id": "m9", "session_id": "s9", "files": [{"id": "f1"}]},
+    )
+    seen = json.loads(answer.choices[0].message.content)
+    assert seen["user"] == {
+        "id": str(bob.pk),
+        "email": "bob@example.com",
+        "name": "bob",
+        "role": "user",
+    }
+    assert (seen["nickname"], seen["label"]) == ("bobby", "L1")
+    assert seen["metadata"] == {
+        "chat_id": "c9",
+        "message_id": "m9",
+        "session_id": "s9",
+        "user_id": str(bob.pk),
+        "filter_ids": [],
+        "model_id": "reserved_args_pipe",
+    }
+    assert seen["model"] == "reserved_args_pipe" and seen["messages"] == 1
+    assert seen["ids"] == ["c9", "s9", "m9"] and seen["files"] == [{"id": "f1"}]
+    assert (seen["task"], seen["id"], seen["body_has_metadata"]) == (
+        None,
+        "reserved_args_pipe",
+        False,
+    )
+    assert "No interactive session" in seen["dialog"]["error"]
+    assert seen["tools"] == {}
+
+
+def test_toggle_filters_run_only_when_switched_on(live, api_key, install, alice):
+
+    install("toggle_web_search_filter", is_global=True)
+    install("reserved_args_pipe")
+    probe = (
+        "class Filter:\n    def __init__(self):\n        self.toggle = True\n"
+        "    def inlet(self, body):\n"
+        "        body['messages'][-1]['content'] += '!'\n        return body\n"
+    )
+    function = function_create(user=alice, id="shout_toggle", content=probe)
+    function_set_active(user=alice, function=function, active=True)
+    function_set_global(user=alice, function=function, is_global=True)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    models = httpx.get(f"{live.url}/api/models", headers=headers).json()["data"]
+    toggles = {f["id"] for f in next(m for m in models if m["id"] == "fake-small")["filters"]}
+    assert toggles == {"toggle_web_search_filter", "shout_toggle"}
+    body = {"model": "fake-small", "messages": [{"role": "user", "content": "hey"}]}
+    off = httpx.post(f"{live.url}/api/chat/completions", json=body, headers=headers).json()
+    on = httpx.post(
+        f"{live.url}/api/chat/completions",
+        json=body | {"filter_ids": ["shout_toggle"]},
+        headers=headers,
+    ).json()
+    assert off["choices"][0]["message"]["content"] == "echo: hey"
+    assert on["choices"][0]["message"]["content"] == "echo: hey!"
+
+
+def test_file_handler_filter_takes_the_files_away(live, api_key, install, upstream):
+    install("file_handler_filter", is_global=True)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    files = [{"type": "file", "file": {"filename": "notes.txt", "data": {"content": "NOTE"}}}]
+    body = {
+        "model": "fake-small",
+        "messages": [{"role": "user", "content": "read"}],
+        "files": files,
+    }
+    before = len(upstream.requests)
+    assert (
+        httpx.post(f"{live.url}/api/chat/completions", json=body, headers=headers).status_code
+        == 200
+    )
+    sent = upstream.requests[before:][-1][2]
+    assert "files" not in sent
+    assert any("NOTE" in str(m.get("content")) for m in sent["messages"] if m["role"] == "system")
+
+
+def test_dialog_action_without_a_browser_does_not_hang(live, api_key, install):
+    install("dialog_action", is_global=True)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {
+        "model": "fake-small",
+        "messages": [{"id": "m1", "role": "assistant", "content": "x"}],
+        "id": "m1",
+        "chat_id": "c1",
+    }
+    response = httpx.post(
+        f"{live.url}/api/chat/actions/dialog_action", json=body, headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.json() is None  # the plugin saw the "no session" answer and gave up

@@ -1,0 +1,99 @@
+"""Background tasks after an answer: title and tag generation.
+
+They call the chat's model with `__task__` set (Open WebUI's task names), and,
+unlike Open WebUI, through the global and model filters too, so a filter that
+scrubs personal data protects these calls as well.
+"""
+
+import json
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from chat.services.completion import complete, prepare_completion, start_completion
+from functions.services.catalog import Catalog
+
+TITLE_GENERATION = "title_generation"
+TAGS_GENERATION = "tags_generation"
+
+TITLE_PROMPT = (
+    "Write a short title (3 to 5 words, no quotes) for this conversation. "
+    'Answer only with JSON: {{"title": "..."}}\n\nConversation:\n{history}'
+)
+TAGS_PROMPT = (
+    "Give 1 to 3 broad topic tags for this conversation. "
+    'Answer only with JSON: {{"tags": ["..."]}}\n\nConversation:\n{history}'
+)
+
+
+def history_text(messages: list[dict], limit: int = 6) -> str:
+    lines = []
+    for message in messages[-limit:]:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        lines.append(f"{message.get('role', 'user')}: {content}")
+    return "\n".join(lines)
+
+
+async def run_task(*, user, model_id: str, prompt: str, task: str, catalog: Catalog) -> str:
+    """Ask the model one task prompt (filters applied, __task__ set); return its text."""
+    body = {"model": model_id, "messages": [{"role": "user", "content": prompt}], "stream": False}
+    req = await sync_to_async(prepare_completion)(user=user, body=body, catalog=catalog, task=task)
+    await start_completion(req)
+    answer = await complete(req)
+    return str(answer["choices"][0]["message"]["content"] or "")
+
+
+def _json_field(text: str, key: str) -> Any:
+    match = re.search(r"\{.*\}", text, re.DOTALL)
+    if match:
+        try:
+            return json.loads(match.group(0)).get(key)
+        except (json.JSONDecodeError, AttributeError):
+            return None
+    return None
+
+
+async def generate_title(*, user, model_id: str, messages: list[dict], catalog: Catalog) -> str:
+    text = await run_task(
+        user=user,
+        model_id=model_id,
+        task=TITLE_GENERATION,
+        catalog=catalog,
+        prompt=TITLE_PROMPT.format(history=history_text(messages)),
+    )
+    title = _json_field(text, "title") or text
+    return str(title).strip().strip('"').splitlines()[0][:120] if str(title).strip() else ""
+
+
+async def generate_tags(*, user, model_id: str, messages: list[dict], catalog: Catalog):
+    text = await run_task(
+        user=user,
+        model_id=model_id,
+        task=TAGS_GENERATION,
+        catalog=catalog,
+        prompt=TAGS_PROMPT.format(history=history_text(messages)),
+    )
+    tags = _json_field(text, "tags")
+    return [str(t)[:40] for t in tags][:3] if isinstance(tags, list) else []
+
+
+async def run_background_tasks(req, content: str) -> dict[str, Any]:
+    """Run the tasks a request asked for (`background_tasks`); record them as events."""
+    wanted = req.body.get("background_tasks") or {}
+    messages = [*(req.body.get("messages") or []), {"role": "assistant", "content": content}]
+    model_id = str(req.body.get("model"))
+    results: dict[str, Any] = {}
+    if wanted.get("title_generation"):
+        results["title"] = await generate_title(
+            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+        )
+        await req.context.event_emitter({"type": "chat:title", "data": results["title"]})
+    if wanted.get("tags_generation"):
+        results["tags"] = await generate_tags(
+            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+        )
+        await req.context.event_emitter({"type": "chat:tags", "data": results["tags"]})
+    return results

@@ -1,0 +1,61 @@
+"""Title and tag generation: __task__ is set, and global filters run for them too."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat.services.background import generate_tags, generate_title
+from functions.services.catalog import build_catalog
+from functions.services.functions import function_create, function_set_active, function_set_global
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TASK_PIPE = """
+import json
+
+class Pipe:
+    def pipe(self, body, __task__=None, __task_body__=None):
+        if __task__ == "title_generation":
+            return json.dumps({"title": "Talk About " + body["messages"][-1]["content"][-5:]})
+        if __task__ == "tags_generation":
+            return 'Sure: {"tags": ["Science", "Space"]}'
+        return "answer"
+"""
+SEEN_FILTER = """
+SEEN = []
+
+class Filter:
+    def inlet(self, body, __task__=None):
+        SEEN.append(__task__)
+        body["messages"][-1]["content"] = body["messages"][-1]["content"].replace("SECRET", "[x]")
+        return body
+"""
+
+
+def install(alice, id, content, *, is_global=False):
+    function = function_set_active(
+        user=alice, function=function_create(user=alice, id=id, content=content), active=True
+    )
+    if is_global:
+        function_set_global(user=alice, function=function, is_global=True)
+
+
+async def test_title_and_tags_go_through_filters_with_the_task_set(alice, monkeypatch):
+    from functions.services import registry
+
+    monkeypatch.delenv("OPENAI_API_BASE_URLS", raising=False)
+    await sync_to_async(install)(alice, "task_pipe", TASK_PIPE)
+    await sync_to_async(install)(alice, "scrub", SEEN_FILTER, is_global=True)
+    catalog = await build_catalog(refresh=True)
+    messages = [{"role": "user", "content": "the SECRET moon"}]
+    title = await generate_title(
+        user=alice, model_id="task_pipe", messages=messages, catalog=catalog
+    )
+    tags = await generate_tags(user=alice, model_id="task_pipe", messages=messages, catalog=catalog)
+    assert title.startswith("Talk About ")
+    assert tags == ["Science", "Space"]
+    from functions.models import Function
+
+    seen = (
+        await sync_to_async(registry.get_plugin)(await Function.objects.aget(pk="scrub"))
+    ).module.SEEN
+    assert seen == ["title_generation", "tags_generation"]
