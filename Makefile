@@ -45,5 +45,8 @@ browser:
 test: lint browser
 	$(VENV)/bin/pytest
 
+bench: setup
+	$(PY) bench/runtime.py
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -14,7 +14,7 @@ from django.urls import path
 
 from functions import admin_views
 from functions.forms import FunctionAdminForm
-from functions.models import Function
+from functions.models import Function, ModelSettings
 from functions.services import functions as services
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied)
@@ -180,3 +180,16 @@ class FunctionAdmin(admin.ModelAdmin):
         opts = self.opts
         wrapped = self.admin_site.admin_view(partial(view, model_admin=self))
         return path(pattern, wrapped, name=f"{opts.app_label}_{opts.model_name}_{name}")
+
+
+@admin.register(ModelSettings)
+class ModelSettingsAdmin(admin.ModelAdmin):
+    """Which filters and actions a model has beyond the global ones, and who may use it."""
+
+    list_display = ("model_id", "restricted", "updated_at")
+    search_fields = ("model_id",)
+    filter_horizontal = ("filters", "actions", "allowed_users", "allowed_groups")
+
+    @admin.display(boolean=True, description="Restricted")
+    def restricted(self, obj: ModelSettings) -> bool:
+        return obj.allowed_users.exists() or obj.allowed_groups.exists()

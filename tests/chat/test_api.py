@@ -366,3 +366,40 @@ def test_dialog_action_without_a_browser_does_not_hang(live, api_key, install):
     )
     assert response.status_code == 200
     assert response.json() is None  # the plugin saw the "no session" answer and gave up
+
+
+def test_outlet_rewrites_a_non_streamed_answer_and_completed_runs_outlets(live, api_key, alice):
+    source = (
+        "class Filter:\n    def outlet(self, body):\n"
+        "        body['messages'][-1]['content'] += ' (checked)'\n        return body\n"
+    )
+    function = function_create(user=alice, id="checker", content=source)
+    function_set_global(
+        user=alice,
+        function=function_set_active(user=alice, function=function, active=True),
+        is_global=True,
+    )
+    headers = {"Authorization": f"Bearer {api_key}"}
+    body = {"model": "fake-small", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(f"{live.url}/api/chat/completions", json=body, headers=headers).json()
+    assert answer["choices"][0]["message"]["content"] == "echo: hi (checked)"
+    finished = body | {"messages": [*body["messages"], {"role": "assistant", "content": "done"}]}
+    completed = httpx.post(f"{live.url}/api/chat/completed", json=finished, headers=headers).json()
+    assert completed["messages"][-1]["content"] == "done (checked)"
+
+
+def test_model_settings_attach_filters_to_one_model(live, api_key, install, alice):
+    from functions.models import ModelSettings
+
+    upper = install("upper_filter")  # active, not global
+    settings = ModelSettings.objects.create(model_id="fake-large")
+    settings.filters.add(upper)
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    def answer(model):
+        body = {"model": model, "messages": [{"role": "user", "content": "abc"}]}
+        response = httpx.post(f"{live.url}/api/chat/completions", json=body, headers=headers)
+        return response.json()["choices"][0]["message"]["content"]
+
+    assert answer("fake-large") == "echo: ABC"
+    assert answer("fake-small") == "echo: abc"
