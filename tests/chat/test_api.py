@@ -403,3 +403,24 @@ def test_model_settings_attach_filters_to_one_model(live, api_key, install, alic
 
     assert answer("fake-large") == "echo: ABC"
     assert answer("fake-small") == "echo: abc"
+
+
+@pytest.mark.parametrize(
+    ("plugin", "expected"),
+    [
+        pytest.param("echo_pipe", "echo: one two three", id="str"),
+        pytest.param("streaming_generator_pipe", "one two three", id="sync-generator"),
+        pytest.param("dict_return_pipe", "A complete answer.", id="dict"),
+        pytest.param("planner_action_and_pipe", None, id="async-str"),
+    ],
+)
+def test_pipe_return_types_streamed_and_not(live, api_key, install, plugin, expected):
+    install(plugin)
+    client = openai.OpenAI(base_url=f"{live.url}/api/v1", api_key=api_key, max_retries=0)
+    whole = ask(client, plugin, "one two three").choices[0].message.content
+    pieces = streamed(client, plugin, "one two three")
+    assert whole == pieces
+    if expected is not None:
+        assert whole == expected
+    else:
+        assert whole
