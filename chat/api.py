@@ -22,7 +22,7 @@ from chat.services.background import run_background_tasks
 from chat.services.connections import UpstreamError
 from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.tasks import stop_chat, track, was_stopped
-from functions.services.catalog import build_catalog
+from functions.services.catalog import build_catalog, catalog_for
 from functions.services.runtime import HookError, apply_outlet
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ async def _complete(req: completions.CompletionRequest) -> HttpResponse:
 async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
     """Answer an OpenAI chat completion request, streamed as SSE when asked."""
     _require_chat_body(body)
-    catalog = await build_catalog()
+    catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
         user=request.auth, body=body, catalog=catalog
     )
@@ -157,7 +157,7 @@ async def run_chat_action(request: HttpRequest, action_id: str, body: dict[str, 
 async def chat_completed(request: HttpRequest, body: dict[str, Any] = Body(...)):
     """Run the outlet filters on a finished conversation (for clients that call it)."""
     _require_chat_body(body)
-    catalog = await build_catalog()
+    catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
         user=request.auth, body=body, catalog=catalog
     )

@@ -22,7 +22,7 @@ from chat.services.connections import (
     upstream_chat_stream,
 )
 from functions.models import Function
-from functions.services.catalog import Catalog, CatalogModel
+from functions.services.catalog import Catalog, CatalogModel, find_model
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.plugins import (
@@ -196,6 +196,10 @@ async def _retarget(req: CompletionRequest) -> None:
     """An inlet may route the request to another model; load that one instead."""
     model_id = str(req.body.get("model", ""))
     if model_id != req.target.model.id:
+        if model_id not in req.catalog.models:
+            found = await find_model(model_id)
+            if found is not None:
+                req.catalog.models[found.id] = found
         req.target = await sync_to_async(resolve_target)(
             user=req.user, model_id=model_id, catalog=req.catalog
         )

@@ -173,3 +173,55 @@ async def build_catalog(*, refresh: bool = False) -> Catalog:
         for model in group:
             catalog.models[model.id] = model
     return catalog
+
+
+def _pipe_model(model_id: str) -> CatalogModel | None:
+    """The pipe (or manifold entry) a model id names, from the database alone."""
+    function_id, _, sub_id = model_id.partition(".")
+    function = (
+        Function.objects.filter(pk=function_id, type=FunctionType.PIPE, is_active=True)
+        .select_related("current_revision")
+        .first()
+    )
+    if function is None:
+        return None
+    report = function.current_revision.load_result if function.current_revision else {}
+    if bool(sub_id) != bool(report.get("manifold")):
+        return None
+    return CatalogModel(
+        id=model_id,
+        name=function.name if not sub_id else model_id,
+        created=int(function.created_at.timestamp()),
+        pipe_id=function.id,
+        sub_id=sub_id or None,
+        has_user_valves=bool(report.get("has_user_valves")),
+    )
+
+
+async def find_model(model_id: str) -> CatalogModel | None:
+    """Find one model without listing every manifold: the fast path of a completion."""
+    model = await sync_to_async(_pipe_model)(model_id)
+    if model is not None:
+        return model
+    from chat.services.connections import find_upstream_model
+
+    found = await find_upstream_model(model_id)
+    if found is None:
+        return None
+    connection, data = found
+    return CatalogModel(
+        id=model_id,
+        name=data.get("name") or model_id,
+        created=int(data.get("created") or 0),
+        owned_by=data.get("owned_by") or "openai",
+        connection_id=connection.id,
+    )
+
+
+async def catalog_for(model_id: str) -> Catalog:
+    """A catalog holding just this model (or nothing, when it does not exist)."""
+    catalog = Catalog()
+    model = await find_model(model_id)
+    if model is not None:
+        catalog.models[model.id] = model
+    return catalog

@@ -61,14 +61,14 @@ async def generate_chat_completion(
 ) -> dict | CompletionStream:
     """Run a completion for the calling user; return a dict, or a stream when asked."""
     from chat.services.completion import complete, prepare_completion, start_completion
-    from functions.services.catalog import build_catalog
+    from functions.services.catalog import catalog_for
 
     depth = _depth.get()
     if depth >= MAX_DEPTH:
         raise RuntimeError(f"generate_chat_completion nested more than {MAX_DEPTH} deep")
     _depth.set(depth + 1)
     django_user = await sync_to_async(_django_user)(user)
-    catalog = await build_catalog()
+    catalog = await catalog_for(str(form_data.get("model", "")))
     req = await sync_to_async(prepare_completion)(
         user=django_user, body=dict(form_data), catalog=catalog
     )
