@@ -348,7 +348,7 @@ async def send_action(client: httpx.AsyncClient) -> str | None:
     return None if response.json() == {"ok": True} else f"unexpected {response.text[:200]}"
 
 
-def row_of(scenario: str, concurrency: int, run: Run, *, per_second: bool = True) -> Row:
+def row_of(scenario: str, concurrency: int, run: Run) -> Row:
     samples = [ms(s) for s in run.latencies]
     done = len(run.latencies)
     return Row(
@@ -357,8 +357,8 @@ def row_of(scenario: str, concurrency: int, run: Run, *, per_second: bool = True
         count=done,
         p50_ms=p50(samples),
         p99_ms=p99(samples),
-        throughput=done / run.wall if per_second and run.wall and done else None,
-        unit="req/s" if per_second else "",
+        throughput=done / run.wall if run.wall and done else None,
+        unit="req/s",
         errors=len(run.errors),
         truncated=run.truncated,
         notes=sorted(set(run.errors))[:3],
@@ -390,6 +390,8 @@ async def one_stream(client: httpx.AsyncClient) -> tuple[float, float, int]:
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                if first is None:
+                    raise BenchError("stream: no data chunk before [DONE]")
                 return first, time.perf_counter() - began, chunks
             if '"error"' in data and json.loads(data).get("error"):
                 raise BenchError(f"stream: error frame {data[:200]}")
@@ -445,7 +447,7 @@ async def actions(client, counts: Counts) -> list[Row]:
     if warm.errors:
         raise BenchError(f"action: warm-up failed: {warm.errors[0]}")
     run = await hammer(client, counts.actions, 1, counts.phase_seconds, send_action)
-    return [row_of("Action call (trivial action)", 1, run, per_second=True)]
+    return [row_of("Action call (trivial action)", 1, run)]
 
 
 async def measure(app: App, counts: Counts, key: str) -> list[Row]:
@@ -524,34 +526,6 @@ def describe(info: dict, revision: str | None, counts: Counts, quick: bool) -> s
     )
 
 
-async def main_async(args, counts: Counts, deadline: float) -> dict:
-    info, revision = machine(), commit()
-    print(describe(info, revision, counts, args.quick), flush=True)
-    app = App(deadline)
-    try:
-        print(f"Preparing the app in {app.data_dir} ...", file=sys.stderr)
-        await asyncio.to_thread(app.migrate)
-        key = (await asyncio.to_thread(app.fixtures, "setup"))["api_key"]
-        await asyncio.to_thread(app.start)
-        print(f"daphne on {app.base_url}; measuring:", file=sys.stderr)
-        rows = await asyncio.wait_for(measure(app, counts, key), timeout=app.remaining(600))
-    except BaseException:
-        if app.daphne is not None:
-            print(f"daphne log (last lines):\n{app.log()}", file=sys.stderr)
-        raise
-    finally:
-        await asyncio.to_thread(app.cleanup)
-    print()
-    print(table(rows), flush=True)
-    return {
-        "machine": info,
-        "commit": revision,
-        "quick": args.quick,
-        "counts": asdict(counts),
-        "results": [asdict(row) for row in rows],
-    }
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
@@ -566,6 +540,35 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def run(args, counts: Counts, deadline: float) -> dict:
+    info, revision = machine(), commit()
+    print(describe(info, revision, counts, args.quick), flush=True)
+    app = App(deadline)
+    # Cleanup runs outside the event loop, so it happens on any exit, SIGTERM included.
+    try:
+        print(f"Preparing the app in {app.data_dir} ...", file=sys.stderr)
+        app.migrate()
+        key = app.fixtures("setup")["api_key"]
+        app.start()
+        print(f"daphne on {app.base_url}; measuring:", file=sys.stderr)
+        rows = asyncio.run(asyncio.wait_for(measure(app, counts, key), timeout=app.remaining(600)))
+    except BaseException:
+        if app.daphne is not None:
+            print(f"daphne log (last lines):\n{app.log()}", file=sys.stderr)
+        raise
+    finally:
+        app.cleanup()
+    print()
+    print(table(rows), flush=True)
+    return {
+        "machine": info,
+        "commit": revision,
+        "quick": args.quick,
+        "counts": asdict(counts),
+        "results": [asdict(row) for row in rows],
+    }
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     counts = QUICK if args.quick else Counts()
@@ -573,7 +576,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     deadline = time.monotonic() + args.timeout
     try:
-        result = asyncio.run(main_async(args, counts, deadline))
+        result = run(args, counts, deadline)
     except BenchError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1

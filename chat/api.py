@@ -58,6 +58,8 @@ async def _sse(req: completions.CompletionRequest) -> AsyncIterator[str]:
         try:
             async for data in completions.stream_answer(req, outcome):
                 yield f"data: {json.dumps(data)}\n\n"
+            if req.body.get("background_tasks"):
+                await run_background_tasks(req, completions.final_content(outcome))
         except asyncio.CancelledError:
             if not was_stopped(running):
                 raise  # the client went away: nothing left to write to
