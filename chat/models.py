@@ -1,10 +1,14 @@
 """Chat models. Upstream connections: OpenAI-compatible endpoints whose models users chat with.
 
-Chats and messages arrive with the chat pages issue.
+Chats, files and memories hold what Open WebUI keeps in its own tables, in its
+shapes, so the `open_webui.models.*` shims plugins use can read and write them.
+The chat pages issue builds on them.
 """
 
+import uuid
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -79,3 +83,107 @@ class Connection(models.Model):
     @property
     def dom_id(self) -> str:
         return f"connection-{self.pk}"
+
+
+def new_id() -> str:
+    """A uuid4 string: Open WebUI's ids are strings, and plugins pass them around as such."""
+    return str(uuid.uuid4())
+
+
+def empty_chat() -> dict:
+    """Open WebUI's chat document for a chat with no messages yet."""
+    return {
+        "title": "New Chat",
+        "models": [],
+        "messages": [],
+        "history": {"messages": {}, "currentId": None},
+        "files": [],
+    }
+
+
+class Chat(models.Model):
+    """A user's conversation.
+
+    `chat` is Open WebUI's chat document: {"title", "models", "messages",
+    "history": {"messages": {id: message}, "currentId"}, "files"}. Messages
+    live in it (not in rows of their own) so upstream-shaped code that edits the
+    document keeps working; `title` is copied out of it for listing.
+    """
+
+    # Not a UUIDField: plugins and clients send ids as free strings.
+    id = models.CharField(primary_key=True, max_length=255, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chats"
+    )
+    title = models.CharField(max_length=255, default="New Chat")
+    chat = models.JSONField(default=empty_chat, blank=True)
+    # Open WebUI's free-form chat meta (tags and the like).
+    meta = models.JSONField(default=dict, blank=True)
+    archived = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["user", "-updated_at"], name="chat_user_recent")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def dom_id(self) -> str:
+        return f"chat-{self.id}"
+
+
+class File(models.Model):
+    """An uploaded or generated file, as Open WebUI's file table holds it."""
+
+    id = models.CharField(primary_key=True, max_length=255, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="files"
+    )
+    filename = models.CharField(max_length=255)
+    # Relative to the upload folder (open_webui.config.UPLOAD_DIR), so the data
+    # folder can move; empty for files that exist only as extracted `data`.
+    path = models.CharField(max_length=1024, blank=True, default="")
+    hash = models.CharField(max_length=128, blank=True, default="")
+    # Extracted content and processing state, e.g. {"content": "...", "status": "completed"}.
+    data = models.JSONField(default=dict, blank=True)
+    # {"name", "content_type", "size", ...} plus whatever the uploader attached.
+    meta = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    @property
+    def dom_id(self) -> str:
+        return f"file-{self.id}"
+
+
+class Memory(models.Model):
+    """One thing a user asked to be remembered across chats (Open WebUI's memories)."""
+
+    id = models.CharField(primary_key=True, max_length=255, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories"
+    )
+    content = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        verbose_name_plural = "memories"
+
+    def __str__(self) -> str:
+        return self.content[:80]
+
+    @property
+    def dom_id(self) -> str:
+        return f"memory-{self.id}"

@@ -1,0 +1,1 @@
+"""Mirrors open_webui.storage: where uploaded file bytes live (see provider)."""
