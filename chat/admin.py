@@ -10,7 +10,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 
-from chat.models import Connection
+from chat.models import Chat, Connection, File, Memory
 from chat.services import connections as services
 from chat.services.connections import UpstreamConnection, UpstreamListing
 from valves.crypto import SecretsDecryptError
@@ -134,3 +134,32 @@ async def list_each(upstreams: list[UpstreamConnection]) -> list[UpstreamListing
     return await asyncio.gather(
         *(services.upstream_models(refresh=True, connections=[u]) for u in upstreams)
     )
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Users' own data, written by plugins and chats: staff may look and delete, not edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Chat)
+class ChatAdmin(_ReadOnlyAdmin):
+    list_display = ("title", "user", "archived", "pinned", "updated_at")
+    list_filter = ("archived", "pinned")
+    search_fields = ("id", "title", "user__username")
+
+
+@admin.register(File)
+class FileAdmin(_ReadOnlyAdmin):
+    list_display = ("filename", "user", "created_at")
+    search_fields = ("id", "filename", "user__username")
+
+
+@admin.register(Memory)
+class MemoryAdmin(_ReadOnlyAdmin):
+    list_display = ("id", "user", "updated_at")
+    search_fields = ("content", "user__username")

@@ -670,3 +670,11 @@ def test_admin_test_action_reports_model_counts_and_errors(alice_client, alice, 
     assert "Live: 2 model(s)." in texts
     assert any(t.startswith("Dead: Cannot reach http://127.0.0.1:1/v1") for t in texts)
     assert fake_openai.requests[0][1]["Authorization"] == "Bearer sk-t"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["chat", "file", "memory"])
+def test_user_data_admin_pages_render_read_only(alice_client, model):
+    response = alice_client.get(f"/admin/chat/{model}/")
+    assert response.status_code == 200
+    assert alice_client.get(f"/admin/chat/{model}/add/").status_code == 403
