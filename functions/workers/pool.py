@@ -1,0 +1,295 @@
+"""Supervised worker processes, from the server's side.
+
+A WorkerProcess is one `functions.workers.worker` child: started with a
+scrubbed environment and resource limits, in its own process group, talking
+over a socketpair. A call yields the worker's messages (stream chunks, events)
+until its result or error; `__event_call__` questions are answered through a
+callback. A worker that dies fails only the calls it was running, with
+WorkerCrashed; a call past its deadline is cancelled, and the worker is killed
+if it does not let go. WorkerPool keeps N of them alive and spreads calls.
+"""
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import os
+import resource
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.workers.protocol import Writer, read_message
+
+ROOT = Path(__file__).resolve().parents[2]
+# Only what a Python process needs: never the server's secrets, database or keys.
+SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME")
+KILL_GRACE_SECONDS = 1.0
+
+
+class WorkerError(Exception):
+    """A call could not complete in a worker; the message says why, naming the function."""
+
+
+class WorkerCrashed(WorkerError):
+    pass
+
+
+class CallTimeout(WorkerError):
+    pass
+
+
+class PluginFailed(WorkerError):
+    """The plugin raised; carries its exception type and traceback."""
+
+    def __init__(self, message: str, kind: str, trace: str) -> None:
+        super().__init__(message)
+        self.kind, self.trace = kind, trace
+
+
+@dataclass
+class Limits:
+    memory_mb: int = 2048
+    open_files: int = 256
+    cpu_seconds: int = 0  # 0: per-call deadlines only (a warm worker accumulates CPU time)
+
+    def apply(self) -> None:
+        """Run in the child before exec: its own process group and its limits."""
+        os.setsid()
+        if self.memory_mb:
+            size = self.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+        if self.cpu_seconds:
+            resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+
+
+def worker_env() -> dict[str, str]:
+    env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+EventCallback = Callable[[dict], Awaitable[Any]]
+
+
+@dataclass(eq=False)
+class WorkerProcess:
+    source_dir: str
+    limits: Limits = field(default_factory=Limits)
+    process: asyncio.subprocess.Process | None = None
+    calls: dict[str, asyncio.Queue] = field(default_factory=dict)
+    known_sources: set[str] = field(default_factory=set)
+    output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
+    served: int = 0
+    dead: bool = False
+    _writer: Writer | None = None
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def start(self) -> "WorkerProcess":
+        parent, child = socket.socketpair()
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "functions.workers.worker",
+            str(child.fileno()),
+            self.source_dir,
+            pass_fds=[child.fileno()],
+            env=worker_env(),
+            cwd=str(ROOT),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=self.limits.apply,
+        )
+        child.close()
+        reader, writer = await asyncio.open_connection(sock=parent, limit=2**20)
+        self._writer = Writer(writer)
+        ready = await asyncio.wait_for(read_message(reader), timeout=30)
+        if not ready or ready.get("op") != "ready":
+            raise WorkerCrashed(f"worker failed to start: {self.tail()}")
+        self._tasks = [
+            asyncio.create_task(self._read(reader)),
+            asyncio.create_task(self._drain_output()),
+        ]
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def tail(self) -> str:
+        return "\n".join(self.output_tail)
+
+    async def _drain_output(self) -> None:
+        """Keep the last lines a plugin printed; drop the rest (it may print gigabytes)."""
+        assert self.process and self.process.stdout
+        while line := await self.process.stdout.readline():
+            self.output_tail.append(line[:1000].decode(errors="replace").rstrip())
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while (message := await read_message(reader)) is not None:
+                queue = self.calls.get(message.get("id", ""))
+                if queue is not None:
+                    queue.put_nowait(message)
+        finally:
+            await self._died()
+
+    async def _died(self) -> None:
+        self.dead = True
+        code = await self.process.wait() if self.process else None
+        reason = _exit_reason(code)
+        for queue in self.calls.values():
+            queue.put_nowait({"op": "crashed", "message": f"the worker process {reason}"})
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started (its process group)."""
+        if self.process and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.dead = True
+
+    async def call(
+        self,
+        request: dict[str, Any],
+        *,
+        on_event: EventCallback,
+        on_event_call: EventCallback,
+        timeout: float | None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run one call; yield its chunk batches; return at its result, raise on failure."""
+        call_id = request["id"]
+        queue: asyncio.Queue = asyncio.Queue()
+        self.calls[call_id] = queue
+        self.served += 1
+        try:
+            await self._send_call(request)
+            async for message in self._messages(queue, call_id, timeout, request):
+                if message["op"] == "event":
+                    await on_event(message["event"])
+                elif message["op"] == "event_call":
+                    # Answered on the side: the call keeps streaming while a user decides.
+                    task = asyncio.create_task(self._answer(message, on_event_call))
+                    self._tasks.append(task)
+                    task.add_done_callback(self._tasks.remove)
+                else:
+                    yield message
+        finally:
+            self.calls.pop(call_id, None)
+
+    async def _send_call(self, request: dict[str, Any]) -> None:
+        if self.dead or self._writer is None:
+            raise WorkerCrashed("the worker process is not running")
+        message = dict(request)
+        if request["sha256"] in self.known_sources:
+            message.pop("source", None)
+        await self._writer.send(message)
+        self.known_sources.add(request["sha256"])
+
+    async def _messages(self, queue, call_id, timeout, request) -> AsyncIterator[dict]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                message = await asyncio.wait_for(queue.get(), wait)
+            except TimeoutError:
+                await self._expire(call_id, timeout, request)
+            op = message["op"]
+            if op == "result":
+                yield message
+                return
+            if op == "crashed":
+                raise WorkerCrashed(
+                    f"Function {request['function_id']} failed: {message['message']}"
+                )
+            if op == "error":
+                raise PluginFailed(
+                    f"{message['type']}: {message['message']}",
+                    message["type"],
+                    message["traceback"],
+                )
+            yield message
+
+    async def _expire(self, call_id: str, timeout: float, request: dict) -> None:
+        """Cancel a call past its deadline; kill the worker if the call does not let go."""
+        if self._writer is not None and not self.dead:
+            await self._writer.send({"op": "cancel", "id": call_id})
+            queue = self.calls[call_id]
+            try:
+                while (await asyncio.wait_for(queue.get(), KILL_GRACE_SECONDS))["op"] not in (
+                    "error",
+                    "result",
+                    "crashed",
+                ):
+                    pass
+            except TimeoutError:
+                self.kill()
+        raise CallTimeout(
+            f"Function {request['function_id']} exceeded its time limit of {timeout:g} s"
+        )
+
+    async def _answer(self, message: dict, on_event_call: EventCallback) -> None:
+        value = await on_event_call(message["event"])
+        if self._writer is not None and not self.dead:
+            await self._writer.send({"op": "event_reply", "req": message["req"], "value": value})
+
+    async def stop(self) -> None:
+        self.kill()
+        for task in self._tasks:
+            task.cancel()
+        if self.process:
+            await self.process.wait()
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "stopped"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"was killed by {name}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """N supervised workers; a dead or worn-out worker is replaced before the next call."""
+
+    def __init__(
+        self, size: int, source_dir: str, *, limits: Limits | None = None, max_calls: int = 1000
+    ) -> None:
+        self.size, self.source_dir, self.max_calls = size, source_dir, max_calls
+        self.limits = limits or Limits()
+        self.workers: list[WorkerProcess] = []
+        self._ids = itertools.count()
+        self._lock = asyncio.Lock()
+
+    async def _healthy(self) -> list[WorkerProcess]:
+        async with self._lock:
+            for worker in [w for w in self.workers if w.dead or w.served >= self.max_calls]:
+                if not worker.calls:
+                    self.workers.remove(worker)
+                    await worker.stop()
+            while len([w for w in self.workers if not w.dead]) < self.size:
+                self.workers.append(await WorkerProcess(self.source_dir, self.limits).start())
+            return [w for w in self.workers if not w.dead] or self.workers
+
+    async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:
+        workers = await self._healthy()
+        worker = min(workers, key=lambda w: len(w.calls))
+        request = {**request, "id": f"c{next(self._ids)}"}
+        async for message in worker.call(request, **options):
+            yield message
+
+    async def stop(self) -> None:
+        for worker in self.workers:
+            await worker.stop()
+        self.workers.clear()

@@ -1,0 +1,67 @@
+"""The wire between the server and a worker process: length-prefixed msgpack frames.
+
+Messages are dicts with an "op". Server -> worker: call, cancel, event_reply.
+Worker -> server: ready, chunks (a batch of stream items), result, error, event,
+event_call. Small stream items are batched by the sender while a write is in
+flight, and the first one is never held back.
+"""
+
+import asyncio
+import struct
+from typing import Any
+
+import msgpack
+
+HEADER = struct.Struct("!I")
+MAX_FRAME = 64 * 1024 * 1024
+
+
+class ProtocolError(Exception):
+    """A frame that is too large or cannot be decoded."""
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    payload = msgpack.packb(message, use_bin_type=True, default=_fallback)
+    return HEADER.pack(len(payload)) + payload
+
+
+def _fallback(value: Any) -> Any:
+    # Whatever msgpack cannot carry (sets, custom objects) travels as its repr.
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return repr(value)
+
+
+async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
+    """Return the next message, or None at end of stream."""
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError:
+        return None
+    (size,) = HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is over the {MAX_FRAME} byte limit")
+    try:
+        payload = await reader.readexactly(size)
+    except asyncio.IncompleteReadError:
+        return None
+    try:
+        return msgpack.unpackb(payload, raw=False)
+    except Exception as exc:
+        raise ProtocolError(f"undecodable frame: {exc}") from exc
+
+
+class Writer:
+    """Serialise writes from many tasks onto one stream."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            self._writer.write(encode(message))
+            await self._writer.drain()
+
+    def close(self) -> None:
+        self._writer.close()

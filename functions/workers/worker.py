@@ -1,0 +1,230 @@
+"""A worker process: loads plugins and runs their hooks for the server.
+
+Started as `python -m functions.workers.worker FD` with a socket on file
+descriptor FD and an environment stripped of the server's secrets. It never
+opens the database: everything a hook needs arrives in the call message, and
+events and `__event_call__` questions travel back over the same socket.
+
+Sync hooks and sync generators run in threads, so the worker keeps answering
+event replies and cancellations while a plugin blocks.
+"""
+
+import asyncio
+import contextvars
+import copy
+import inspect
+import os
+import socket
+import sys
+import threading
+import traceback
+from typing import Any
+
+from functions.services.context import CallContext, kwargs_for
+from functions.services.loader import LoadedFunction, SourceError, load_source
+from functions.services.runtime import _arguments, stream_pipe
+from functions.workers.protocol import Writer, read_message
+
+
+class _ThreadSteps:
+    """The executor interface stream_pipe expects, on this worker's threads."""
+
+    async def run(self, func, /, *args, **kwargs):
+        context = contextvars.copy_context()
+        return await asyncio.to_thread(context.run, func, *args, **kwargs)
+
+    async def iterate(self, iterator):
+        """Drain a sync iterator from one producer thread, so fast items pile up and batch."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        room = threading.Semaphore(1024)  # backpressure: at most this many items ahead
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            error = None
+            try:
+                for item in iterator:
+                    room.acquire()
+                    if stop.is_set():
+                        return
+                    loop.call_soon_threadsafe(queue.put_nowait, (item, None))
+            except BaseException as exc:  # re-raised in the consumer
+                error = exc
+            loop.call_soon_threadsafe(queue.put_nowait, (done, error))
+
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(produce,), daemon=True
+        )
+        thread.start()
+        try:
+            while True:
+                item, error = await queue.get()
+                if error is not None:
+                    raise error
+                if item is done:
+                    return
+                room.release()
+                yield item
+        finally:
+            stop.set()
+            room.release()
+
+
+class Worker:
+    def __init__(self, writer: Writer, source_dir: str) -> None:
+        self.out = writer
+        self.source_dir = source_dir
+        self.plugins: dict[str, LoadedFunction] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.replies: dict[str, asyncio.Future] = {}
+        self.steps = _ThreadSteps()
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "call":
+            task = asyncio.create_task(self.handle_call(message))
+            self.tasks[message["id"]] = task
+            task.add_done_callback(lambda _: self.tasks.pop(message["id"], None))
+        elif op == "cancel" and message.get("id") in self.tasks:
+            self.tasks[message["id"]].cancel()
+        elif op == "event_reply" and message.get("req") in self.replies:
+            future = self.replies.pop(message["req"])
+            if not future.done():
+                future.set_result(message.get("value"))
+
+    def plugin(self, message: dict[str, Any]) -> LoadedFunction:
+        sha = message["sha256"]
+        if sha not in self.plugins:
+            if "source" not in message:
+                raise LookupError(f"source {sha[:12]} not sent")
+            self.plugins[sha] = load_source(
+                message["source"], function_id=message["function_id"], source_dir=self.source_dir
+            )
+        return self.plugins[sha]
+
+    def context(self, call_id: str, data: dict[str, Any]) -> CallContext:
+        async def emit(event: dict) -> None:
+            await self.out.send({"op": "event", "id": call_id, "event": event})
+
+        async def ask(event: dict) -> Any:
+            req = f"{call_id}:{len(self.replies)}:{id(event)}"
+            future = asyncio.get_running_loop().create_future()
+            self.replies[req] = future
+            await self.out.send({"op": "event_call", "id": call_id, "req": req, "event": event})
+            return await future
+
+        return CallContext(**data, event_emitter=emit, event_call=ask)
+
+    def prepared(self, message: dict[str, Any]):
+        loaded = self.plugin(message)
+        instance = copy.copy(loaded.instance)
+        if loaded.valves_class is not None and message.get("valves") is not None:
+            instance.valves = loaded.valves_class.model_validate(message["valves"])
+        user_valves = None
+        if loaded.user_valves_class is not None and message.get("user_valves") is not None:
+            user_valves = loaded.user_valves_class.model_validate(message["user_valves"])
+        return instance, user_valves
+
+    async def invoke(self, message: dict[str, Any]) -> Any:
+        instance, user_valves = self.prepared(message)
+        func = getattr(instance, message["hook"])
+        context = self.context(message["id"], message.get("context") or {})
+        hook_id = message.get("hook_id") or message["function_id"]
+        extra = kwargs_for(func, context, id=hook_id, user_valves=user_valves)
+        args, kwargs = _arguments(
+            func, message.get("data_name", "body"), message.get("data"), extra
+        )
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            result = func(*args, **kwargs)
+        else:
+            result = await self.steps.run(func, *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def handle_call(self, message: dict[str, Any]) -> None:
+        call_id = message["id"]
+        try:
+            result = await self.invoke(message)
+            if message.get("stream"):
+                await self.stream(call_id, result)
+            else:
+                await self.out.send({"op": "result", "id": call_id, "value": to_wire(result)})
+        except asyncio.CancelledError:
+            await self.out.send(error_message(call_id, "Cancelled", "the call was cancelled"))
+        except SourceError as exc:
+            await self.out.send(error_message(call_id, "SourceError", exc.messages[0]))
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
+            await self.out.send(error_message(call_id, type(exc).__name__, str(exc), exc))
+
+    async def stream(self, call_id: str, result: Any) -> None:
+        """Send stream items, batching those that pile up while a write is in flight."""
+        queue: asyncio.Queue = asyncio.Queue()
+        sender = asyncio.create_task(self._send_batches(call_id, queue))
+        try:
+            async for chunk in stream_pipe(result, executor=self.steps):
+                queue.put_nowait({"t": chunk.text, "d": chunk.data, "done": chunk.done})
+        finally:
+            queue.put_nowait(None)
+            await sender
+        await self.out.send({"op": "result", "id": call_id, "value": None})
+
+    async def _send_batches(self, call_id: str, queue: asyncio.Queue) -> None:
+        first = True
+        while True:
+            items = [await queue.get()]
+            if not first:
+                # One loop turn lets items produced meanwhile join this frame; the
+                # stream's first item is never held back.
+                await asyncio.sleep(0)
+            first = False
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            end = items[-1] is None
+            items = [item for item in items if item is not None]
+            if items:
+                await self.out.send({"op": "chunks", "id": call_id, "items": items})
+            if end:
+                return
+
+
+def error_message(call_id: str, kind: str, message: str, exc: BaseException | None = None):
+    trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
+    return {"op": "error", "id": call_id, "type": kind, "message": message, "traceback": trace}
+
+
+def to_wire(value: Any) -> Any:
+    """Turn a hook's return value into something msgpack carries."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    html = _html(value)
+    if html is not None:
+        return {"__html__": html}
+    return value
+
+
+def _html(value: Any) -> str | None:
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
+        value = value[0]
+        if isinstance(value, str):
+            return value
+    media = getattr(value, "media_type", None) or ""
+    body = getattr(value, "body", None)
+    if "html" in media and isinstance(body, bytes | str):
+        return body.decode() if isinstance(body, bytes) else body
+    return None
+
+
+async def main(fd: int, source_dir: str) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, raw_writer = await asyncio.open_connection(sock=sock, limit=2**20)
+    writer = Writer(raw_writer)
+    worker = Worker(writer, source_dir)
+    await writer.send({"op": "ready", "pid": os.getpid()})
+    while (message := await read_message(reader)) is not None:
+        worker.dispatch(message)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))

@@ -1,0 +1,178 @@
+"""Worker processes: hooks run out of the server, hostile plugins fail only themselves."""
+
+import asyncio
+import hashlib
+
+import pytest
+
+from functions.workers.pool import (
+    CallTimeout,
+    Limits,
+    PluginFailed,
+    WorkerCrashed,
+    WorkerPool,
+)
+
+
+def request(source: str, *, hook="pipe", data=None, stream=False, **extra) -> dict:
+    return {
+        "op": "call",
+        "function_id": extra.pop("function_id", "plug"),
+        "source": source,
+        "sha256": hashlib.sha256(source.encode()).hexdigest(),
+        "hook": hook,
+        "data": data if data is not None else {"messages": []},
+        "stream": stream,
+        "context": extra.pop("context", {"user": {"id": "7", "name": "bob", "role": "user"}}),
+        **extra,
+    }
+
+
+@pytest.fixture
+async def pool(tmp_path):
+    workers = WorkerPool(2, str(tmp_path), limits=Limits(memory_mb=1024))
+    yield workers
+    await workers.stop()
+
+
+async def no_events(event):
+    return None
+
+
+async def run(pool, req, *, timeout=10, on_event=no_events, on_event_call=no_events):
+    messages = [
+        m
+        async for m in pool.call(
+            req, on_event=on_event, on_event_call=on_event_call, timeout=timeout
+        )
+    ]
+    return messages
+
+
+async def result(pool, req, **options):
+    return (await run(pool, req, **options))[-1]["value"]
+
+
+async def test_sync_and_async_hooks_return_values(pool):
+    sync = "class Pipe:\n    def pipe(self, body):\n        return 'sync ok'\n"
+    asynchronous = "class Pipe:\n    async def pipe(self, body):\n        return {'a': 1}\n"
+    assert await result(pool, request(sync)) == "sync ok"
+    assert await result(pool, request(asynchronous)) == {"a": 1}
+
+
+async def test_streams_arrive_in_batches_and_the_first_item_early(pool):
+    source = (
+        "import time\nclass Pipe:\n    def pipe(self, body):\n        yield 'first'\n"
+        "        time.sleep(0.5)\n        for i in range(500):\n            yield f' {i}'\n"
+    )
+    messages = await run(pool, request(source, stream=True))
+    batches = [m["items"] for m in messages if m["op"] == "chunks"]
+    assert batches[0] == [{"t": "first", "d": None, "done": False}]
+    text = "".join(item["t"] for batch in batches for item in batch)
+    assert text == "first" + "".join(f" {i}" for i in range(500))
+    assert len(batches) < 501  # items that piled up travelled together
+
+
+async def test_events_and_event_calls_cross_the_process_boundary(pool):
+    source = (
+        "class Pipe:\n    async def pipe(self, body, __event_emitter__, __event_call__):\n"
+        "        await __event_emitter__({'type': 'status', 'data': {'description': 'hi'}})\n"
+        "        answer = await __event_call__({'type': 'input', 'data': {'title': 'name?'}})\n"
+        "        return f'hello {answer}'\n"
+    )
+    events = []
+
+    async def on_event(event):
+        events.append(event)
+
+    async def on_event_call(event):
+        return "ada"
+
+    assert await result(pool, request(source), on_event=on_event, on_event_call=on_event_call) == (
+        "hello ada"
+    )
+    assert events == [{"type": "status", "data": {"description": "hi"}}]
+
+
+async def test_valves_user_valves_and_reserved_arguments(pool):
+    source = (
+        "from pydantic import BaseModel\nclass Pipe:\n"
+        "    class Valves(BaseModel):\n        NAME: str = 'x'\n"
+        "    class UserValves(BaseModel):\n        loud: bool = False\n"
+        "    def __init__(self):\n        self.valves = self.Valves()\n"
+        "    def pipe(self, body, __user__, __chat_id__, __id__):\n"
+        "        loud = __user__['valves'].loud\n"
+        "        return [self.valves.NAME, loud, __user__['id'], __chat_id__, __id__]\n"
+    )
+    context = {"user": {"id": "7", "role": "user"}, "chat_id": "c1"}
+    req = request(source, valves={"NAME": "set"}, user_valves={"loud": True}, context=context)
+    assert await result(pool, req) == ["set", True, "7", "c1", "plug"]
+
+
+async def test_workers_do_not_inherit_the_servers_secrets(pool, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "server-secret")
+    monkeypatch.setenv("FNPLATFORM_SECRETS_KEY", "valves-key")
+    monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db/x")
+    source = (
+        "import os\nclass Pipe:\n    def pipe(self, body):\n"
+        "        names = ('SECRET', 'DATABASE', 'KEY')\n"
+        "        return sorted(k for k in os.environ if any(n in k for n in names))\n"
+    )
+    await pool.stop()  # fresh workers, started with the variables above set
+    assert await result(pool, request(source)) == []
+
+
+async def test_plugin_exceptions_come_back_with_type_and_traceback(pool):
+    source = "class Pipe:\n    def pipe(self, body):\n        raise ValueError('bad input')\n"
+    with pytest.raises(PluginFailed) as info:
+        await run(pool, request(source))
+    assert str(info.value) == "ValueError: bad input"
+    assert "raise ValueError('bad input')" in info.value.trace or "line 3" in info.value.trace
+
+
+async def test_a_hung_call_is_killed_at_its_deadline_and_the_worker_replaced(pool):
+    spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
+    with pytest.raises(CallTimeout, match=r"Function plug exceeded its time limit of 0\.5 s"):
+        await run(pool, request(spin), timeout=0.5)
+    ok = "class Pipe:\n    def pipe(self, body):\n        return 'alive'\n"
+    assert await result(pool, request(ok)) == "alive"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param("import os\n        os._exit(1)", "exited with status 1", id="os-exit"),
+        pytest.param(
+            "import ctypes\n        ctypes.string_at(0)", "killed by SIGSEGV", id="segfault"
+        ),
+    ],
+)
+async def test_a_crashing_worker_fails_only_its_own_calls(pool, body, reason):
+    crash = f"class Pipe:\n    def pipe(self, body):\n        {body}\n"
+    slow = (
+        "import time\nclass Pipe:\n    def pipe(self, body):\n"
+        "        time.sleep(0.5)\n        return 'done'\n"
+    )
+    other = asyncio.create_task(result(pool, request(slow, function_id="other")))
+    await asyncio.sleep(0.1)
+    with pytest.raises(WorkerCrashed, match=reason):
+        await run(pool, request(crash))
+    assert await other == "done"
+    assert await result(pool, request(slow)) == "done"
+
+
+async def test_memory_limit_fails_the_call_not_the_server(pool):
+    hog = "class Pipe:\n    def pipe(self, body):\n        return len(bytearray(4 * 1024**3))\n"
+    with pytest.raises((PluginFailed, WorkerCrashed), match=r"MemoryError|killed"):
+        await run(pool, request(hog))
+    ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
+    assert await result(pool, request(ok)) == "fine"
+
+
+async def test_printing_a_flood_does_not_stall_the_worker(pool):
+    flood = (
+        "import sys\nclass Pipe:\n    def pipe(self, body):\n"
+        "        line = 'x' * 1023 + '\\n'\n        for _ in range(100 * 1024):\n"
+        "            sys.stdout.write(line)\n        return 'printed'\n"
+    )
+    assert await result(pool, request(flood), timeout=60) == "printed"
