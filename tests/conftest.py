@@ -86,13 +86,18 @@ def upstream():
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def live_app(django_db_setup, django_db_blocker, upstream):
-    """A daphne process serving the app on the test database, upstream configured by env."""
+@pytest.fixture(scope="session", params=["thread", "process"])
+def live_app(request, django_db_setup, django_db_blocker, upstream):
+    """A daphne process serving the app on the test database, upstream configured by env.
+
+    Every live test runs twice: hooks in the server's threads, and in worker processes.
+    """
     from tests.support.live import LiveServer
 
+    env = {"OPENAI_API_BASE_URLS": upstream.url, "OPENAI_API_KEYS": ""}
     with django_db_blocker.unblock():
-        server = LiveServer({"OPENAI_API_BASE_URLS": upstream.url, "OPENAI_API_KEYS": ""})
+        server = LiveServer(env | {"FNPLATFORM_EXECUTOR": request.param})
+    server.executor = request.param
     yield server
     server.stop()
 

@@ -57,7 +57,9 @@ def prepare_action(*, user, action_id: str, body: dict[str, Any]) -> ActionReque
 
 
 def _html_of(result: Any) -> str | None:
-    """The HTML of an HTMLResponse-like object or an (html, headers) tuple, if any."""
+    """The HTML inside an HTMLResponse-like object, if any."""
+    if isinstance(result, dict) and set(result) == {"__html__"}:
+        return str(result["__html__"])  # a worker already took the HTML out
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
         result = result[0]
     if isinstance(result, str):
@@ -69,7 +71,8 @@ def _html_of(result: Any) -> str | None:
     return None
 
 
-def _html_tuple(result: Any) -> str | None:
+def html_of(result: Any) -> str | None:
+    """The HTML an action returned (HTMLResponse, (html, headers) or a worker's marker)."""
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
         return result[0] if isinstance(result[1], dict) else None
     return _html_of(result)
@@ -78,7 +81,7 @@ def _html_tuple(result: Any) -> str | None:
 async def perform_action(req: ActionRequest) -> Any:
     """Run the action; an HTML return is carried as an embed event plus a status result."""
     result = await run_action(req.call, req.body, req.context, sub_id=req.sub_id)
-    html = _html_tuple(result)
+    html = html_of(result)
     if html is None:
         return result
     await req.context.event_emitter({"type": "embeds", "data": {"embeds": [html]}})

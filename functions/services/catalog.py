@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from functions.models import Function, FunctionType
+from functions.services.context import CallContext
 from functions.services.executor import get_executor
 from functions.services.plugins import PluginUnavailable, plugin_call_for
 from functions.services.runtime import PluginCall
@@ -70,6 +71,15 @@ def _cache_key(call: PluginCall, function: Function) -> tuple:
 
 async def list_manifold(call: PluginCall, timeout: float) -> list[dict]:
     """Return a manifold's [{"id", "name"}] from its list, sync method or async method."""
+    executor = get_executor()
+    if executor.remote:
+        context = CallContext(user={"id": "", "name": "model listing", "role": "admin"})
+        pipes = await executor.invoke(call, "pipes", None, context, data_name=None)
+        return (
+            [p for p in pipes if isinstance(p, dict) and "id" in p]
+            if isinstance(pipes, list)
+            else []
+        )
     pipes = call.instance.pipes
     if callable(pipes):
         if asyncio.iscoroutinefunction(pipes):

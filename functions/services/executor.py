@@ -18,6 +18,10 @@ _DONE = object()
 
 
 class Executor(Protocol):
+    # True for executors that run hooks elsewhere (worker processes): the runtime
+    # then hands them whole hook calls (invoke/stream) instead of callables.
+    remote: bool
+
     async def run(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
 
     def iterate(self, iterator: Iterator[Any]) -> AsyncIterator[Any]: ...
@@ -25,6 +29,8 @@ class Executor(Protocol):
 
 class ThreadExecutor:
     """Run sync plugin calls in a thread pool of its own, so they never block the loop."""
+
+    remote = False
 
     def __init__(self, max_workers: int) -> None:
         # A pool separate from asyncio's default one: slow plugins cannot starve
@@ -64,5 +70,15 @@ def get_executor() -> Executor:
     global _executor
     with _lock:
         if _executor is None:
-            _executor = ThreadExecutor(max_workers=settings.FUNCTIONS_THREAD_WORKERS)
+            _executor = _make_executor(settings.FUNCTIONS_EXECUTOR)
         return _executor
+
+
+def _make_executor(kind: str) -> Executor:
+    if kind == "process":
+        from functions.workers.executor import ProcessExecutor
+
+        return ProcessExecutor.from_settings()
+    if kind != "thread":
+        raise ValueError(f"FNPLATFORM_EXECUTOR must be 'thread' or 'process', not {kind!r}")
+    return ThreadExecutor(max_workers=settings.FUNCTIONS_THREAD_WORKERS)

@@ -42,7 +42,13 @@ def plugin_call_for(*, function: Function, user=None) -> PluginCall:
     if loaded.user_valves_class is not None:
         user_valves = valves_get_user(user=user or AnonymousUser(), function=function)
     return prepare_call(
-        function.id, loaded.instance, valves=valves, user_valves=user_valves, name=function.name
+        function.id,
+        loaded.instance,
+        valves=valves,
+        user_valves=user_valves,
+        name=function.name,
+        source=loaded.source,
+        sha256=loaded.sha256,
     )
 
 

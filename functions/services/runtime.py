@@ -71,6 +71,10 @@ class PluginCall:
     user_valves: BaseModel | None = None
     priority: int = 0
     name: str = ""
+    # What a worker process needs to load and configure the same plugin.
+    source: str = ""
+    sha256: str = ""
+    valves: BaseModel | None = None
 
 
 def prepare_call(
@@ -80,6 +84,8 @@ def prepare_call(
     valves: BaseModel | None = None,
     user_valves: BaseModel | None = None,
     name: str = "",
+    source: str = "",
+    sha256: str = "",
 ) -> PluginCall:
     """Return a PluginCall whose instance is a copy carrying these valves."""
     private = copy.copy(instance)
@@ -88,7 +94,16 @@ def prepare_call(
     priority = getattr(valves, "priority", 0) if valves is not None else 0
     if not isinstance(priority, int | float):
         priority = 0
-    return PluginCall(function_id, private, user_valves, int(priority), name or function_id)
+    return PluginCall(
+        function_id,
+        private,
+        user_valves,
+        int(priority),
+        name or function_id,
+        source=source,
+        sha256=sha256,
+        valves=valves,
+    )
 
 
 def order_filters(filters: list[PluginCall]) -> list[PluginCall]:
@@ -114,6 +129,9 @@ async def call_hook(
     executor: Executor | None = None,
 ) -> Any:
     """Call one hook with its data and reserved arguments; sync hooks run off-loop."""
+    executor = executor or get_executor()
+    if executor.remote:
+        return await executor.invoke(call, hook, data, context, data_name=data_name, id=id)
     func = getattr(call.instance, hook)
     set_caller(context.user)  # host-data shims scope what they return to this user
     extra = kwargs_for(func, context, id=id or call.function_id, user_valves=call.user_valves)
@@ -121,7 +139,7 @@ async def call_hook(
     if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
         result = func(*args, **kwargs)
     else:
-        result = await (executor or get_executor()).run(func, *args, **kwargs)
+        result = await executor.run(func, *args, **kwargs)
     if inspect.isawaitable(result):
         result = await result
     return result
@@ -233,7 +251,12 @@ async def run_pipe(
     call: PluginCall, body: dict, context: CallContext, *, executor: Executor | None = None
 ) -> AsyncIterator[Chunk]:
     """Call a pipe and yield its answer as chunks; raise HookError naming the function."""
+    executor = executor or get_executor()
     try:
+        if executor.remote:
+            async for chunk in executor.stream(call, "pipe", body, context):
+                yield chunk
+            return
         result = await call_hook(call, "pipe", body, context, executor=executor)
         async for chunk in stream_pipe(result, executor=executor):
             yield chunk

@@ -47,7 +47,8 @@ class PluginFailed(WorkerError):
     """The plugin raised; carries its exception type and traceback."""
 
     def __init__(self, message: str, kind: str, trace: str) -> None:
-        super().__init__(message)
+        # str() is the plugin's own message: an inlet's text reaches the user as written.
+        super().__init__(message or kind)
         self.kind, self.trace = kind, trace
 
 
@@ -162,15 +163,18 @@ class WorkerProcess:
         on_event: EventCallback,
         on_event_call: EventCallback,
         timeout: float | None,
+        first_timeout: float | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Run one call; yield its chunk batches; return at its result, raise on failure."""
         call_id = request["id"]
         queue: asyncio.Queue = asyncio.Queue()
         self.calls[call_id] = queue
         self.served += 1
+        finished = False
         try:
             await self._send_call(request)
-            async for message in self._messages(queue, call_id, timeout, request):
+            budgets = (timeout, first_timeout)
+            async for message in self._messages(queue, call_id, budgets, request):
                 if message["op"] == "event":
                     await on_event(message["event"])
                 elif message["op"] == "event_call":
@@ -179,9 +183,17 @@ class WorkerProcess:
                     self._tasks.append(task)
                     task.add_done_callback(self._tasks.remove)
                 else:
+                    finished = finished or message["op"] == "result"
                     yield message
+        except WorkerError:
+            finished = True  # the worker already ended the call (error, crash or timeout)
+            raise
         finally:
             self.calls.pop(call_id, None)
+            if not finished and not self.dead and self._writer is not None:
+                # The caller went away (disconnect, stop): stop the plugin too.
+                with contextlib.suppress(Exception):
+                    await self._writer.send({"op": "cancel", "id": call_id})
 
     async def _send_call(self, request: dict[str, Any]) -> None:
         if self.dead or self._writer is None:
@@ -192,16 +204,23 @@ class WorkerProcess:
         await self._writer.send(message)
         self.known_sources.add(request["sha256"])
 
-    async def _messages(self, queue, call_id, timeout, request) -> AsyncIterator[dict]:
+    async def _messages(self, queue, call_id, budgets, request) -> AsyncIterator[dict]:
         loop = asyncio.get_running_loop()
+        timeout, first_timeout = budgets
         deadline = loop.time() + timeout if timeout else None
+        first = loop.time() + first_timeout if first_timeout else None
         while True:
-            wait = None if deadline is None else max(0.0, deadline - loop.time())
+            limits = [d for d in (deadline, first) if d is not None]
+            wait = max(0.0, min(limits) - loop.time()) if limits else None
             try:
                 message = await asyncio.wait_for(queue.get(), wait)
             except TimeoutError:
-                await self._expire(call_id, timeout, request)
+                expired_first = first is not None and (deadline is None or first < deadline)
+                limit = first_timeout if expired_first else timeout
+                await self._expire(call_id, limit, request, first=expired_first)
             op = message["op"]
+            if op in ("chunks", "result"):
+                first = None
             if op == "result":
                 yield message
                 return
@@ -211,13 +230,13 @@ class WorkerProcess:
                 )
             if op == "error":
                 raise PluginFailed(
-                    f"{message['type']}: {message['message']}",
+                    message["message"],
                     message["type"],
                     message["traceback"],
                 )
             yield message
 
-    async def _expire(self, call_id: str, timeout: float, request: dict) -> None:
+    async def _expire(self, call_id: str, timeout: float, request: dict, *, first=False) -> None:
         """Cancel a call past its deadline; kill the worker if the call does not let go."""
         if self._writer is not None and not self.dead:
             await self._writer.send({"op": "cancel", "id": call_id})
@@ -231,9 +250,8 @@ class WorkerProcess:
                     pass
             except TimeoutError:
                 self.kill()
-        raise CallTimeout(
-            f"Function {request['function_id']} exceeded its time limit of {timeout:g} s"
-        )
+        what = "first-chunk time limit" if first else "time limit"
+        raise CallTimeout(f"Function {request['function_id']} exceeded its {what} of {timeout:g} s")
 
     async def _answer(self, message: dict, on_event_call: EventCallback) -> None:
         value = await on_event_call(message["event"])

@@ -129,12 +129,16 @@ class Worker:
     async def invoke(self, message: dict[str, Any]) -> Any:
         instance, user_valves = self.prepared(message)
         func = getattr(instance, message["hook"])
+        if not callable(func):
+            return func  # e.g. a manifold's `pipes` list
         context = self.context(message["id"], message.get("context") or {})
         hook_id = message.get("hook_id") or message["function_id"]
         extra = kwargs_for(func, context, id=hook_id, user_valves=user_valves)
-        args, kwargs = _arguments(
-            func, message.get("data_name", "body"), message.get("data"), extra
-        )
+        data_name = message.get("data_name", "body")
+        if data_name is None:  # hooks without a data argument, e.g. pipes()
+            args, kwargs = (), extra
+        else:
+            args, kwargs = _arguments(func, data_name, message.get("data"), extra)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             result = func(*args, **kwargs)
         else:

@@ -259,7 +259,9 @@ def test_anonymous_callers_get_401(live):
     assert httpx.get(f"{live.url}/v1/models").status_code == 401
 
 
-def test_prompt_rewriting_filter_uses_generate_chat_completion(sdk, install, upstream):
+def test_prompt_rewriting_filter_uses_generate_chat_completion(live, sdk, install, upstream):
+    if live.executor == "process":
+        pytest.xfail("host data (Users, generate_chat_completion) is not served to workers yet")
     install("prompt_rewrite_filter", is_global=True)
     answer = ask(sdk, "fake-small", "tell me")
     # The helper model's answer ("echo: rewrite tell me") became the prompt.

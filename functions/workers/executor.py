@@ -1,0 +1,167 @@
+"""The process executor: the runtime's executor seam, backed by worker processes.
+
+The runtime hands it whole hook calls (`invoke` for a value, `stream` for a
+pipe's answer). Each becomes a message carrying the plugin's source hash (the
+source itself the first time a worker sees it), its valves and user valves as
+plain data, and the call's context; events and `__event_call__` questions come
+back through the context's own emitter and caller.
+"""
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from pydantic import BaseModel, SecretBytes, SecretStr
+
+from functions.services.context import CallContext
+from functions.services.runtime import Chunk, PluginCall
+from functions.workers.pool import Limits, WorkerPool
+
+# Context fields that travel; the request object and callables stay on the server.
+CONTEXT_FIELDS = (
+    "user",
+    "metadata",
+    "model",
+    "messages",
+    "chat_id",
+    "session_id",
+    "message_id",
+    "files",
+    "task",
+    "task_body",
+    "oauth_token",
+)
+
+
+def valves_payload(valves: BaseModel | None) -> dict[str, Any] | None:
+    """Valves as data the worker can validate again, secrets revealed (only to it)."""
+    if valves is None:
+        return None
+    data = valves.model_dump(mode="json")
+    for name in type(valves).model_fields:
+        value = getattr(valves, name, None)
+        if isinstance(value, SecretStr | SecretBytes):
+            secret = value.get_secret_value()
+            data[name] = secret.decode() if isinstance(secret, bytes) else secret
+    return data
+
+
+def context_payload(context: CallContext) -> dict[str, Any]:
+    return {name: getattr(context, name) for name in CONTEXT_FIELDS}
+
+
+async def _no_session(event: dict) -> dict:
+    return {"error": "No interactive session."}
+
+
+class ProcessExecutor:
+    """Run hooks in a pool of supervised worker processes (one pool per event loop)."""
+
+    remote = True
+
+    def __init__(
+        self,
+        *,
+        size: int,
+        source_dir: str,
+        limits: Limits,
+        timeout: float,
+        first_chunk_timeout: float,
+    ) -> None:
+        self.size, self.source_dir, self.limits = size, source_dir, limits
+        self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
+        self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def from_settings(cls) -> "ProcessExecutor":
+        return cls(
+            size=settings.FUNCTIONS_WORKERS,
+            source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
+            limits=Limits(memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB),
+            timeout=settings.FUNCTIONS_CALL_TIMEOUT,
+            first_chunk_timeout=settings.FUNCTIONS_FIRST_CHUNK_TIMEOUT,
+        )
+
+    def pool(self) -> WorkerPool:
+        loop = asyncio.get_running_loop()
+        if loop not in self._pools:
+            self._pools[loop] = WorkerPool(self.size, self.source_dir, limits=self.limits)
+        return self._pools[loop]
+
+    def _request(
+        self,
+        call: PluginCall,
+        hook: str,
+        data: Any,
+        context: CallContext,
+        *,
+        data_name: str | None,
+        id: str | None,
+        stream: bool,
+    ) -> dict[str, Any]:
+        if not call.source:
+            raise ValueError(f"{call.function_id}: a worker needs the plugin's source")
+        return {
+            "op": "call",
+            "function_id": call.function_id,
+            "source": call.source,
+            "sha256": call.sha256,
+            "hook": hook,
+            "hook_id": id or call.function_id,
+            "data": data,
+            "data_name": data_name,
+            "stream": stream,
+            "valves": valves_payload(call.valves),
+            "user_valves": valves_payload(call.user_valves),
+            "context": context_payload(context),
+        }
+
+    def _callbacks(self, context: CallContext) -> dict[str, Any]:
+        async def on_event(event: dict) -> None:
+            if context.event_emitter is not None:
+                await context.event_emitter(event)
+
+        return {"on_event": on_event, "on_event_call": context.event_call or _no_session}
+
+    async def invoke(
+        self,
+        call: PluginCall,
+        hook: str,
+        data: Any,
+        context: CallContext,
+        *,
+        data_name: str | None = "body",
+        id: str | None = None,
+    ) -> Any:
+        """Run one hook in a worker and return its value."""
+        request = self._request(call, hook, data, context, data_name=data_name, id=id, stream=False)
+        value = None
+        async for message in self.pool().call(
+            request, timeout=self.timeout, **self._callbacks(context)
+        ):
+            if message["op"] == "result":
+                value = message["value"]
+        return value
+
+    async def stream(
+        self, call: PluginCall, hook: str, data: Any, context: CallContext, *, id: str | None = None
+    ) -> AsyncIterator[Chunk]:
+        """Run a pipe in a worker and yield its answer as chunks, as they are batched over."""
+        request = self._request(call, hook, data, context, data_name="body", id=id, stream=True)
+        messages = self.pool().call(
+            request,
+            timeout=self.timeout,
+            first_timeout=self.first_chunk_timeout,
+            **self._callbacks(context),
+        )
+        async for message in messages:
+            for item in message.get("items") or []:
+                yield Chunk(text=item.get("t") or "", data=item.get("d"), done=bool(item["done"]))
+
+    async def run(self, func, /, *args, **kwargs):
+        raise TypeError("the process executor runs whole hooks, not server-side callables")
+
+    def iterate(self, iterator):
+        raise TypeError("the process executor runs whole hooks, not server-side iterators")
