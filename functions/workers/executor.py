@@ -8,14 +8,19 @@ back through the context's own emitter and caller.
 """
 
 import asyncio
+import contextvars
+import importlib
+import inspect
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from functions.services.context import CallContext
+from functions.services.host import set_caller
 from functions.services.runtime import Chunk, PluginCall
 from functions.workers.pool import Limits, WorkerPool
 
@@ -50,6 +55,24 @@ def valves_payload(valves: BaseModel | None) -> dict[str, Any] | None:
 
 def context_payload(context: CallContext) -> dict[str, Any]:
     return {name: getattr(context, name) for name in CONTEXT_FIELDS}
+
+
+async def serve_host(name: str, args: list, kwargs: dict, user: dict) -> Any:
+    """Run a host-data method for a worker's call, scoped to that call's user."""
+    host = importlib.import_module("open_webui._host")
+
+    def run() -> Any:
+        set_caller(user)
+        return host.run_hosted(name, args, kwargs)
+
+    result = await sync_to_async(run, thread_sensitive=False)()
+    if inspect.iscoroutine(result):
+        # A fresh context: the host server task was born inside some earlier request,
+        # whose asgiref executor state must not leak into this call.
+        scope = contextvars.Context()
+        scope.run(set_caller, user)
+        result = await asyncio.create_task(result, context=scope)
+    return host.encode(await host.collect_stream(result))
 
 
 async def _no_session(event: dict) -> dict:
@@ -123,7 +146,14 @@ class ProcessExecutor:
             if context.event_emitter is not None:
                 await context.event_emitter(event)
 
-        return {"on_event": on_event, "on_event_call": context.event_call or _no_session}
+        async def on_host(name: str, args: list, kwargs: dict) -> Any:
+            return await serve_host(name, args, kwargs, context.user)
+
+        return {
+            "on_event": on_event,
+            "on_event_call": context.event_call or _no_session,
+            "on_host": on_host,
+        }
 
     async def invoke(
         self,

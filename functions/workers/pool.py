@@ -70,13 +70,20 @@ class Limits:
 
 
 def worker_env() -> dict[str, str]:
+    from django.conf import settings
+
     env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    env["FNPLATFORM_WORKER"] = "1"
+    env["DJANGO_SETTINGS_MODULE"] = "fnplatform.worker_settings"
+    # A path, not a secret: plugins write uploads and caches under it.
+    env["FNPLATFORM_DATA_DIR"] = str(settings.DATA_DIR)
     return env
 
 
 EventCallback = Callable[[dict], Awaitable[Any]]
+HostCallback = Callable[[str, list, dict], Awaitable[Any]]
 
 
 @dataclass(eq=False)
@@ -85,6 +92,7 @@ class WorkerProcess:
     limits: Limits = field(default_factory=Limits)
     process: asyncio.subprocess.Process | None = None
     calls: dict[str, asyncio.Queue] = field(default_factory=dict)
+    host_handlers: dict[str, HostCallback] = field(default_factory=dict)
     known_sources: set[str] = field(default_factory=set)
     output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
     served: int = 0
@@ -94,13 +102,16 @@ class WorkerProcess:
 
     async def start(self) -> "WorkerProcess":
         parent, child = socket.socketpair()
+        host_parent, host_child = socket.socketpair()  # host data, requested by the worker
+        fds = [child.fileno(), host_child.fileno()]
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "functions.workers.worker",
-            str(child.fileno()),
+            str(fds[0]),
             self.source_dir,
-            pass_fds=[child.fileno()],
+            str(fds[1]),
+            pass_fds=fds,
             env=worker_env(),
             cwd=str(ROOT),
             stdin=asyncio.subprocess.DEVNULL,
@@ -109,7 +120,9 @@ class WorkerProcess:
             preexec_fn=self.limits.apply,
         )
         child.close()
+        host_child.close()
         reader, writer = await asyncio.open_connection(sock=parent, limit=2**20)
+        host_reader, host_writer = await asyncio.open_connection(sock=host_parent, limit=2**20)
         self._writer = Writer(writer)
         ready = await asyncio.wait_for(read_message(reader), timeout=30)
         if not ready or ready.get("op") != "ready":
@@ -117,6 +130,7 @@ class WorkerProcess:
         self._tasks = [
             asyncio.create_task(self._read(reader)),
             asyncio.create_task(self._drain_output()),
+            asyncio.create_task(self._serve_host(host_reader, Writer(host_writer))),
         ]
         return self
 
@@ -149,6 +163,19 @@ class WorkerProcess:
         for queue in self.calls.values():
             queue.put_nowait({"op": "crashed", "message": f"the worker process {reason}"})
 
+    async def _serve_host(self, reader: asyncio.StreamReader, writer: Writer) -> None:
+        """Answer a worker's host-data requests, each for the call that made it."""
+        while (request := await read_message(reader)) is not None:
+            handler = self.host_handlers.get(request.get("call", ""))
+            if handler is None:
+                await writer.send({"ok": False, "error": "no call in progress for this request"})
+                continue
+            try:
+                value = await handler(request["name"], request["args"], request["kwargs"])
+                await writer.send({"ok": True, "value": value})
+            except Exception as exc:  # the plugin sees it as a HostError with this text
+                await writer.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
     def kill(self) -> None:
         """Kill the worker and everything it started (its process group)."""
         if self.process and self.process.returncode is None:
@@ -164,11 +191,14 @@ class WorkerProcess:
         on_event_call: EventCallback,
         timeout: float | None,
         first_timeout: float | None = None,
+        on_host: HostCallback | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Run one call; yield its chunk batches; return at its result, raise on failure."""
         call_id = request["id"]
         queue: asyncio.Queue = asyncio.Queue()
         self.calls[call_id] = queue
+        if on_host is not None:
+            self.host_handlers[call_id] = on_host
         self.served += 1
         finished = False
         try:
@@ -190,6 +220,7 @@ class WorkerProcess:
             raise
         finally:
             self.calls.pop(call_id, None)
+            self.host_handlers.pop(call_id, None)
             if not finished and not self.dead and self._writer is not None:
                 # The caller went away (disconnect, stop): stop the plugin too.
                 with contextlib.suppress(Exception):

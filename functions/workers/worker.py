@@ -149,6 +149,9 @@ class Worker:
 
     async def handle_call(self, message: dict[str, Any]) -> None:
         call_id = message["id"]
+        from open_webui._host import current_call
+
+        current_call.set(call_id)  # host-data requests name the call they serve
         try:
             result = await self.invoke(message)
             if message.get("stream"):
@@ -231,4 +234,11 @@ async def main(fd: int, source_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    import django
+
+    django.setup()  # fnplatform.worker_settings: no database, no server secrets
+    # By its plugin-facing name: that is the module the shims' `hosted` lives in.
+    from open_webui import _host
+
+    _host.connect(int(sys.argv[3]))
     asyncio.run(main(int(sys.argv[1]), sys.argv[2]))

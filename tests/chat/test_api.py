@@ -259,9 +259,7 @@ def test_anonymous_callers_get_401(live):
     assert httpx.get(f"{live.url}/v1/models").status_code == 401
 
 
-def test_prompt_rewriting_filter_uses_generate_chat_completion(live, sdk, install, upstream):
-    if live.executor == "process":
-        pytest.xfail("host data (Users, generate_chat_completion) is not served to workers yet")
+def test_prompt_rewriting_filter_uses_generate_chat_completion(sdk, install, upstream):
     install("prompt_rewrite_filter", is_global=True)
     answer = ask(sdk, "fake-small", "tell me")
     # The helper model's answer ("echo: rewrite tell me") became the prompt.
@@ -426,3 +424,25 @@ def test_pipe_return_types_streamed_and_not(live, api_key, install, plugin, expe
         assert whole == expected
     else:
         assert whole
+
+
+def test_host_data_shims_work_on_either_executor(live, bob_key, alice, bob):
+    import json
+
+    source = (
+        "import json\nfrom open_webui.models.users import Users\n"
+        "from open_webui.models.memories import Memories\n"
+        "class Pipe:\n    async def pipe(self, body, __user__):\n"
+        "        me = await Users.get_user_by_id(__user__['id'])\n"
+        "        plain = Users.get_user_by_id(__user__['id'])\n"
+        f"        other = Users.get_user_by_id('{alice.pk}')\n"
+        "        Memories.insert_new_memory(__user__['id'], 'likes tea')\n"
+        "        mine = await Memories.get_memories_by_user_id(__user__['id'])\n"
+        "        notes = [m.content for m in mine]\n"
+        "        return json.dumps([me.email, plain.email, other, notes])\n"
+    )
+    function = function_create(user=alice, id="host_probe", content=source)
+    function_set_active(user=alice, function=function, active=True)
+    client = openai.OpenAI(base_url=f"{live.url}/api", api_key=bob_key, max_retries=0)
+    answer = ask(client, "host_probe", "hi").choices[0].message.content
+    assert json.loads(answer) == ["bob@example.com", "bob@example.com", None, ["likes tea"]]

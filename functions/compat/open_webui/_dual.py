@@ -17,6 +17,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from ._host import hosted
+
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compat")
 _awaited_cache: dict[tuple[Any, int], bool] = {}
 
@@ -48,12 +50,16 @@ def run_blocking(func, *args, **kwargs) -> Any:
 
 
 def dual(func):
-    """Make a sync method usable as `x = m()` and as `x = await m()`."""
+    """Make a sync method usable as `x = m()` and as `x = await m()`.
+
+    It is also `hosted`: in a worker process the call goes to the server.
+    """
+    target = hosted(func)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         if called_with_await(sys._getframe(1)):
-            return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
-        return run_blocking(func, *args, **kwargs)
+            return sync_to_async(target, thread_sensitive=False)(*args, **kwargs)
+        return run_blocking(target, *args, **kwargs)
 
     return wrapper

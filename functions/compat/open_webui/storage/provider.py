@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from .. import config
 from .._dual import run_blocking
+from .._host import hosted
 
 
 def upload_dir() -> Path:
@@ -56,6 +57,7 @@ def _read_all(file: BinaryIO | bytes | bytearray) -> bytes:
 
 
 class LocalStorageProvider:
+    @hosted
     def upload_file(
         self, file: BinaryIO | bytes, filename: str, tags: dict[str, str] | None = None
     ) -> tuple[bytes, str]:
@@ -74,12 +76,14 @@ class LocalStorageProvider:
         target.write_bytes(contents)
         return contents, str(target)
 
+    @hosted
     def get_file(self, file_path: str) -> str:
         """Return the local path of a stored file (it is already local)."""
         target = resolve(file_path)
         _check_reachable(target)
         return str(target)
 
+    @hosted
     def delete_file(self, file_path: str) -> None:
         target = resolve(file_path)
         _check_reachable(target)

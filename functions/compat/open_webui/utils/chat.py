@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied
 
 from functions.services.host import caller, may_read_user
 
+from .._host import hosted
+
 MAX_DEPTH = 4
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("completion_depth", default=0)
 
@@ -56,6 +58,7 @@ async def _sse(req) -> AsyncIterator[bytes]:
     yield b"data: [DONE]\n\n"
 
 
+@hosted
 async def generate_chat_completion(
     request: Any, form_data: dict, user: Any = None, bypass_filter: bool = False, **_: Any
 ) -> dict | CompletionStream:

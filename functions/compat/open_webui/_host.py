@@ -1,0 +1,202 @@
+"""Host data for plugins that run in worker processes.
+
+The compatibility layer's host-data methods (Users, Chats, Files, Storage,
+generate_chat_completion, …) are marked `hosted`. In the server they run as
+written. In a worker (FNPLATFORM_WORKER=1) they are not run locally: the call
+goes over the worker's host channel to the server, which runs the same method
+for the plugin call in progress, scoped to that call's user, and sends the
+result back. Pydantic models, bytes and file-like arguments travel as data.
+"""
+
+import asyncio
+import contextvars
+import functools
+import importlib
+import inspect
+import io
+import os
+import socket
+import threading
+from typing import Any
+
+import msgpack
+
+from functions.workers.protocol import HEADER
+
+IN_WORKER = os.environ.get("FNPLATFORM_WORKER") == "1"
+current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fnplatform_worker_call", default=None
+)
+HOSTED: dict[str, Any] = {}
+
+
+class HostError(Exception):
+    """The server refused or failed a host-data request; the message says why."""
+
+
+def hosted_name(func: Any) -> str:
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+def hosted(func):
+    """Register a host-data function; in a worker, replace it with a call to the server."""
+    name = hosted_name(func)
+    HOSTED[name] = func
+    if not IN_WORKER:
+        return func
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def remote_async(*args, **kwargs):
+            return await asyncio.to_thread(_channel().request, name, args, kwargs)
+
+        return remote_async
+
+    @functools.wraps(func)
+    def remote(*args, **kwargs):
+        if "." in func.__qualname__:
+            args = args[1:]  # the table instance stays here; the server has its own
+        return _channel().request(name, args, kwargs)
+
+    return remote
+
+
+# Wire encoding of arguments and results
+
+
+def encode(value: Any) -> Any:
+    if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):
+        cls = type(value)
+        return {
+            "__model__": f"{cls.__module__}:{cls.__qualname__}",
+            "data": value.model_dump(mode="json"),
+        }
+    if hasattr(value, "read") and callable(value.read):
+        return {"__file__": value.read(), "name": getattr(value, "name", None)}
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    if isinstance(value, bytes | str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class ReceivedStream:
+    """A streamed completion the server ran for a worker, replayed as it was sent."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.status_code = 200
+        self.headers = {"content-type": self.media_type}
+        self.body_iterator = self._iterate(lines)
+
+    @staticmethod
+    async def _iterate(lines: list[bytes]):
+        for line in lines:
+            yield line
+
+
+async def collect_stream(value: Any) -> Any:
+    """On the server: a streaming result becomes data a worker can replay."""
+    if hasattr(value, "body_iterator"):
+        return {"__sse__": [line async for line in value.body_iterator]}
+    return value
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__sse__" in value:
+        return ReceivedStream(value["__sse__"])
+    if isinstance(value, dict):
+        if "__model__" in value and "data" in value:
+            return _resolve(value["__model__"]).model_validate(value["data"])
+        if "__file__" in value:
+            stream = io.BytesIO(value["__file__"])
+            stream.name = value.get("name") or "upload"
+            return stream
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def _resolve(path: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    if not module_name.startswith(("open_webui.", "functions.compat.")):
+        raise HostError(f"{path} is not part of the compatibility layer")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+# The worker's end of the host channel
+
+
+class _Channel:
+    """A blocking request/reply socket, shared by the worker's threads."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+
+    def request(self, name: str, args: tuple, kwargs: dict) -> Any:
+        call_id = current_call.get()
+        if call_id is None:
+            raise HostError(f"{name} can only be used while the plugin is answering a call")
+        payload = msgpack.packb(
+            {"call": call_id, "name": name, "args": encode(list(args)), "kwargs": encode(kwargs)},
+            use_bin_type=True,
+        )
+        with self.lock:
+            self.sock.sendall(HEADER.pack(len(payload)) + payload)
+            (size,) = HEADER.unpack(_read_exactly(self.sock, HEADER.size))
+            reply = msgpack.unpackb(_read_exactly(self.sock, size), raw=False)
+        if not reply.get("ok"):
+            raise HostError(reply.get("error") or f"{name} failed on the server")
+        return decode(reply.get("value"))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = sock.recv(remaining)
+        if not chunk:
+            raise HostError("the server closed the host channel")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+_channel_instance: _Channel | None = None
+
+
+def connect(fd: int) -> None:
+    """Called once by the worker at start with its host channel's file descriptor."""
+    global _channel_instance
+    _channel_instance = _Channel(socket.socket(fileno=fd))
+
+
+def _channel() -> _Channel:
+    if _channel_instance is None:
+        raise HostError("this worker has no host channel")
+    return _channel_instance
+
+
+# The server's end
+
+
+def run_hosted(name: str, args: list, kwargs: dict) -> Any:
+    """Run a registered host method for a worker (sync; the caller scope is already set)."""
+    func = HOSTED.get(name)
+    if func is None:
+        _resolve(name)  # importing the module registers its hosted functions
+        func = HOSTED.get(name)
+    if func is None:
+        raise HostError(f"{name} is not a host-data method")
+    args, kwargs = decode(args), decode(kwargs)
+    if "." in func.__qualname__:
+        owner = _resolve(name.rsplit(".", 1)[0])
+        args = [owner(), *args]
+    return func(*args, **kwargs)
