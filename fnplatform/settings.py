@@ -206,14 +206,18 @@ FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
 FNPLATFORM_VERSION = "0.1.0"
 # Threads that run synchronous plugin code (the in-process executor).
 FUNCTIONS_THREAD_WORKERS = env_int("FNPLATFORM_THREAD_WORKERS", 32)
-# Where plugin hooks run: "thread" (in the server, sync code in threads) or
-# "process" (supervised worker processes; the isolation issue makes it the default).
-FUNCTIONS_EXECUTOR = env_str("FNPLATFORM_EXECUTOR", "thread")
+# Where plugin hooks run: "process" (supervised worker processes, the default) or
+# "thread" (in the server itself, sync code in threads: for tests and small setups).
+FUNCTIONS_EXECUTOR = env_str("FNPLATFORM_EXECUTOR", "process")
 FUNCTIONS_WORKERS = env_int("FNPLATFORM_WORKERS", 2)
 # Seconds a hook may run in a worker, and a stream may take to its first chunk.
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))
 FUNCTIONS_WORKER_MEMORY_MB = env_int("FNPLATFORM_WORKER_MEMORY_MB", 2048)
+# Saved code is first loaded in a throwaway process with this time limit, so code that
+# hangs or crashes at import is refused without touching the server.
+FUNCTIONS_CHECK_IN_WORKER = env_bool("FNPLATFORM_CHECK_IN_WORKER", True)
+FUNCTIONS_CHECK_TIMEOUT = float(env_str("FNPLATFORM_CHECK_TIMEOUT", "20"))
 # Manifold pipes() listings: a timeout each, and how long a listing is reused.
 FUNCTIONS_MANIFOLD_TIMEOUT = float(env_str("FNPLATFORM_MANIFOLD_TIMEOUT", "5"))
 FUNCTIONS_MANIFOLD_CACHE_SECONDS = float(env_str("FNPLATFORM_MANIFOLD_CACHE_SECONDS", "30"))

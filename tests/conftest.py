@@ -11,6 +11,13 @@ PLUGINS_DIR = Path(__file__).parent / "plugins"
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.FUNCTIONS_SOURCE_DIR = tmp_path / "plugin_sources"
+    # Saved code is checked in a throwaway process by default (~0.5 s a check); the
+    # suite checks in-process for speed, and tests/functions/test_check.py covers
+    # the default path with hostile code.
+    settings.FUNCTIONS_CHECK_IN_WORKER = False
+    # Unit tests call plugins in-process; the live-server tests run every chat test on
+    # both executors, and tests/functions/test_process_executor.py covers workers.
+    settings.FUNCTIONS_EXECUTOR = "thread"
 
 
 @pytest.fixture

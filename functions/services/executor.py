@@ -61,17 +61,17 @@ class ThreadExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-_executor: Executor | None = None
+_executors: dict[str, Executor] = {}
 _lock = threading.Lock()
 
 
 def get_executor() -> Executor:
-    """Return the process's executor, created on first use from settings."""
-    global _executor
+    """Return the process's executor of the configured kind, created on first use."""
+    kind = settings.FUNCTIONS_EXECUTOR
     with _lock:
-        if _executor is None:
-            _executor = _make_executor(settings.FUNCTIONS_EXECUTOR)
-        return _executor
+        if kind not in _executors:
+            _executors[kind] = _make_executor(kind)
+        return _executors[kind]
 
 
 def _make_executor(kind: str) -> Executor:

@@ -37,14 +37,30 @@ def function_check_source(*, content: str, function_id: str = "plugin", fresh: b
     cached = _checked.get(digest)
     if cached and not fresh and time.monotonic() - cached[0] < _CHECK_TTL_SECONDS:
         return cached[1]
-    report: LoadReport = check_source(
-        content, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR
-    )
-    result = report.as_dict()
+    result = _run_check(content, function_id)
     if len(_checked) > 256:
         _checked.clear()
     _checked[digest] = (time.monotonic(), result)
     return result
+
+
+def _run_check(content: str, function_id: str) -> dict:
+    """Load the source in a throwaway process (the default) or, if configured, in here."""
+    if settings.FUNCTIONS_CHECK_IN_WORKER:
+        from functions.workers.check import check_in_worker
+        from functions.workers.pool import Limits
+
+        return check_in_worker(
+            content,
+            function_id=function_id,
+            source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
+            timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
+            limits=Limits(memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB),
+        )
+    report: LoadReport = check_source(
+        content, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR
+    )
+    return report.as_dict()
 
 
 def _meta_for(report: dict, meta: dict | None) -> dict:

@@ -159,7 +159,7 @@ class WorkerProcess:
     async def _died(self) -> None:
         self.dead = True
         code = await self.process.wait() if self.process else None
-        reason = _exit_reason(code)
+        reason = exit_reason(code)
         for queue in self.calls.values():
             queue.put_nowait({"op": "crashed", "message": f"the worker process {reason}"})
 
@@ -297,7 +297,7 @@ class WorkerProcess:
             await self.process.wait()
 
 
-def _exit_reason(code: int | None) -> str:
+def exit_reason(code: int | None) -> str:
     if code is None:
         return "stopped"
     if code < 0:

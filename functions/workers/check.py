@@ -1,0 +1,93 @@
+"""Check a plugin source in a throwaway process, so hostile code at import time
+(an endless loop, os._exit, a segfault, a memory bomb) costs one child, not the server.
+
+Run as `python -m functions.workers.check FUNCTION_ID SOURCE_DIR` with the source on
+stdin; the result is the last line of stdout that starts with RESULT_MARK.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from functions.services.loader import SourceError
+from functions.workers.pool import ROOT, Limits, exit_reason, worker_env
+
+RESULT_MARK = "@@fnplatform-check@@ "
+
+
+def check_in_worker(
+    source: str, *, function_id: str, source_dir: str, timeout: float, limits: Limits
+) -> dict[str, Any]:
+    """Return the LoadReport dict of a source, or raise SourceError (including time-outs)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "functions.workers.check", function_id, source_dir],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=worker_env(),
+        cwd=str(ROOT),
+        preexec_fn=limits.apply,
+    )
+    try:
+        output, _ = process.communicate(source.encode(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise SourceError(
+            "load_timeout",
+            "LoadTimeout",
+            f"loading the code took longer than {timeout:g} s (an endless loop at import?)",
+        ) from None
+    finally:
+        _kill_group(process)  # whatever the plugin started goes with it
+    return _parse(output, process.returncode)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _parse(output: bytes, returncode: int | None) -> dict[str, Any]:
+    lines = [
+        line
+        for line in output.decode(errors="replace").splitlines()
+        if line.startswith(RESULT_MARK)
+    ]
+    if not lines:
+        raise SourceError(
+            "load_crashed",
+            "LoadCrashed",
+            f"loading the code killed the checking process (it {exit_reason(returncode)})",
+        )
+    result = json.loads(lines[-1][len(RESULT_MARK) :])
+    if result["ok"]:
+        return result["report"]
+    detail = result["detail"]
+    raise SourceError(detail["code"], detail["type"], detail["message"], detail["line"])
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from functions.services.loader import check_source
+
+    source = sys.stdin.buffer.read().decode("utf-8")
+    try:
+        report = check_source(source, function_id=sys.argv[1], source_dir=sys.argv[2])
+        result = {"ok": True, "report": report.as_dict()}
+    except SourceError as exc:
+        result = {"ok": False, "detail": exc.detail}
+    # Plugins may have printed anything; the marker makes our line unambiguous.
+    sys.stdout.write("\n" + RESULT_MARK + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: plugin threads must not keep us alive
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Saved code is loaded first in a throwaway process: hostile imports cost one child."""
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
+
+from functions.models import Function
+from functions.services.functions import function_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def in_worker(settings):
+    settings.FUNCTIONS_CHECK_IN_WORKER = True
+    settings.FUNCTIONS_CHECK_TIMEOUT = 3
+    settings.FUNCTIONS_WORKER_MEMORY_MB = 1024
+
+
+def test_checking_in_a_worker_is_the_default():
+    from importlib import reload
+
+    import fnplatform.settings as project_settings
+
+    assert reload(project_settings).FUNCTIONS_CHECK_IN_WORKER is True
+    assert django_settings.FUNCTIONS_CHECK_TIMEOUT > 0
+
+
+def test_good_code_is_saved_with_its_report(in_worker, alice):
+    source = (
+        '"""\ntitle: Fine\n"""\nprint("noise at import")\n'
+        'class Pipe:\n    def pipe(self, body):\n        return "ok"\n'
+    )
+    function = function_create(user=alice, id="fine", content=source)
+    assert function.type == "pipe"
+    assert function.current_revision.load_result["frontmatter"] == {"title": "Fine"}
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param("while True:\n    pass\n", "LoadTimeout", id="endless-loop"),
+        pytest.param("import os\nos._exit(1)\n", "exited with status 1", id="os-exit"),
+        pytest.param("import ctypes\nctypes.string_at(0)\n", "SIGSEGV", id="segfault"),
+        pytest.param("x = bytearray(8 * 1024**3)\n", "MemoryError", id="memory"),
+        pytest.param("import os\nwhile True:\n    os.fork()\n", "Load", id="fork-loop"),
+        pytest.param(
+            "class Pipe:\n    def pipe(self, body)\n", "SyntaxError at line 2", id="syntax"
+        ),
+    ],
+)
+def test_hostile_code_at_import_is_refused_and_nothing_saved(in_worker, alice, source, message):
+    with pytest.raises(ValidationError) as info:
+        function_create(user=alice, id="hostile", content=source)
+    assert message in info.value.messages[0]
+    assert not Function.objects.exists()
