@@ -214,6 +214,8 @@ FUNCTIONS_WORKERS = env_int("FNPLATFORM_WORKERS", 2)
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))
 FUNCTIONS_WORKER_MEMORY_MB = env_int("FNPLATFORM_WORKER_MEMORY_MB", 2048)
+# Calls of one function running at once in workers; more wait their turn.
+FUNCTIONS_MAX_CONCURRENCY = env_int("FNPLATFORM_MAX_CONCURRENCY", 8)
 # Saved code is first loaded in a throwaway process with this time limit, so code that
 # hangs or crashes at import is refused without touching the server.
 FUNCTIONS_CHECK_IN_WORKER = env_bool("FNPLATFORM_CHECK_IN_WORKER", True)

@@ -92,10 +92,13 @@ class ProcessExecutor:
         limits: Limits,
         timeout: float,
         first_chunk_timeout: float,
+        max_concurrency: int = 8,
     ) -> None:
         self.size, self.source_dir, self.limits = size, source_dir, limits
         self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
+        self.max_concurrency = max_concurrency
         self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._caps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_settings(cls) -> "ProcessExecutor":
@@ -105,7 +108,15 @@ class ProcessExecutor:
             limits=Limits(memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB),
             timeout=settings.FUNCTIONS_CALL_TIMEOUT,
             first_chunk_timeout=settings.FUNCTIONS_FIRST_CHUNK_TIMEOUT,
+            max_concurrency=settings.FUNCTIONS_MAX_CONCURRENCY,
         )
+
+    def cap(self, function_id: str) -> asyncio.Semaphore:
+        """The per-function concurrency cap: excess calls queue instead of starving others."""
+        caps = self._caps.setdefault(asyncio.get_running_loop(), {})
+        if function_id not in caps:
+            caps[function_id] = asyncio.Semaphore(self.max_concurrency)
+        return caps[function_id]
 
     def pool(self) -> WorkerPool:
         loop = asyncio.get_running_loop()
@@ -168,11 +179,12 @@ class ProcessExecutor:
         """Run one hook in a worker and return its value."""
         request = self._request(call, hook, data, context, data_name=data_name, id=id, stream=False)
         value = None
-        async for message in self.pool().call(
-            request, timeout=self.timeout, **self._callbacks(context)
-        ):
-            if message["op"] == "result":
-                value = message["value"]
+        async with self.cap(call.function_id):
+            async for message in self.pool().call(
+                request, timeout=self.timeout, **self._callbacks(context)
+            ):
+                if message["op"] == "result":
+                    value = message["value"]
         return value
 
     async def stream(
@@ -180,15 +192,17 @@ class ProcessExecutor:
     ) -> AsyncIterator[Chunk]:
         """Run a pipe in a worker and yield its answer as chunks, as they are batched over."""
         request = self._request(call, hook, data, context, data_name="body", id=id, stream=True)
-        messages = self.pool().call(
-            request,
-            timeout=self.timeout,
-            first_timeout=self.first_chunk_timeout,
-            **self._callbacks(context),
-        )
-        async for message in messages:
-            for item in message.get("items") or []:
-                yield Chunk(text=item.get("t") or "", data=item.get("d"), done=bool(item["done"]))
+        async with self.cap(call.function_id):
+            messages = self.pool().call(
+                request,
+                timeout=self.timeout,
+                first_timeout=self.first_chunk_timeout,
+                **self._callbacks(context),
+            )
+            async for message in messages:
+                for item in message.get("items") or []:
+                    text, data = item.get("t") or "", item.get("d")
+                    yield Chunk(text=text, data=data, done=bool(item["done"]))
 
     async def run(self, func, /, *args, **kwargs):
         raise TypeError("the process executor runs whole hooks, not server-side callables")

@@ -151,3 +151,42 @@ async def test_a_hung_pipe_fails_with_the_limit_named(tmp_path):
         )
     finally:
         await process.pool().stop()
+
+
+async def test_a_per_function_cap_queues_excess_calls_without_blocking_others(tmp_path):
+    import asyncio
+
+    process = ProcessExecutor(
+        size=2,
+        source_dir=str(tmp_path),
+        limits=Limits(),
+        timeout=30,
+        first_chunk_timeout=30,
+        max_concurrency=1,
+    )
+    slow = (
+        "import time\nclass Pipe:\n    def pipe(self, body):\n"
+        "        time.sleep(0.6)\n        return 's'\n"
+    )
+    quick = "class Pipe:\n    def pipe(self, body):\n        return 'q'\n"
+    finished: list[str] = []
+
+    async def run(name: str, source: str) -> None:
+        chunks = [
+            c async for c in runtime.run_pipe(call_for(name, source), {}, ctx(), executor=process)
+        ]
+        finished.append(f"{name}:{''.join(c.text for c in chunks)}")
+
+    try:
+        first = asyncio.create_task(run("slow", slow))
+        await asyncio.sleep(0.2)
+        second = asyncio.create_task(run("slow", slow))  # queued behind the first
+        await asyncio.sleep(0.05)
+        assert process.cap("slow").locked() and len(process.cap("slow")._waiters) == 1
+        await run("quick", quick)  # another function is not held up by the cap
+        assert finished == ["quick:q"]
+        await asyncio.gather(first, second)
+        assert finished == ["quick:q", "slow:s", "slow:s"]
+        assert process.cap("slow")._value == 1
+    finally:
+        await process.pool().stop()
