@@ -216,6 +216,10 @@ FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", 
 FUNCTIONS_WORKER_MEMORY_MB = env_int("FNPLATFORM_WORKER_MEMORY_MB", 2048)
 # Calls of one function running at once in workers; more wait their turn.
 FUNCTIONS_MAX_CONCURRENCY = env_int("FNPLATFORM_MAX_CONCURRENCY", 8)
+# A function whose calls crash or hang its worker this many times within this many
+# seconds is quarantined until staff release it.
+FUNCTIONS_QUARANTINE_CRASHES = env_int("FNPLATFORM_QUARANTINE_CRASHES", 3)
+FUNCTIONS_QUARANTINE_WINDOW = float(env_str("FNPLATFORM_QUARANTINE_WINDOW", "600"))
 # Saved code is first loaded in a throwaway process with this time limit, so code that
 # hangs or crashes at import is refused without touching the server.
 FUNCTIONS_CHECK_IN_WORKER = env_bool("FNPLATFORM_CHECK_IN_WORKER", True)

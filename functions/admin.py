@@ -16,6 +16,7 @@ from functions import admin_views
 from functions.forms import FunctionAdminForm
 from functions.models import Function, ModelSettings
 from functions.services import functions as services
+from functions.services.health import health_release
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied)
 MAIN_FIELDS = ["id", "name", "description", "content", "note"]
@@ -45,6 +46,7 @@ class FunctionAdmin(admin.ModelAdmin):
         "make_not_global",
         "export_json",
         "clone",
+        "release_quarantine",
     ]
 
     @admin.display(description="Revision", ordering="current_revision__number")
@@ -131,6 +133,10 @@ class FunctionAdmin(admin.ModelAdmin):
     def make_not_global(self, request, queryset):
         call = partial(services.function_set_global, is_global=False)
         self._apply(request, queryset, call, "made not global")
+
+    @admin.action(description="Release from quarantine", permissions=["change"])
+    def release_quarantine(self, request, queryset):
+        self._apply(request, queryset, health_release, "released from quarantine")
 
     @admin.action(description="Export selected functions as JSON", permissions=["view"])
     def export_json(self, request, queryset):

@@ -8,11 +8,13 @@ from django.http import HttpRequest
 from ninja import Router
 
 from functions import selectors
+from functions.models import FunctionHealth
 from functions.schemas import (
     FunctionIn,
     FunctionModelOut,
     FunctionOut,
     FunctionUserOut,
+    HealthOut,
     ImportIn,
     LoadUrlIn,
     LoadUrlOut,
@@ -21,6 +23,7 @@ from functions.schemas import (
 )
 from functions.services import functions as services
 from functions.services import transfer
+from functions.services.health import health_release
 
 router = Router(tags=["functions"])
 
@@ -121,3 +124,33 @@ def rollback_function(request: HttpRequest, id: str, payload: RollbackIn):
     function = _staff_get(request, id)
     revision = selectors.revision_get(function=function, number=payload.revision)
     return services.function_rollback(user=request.auth, function=function, revision=revision)
+
+
+def _health_out(function) -> dict:
+    health = FunctionHealth.objects.filter(function=function).first()
+    epoch = services.epoch
+    return {
+        "function_id": function.id,
+        "quarantined": bool(health and health.is_quarantined),
+        "quarantined_at": epoch(health.quarantined_at)
+        if health and health.quarantined_at
+        else None,
+        "quarantine_reason": health.quarantine_reason if health else "",
+        "last_error": health.last_error if health else "",
+        "last_failure_at": epoch(health.last_failure_at)
+        if health and health.last_failure_at
+        else None,
+        "failures": health.failures if health else [],
+    }
+
+
+@router.get("/id/{id}/health", response=HealthOut)
+def get_function_health(request: HttpRequest, id: str):
+    return _health_out(_staff_get(request, id))
+
+
+@router.post("/id/{id}/health/release", response=HealthOut)
+def release_function(request: HttpRequest, id: str):
+    function = _staff_get(request, id)
+    health_release(user=request.auth, function=function)
+    return _health_out(function)

@@ -139,3 +139,30 @@ class ModelSettings(models.Model):
 
     def __str__(self) -> str:
         return self.model_id
+
+
+class FunctionHealth(models.Model):
+    """How a function has been failing at run time, and whether it is quarantined.
+
+    A function whose calls keep crashing or hanging its worker is quarantined: its
+    calls fail fast with the reason until staff release it. Never a silent disable.
+    """
+
+    function = models.OneToOneField(Function, on_delete=models.CASCADE, related_name="health")
+    # The most recent failures, newest last: [{"at", "kind", "message", "traceback"}].
+    failures = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_traceback = models.TextField(blank=True, default="")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    quarantine_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "function health"
+
+    def __str__(self) -> str:
+        return f"health of {self.function_id}"
+
+    @property
+    def is_quarantined(self) -> bool:
+        return self.quarantined_at is not None

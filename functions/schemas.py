@@ -120,3 +120,13 @@ class RollbackIn(Schema):
 class ImportIn(Schema):
     functions: list[dict[str, Any]]
     overwrite: bool = False
+
+
+class HealthOut(Schema):
+    function_id: str
+    quarantined: bool
+    quarantined_at: int | None
+    quarantine_reason: str
+    last_error: str
+    last_failure_at: int | None
+    failures: list[dict[str, Any]]

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from functions.models import Function, FunctionType, ModelSettings
 from functions.services import registry
 from functions.services.functions import function_record_load_error
+from functions.services.health import quarantine_reason
 from functions.services.loader import LoadedFunction, SourceError
 from functions.services.runtime import PluginCall, prepare_call
 from valves.services import user_info, valves_get_global, valves_get_user
@@ -33,6 +34,9 @@ def loaded_plugin(function: Function) -> LoadedFunction:
 
 def plugin_call_for(*, function: Function, user=None) -> PluginCall:
     """Return a PluginCall with the function's global valves and this user's user valves."""
+    reason = quarantine_reason(function)
+    if reason:
+        raise PluginUnavailable(reason, code="quarantined")
     loaded = loaded_plugin(function)
     try:
         valves = valves_get_global(function=function) if loaded.valves_class else None

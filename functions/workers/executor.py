@@ -8,9 +8,11 @@ back through the context's own emitter and caller.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import inspect
+import logging
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +24,16 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from functions.services.context import CallContext
 from functions.services.host import set_caller
 from functions.services.runtime import Chunk, PluginCall
-from functions.workers.pool import Limits, WorkerPool
+from functions.workers.pool import (
+    CallTimeout,
+    Limits,
+    PluginFailed,
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+)
+
+log = logging.getLogger(__name__)
 
 # Context fields that travel; the request object and callables stay on the server.
 CONTEXT_FIELDS = (
@@ -73,6 +84,35 @@ async def serve_host(name: str, args: list, kwargs: dict, user: dict) -> Any:
         scope.run(set_caller, user)
         result = await asyncio.create_task(result, context=scope)
     return host.encode(await host.collect_stream(result))
+
+
+def failure_kind(exc: WorkerError) -> str:
+    if isinstance(exc, CallTimeout):
+        return "timeout"
+    if isinstance(exc, WorkerCrashed):
+        return "crash"
+    if isinstance(exc, PluginFailed) and exc.kind in ("MemoryError", "RecursionError"):
+        return "limit"
+    return "error"
+
+
+@contextlib.asynccontextmanager
+async def recorded(function_id: str):
+    """Record a failed call in the function's health (shown to staff; may quarantine it)."""
+    from functions.services.health import health_record_failure
+
+    try:
+        yield
+    except WorkerError as exc:
+        trace = exc.trace if isinstance(exc, PluginFailed) else ""
+        message = f"{exc.kind}: {exc}" if isinstance(exc, PluginFailed) else str(exc)
+        try:
+            await sync_to_async(health_record_failure, thread_sensitive=False)(
+                function_id=function_id, kind=failure_kind(exc), message=message, traceback=trace
+            )
+        except Exception:  # the call's own error is what the caller must see
+            log.exception("Could not record the failure of %s", function_id)
+        raise
 
 
 async def _no_session(event: dict) -> dict:
@@ -179,7 +219,7 @@ class ProcessExecutor:
         """Run one hook in a worker and return its value."""
         request = self._request(call, hook, data, context, data_name=data_name, id=id, stream=False)
         value = None
-        async with self.cap(call.function_id):
+        async with self.cap(call.function_id), recorded(call.function_id):
             async for message in self.pool().call(
                 request, timeout=self.timeout, **self._callbacks(context)
             ):
@@ -192,7 +232,7 @@ class ProcessExecutor:
     ) -> AsyncIterator[Chunk]:
         """Run a pipe in a worker and yield its answer as chunks, as they are batched over."""
         request = self._request(call, hook, data, context, data_name="body", id=id, stream=True)
-        async with self.cap(call.function_id):
+        async with self.cap(call.function_id), recorded(call.function_id):
             messages = self.pool().call(
                 request,
                 timeout=self.timeout,
