@@ -10,7 +10,6 @@ if it does not let go. WorkerPool keeps N of them alive and spreads calls.
 """
 
 import asyncio
-import collections
 import contextlib
 import itertools
 import os
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Only what a Python process needs: never the server's secrets, database or keys.
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "HOME")
 KILL_GRACE_SECONDS = 1.0
+TAIL_BYTES = 16 * 1024
 
 
 class WorkerError(Exception):
@@ -94,7 +94,7 @@ class WorkerProcess:
     calls: dict[str, asyncio.Queue] = field(default_factory=dict)
     host_handlers: dict[str, HostCallback] = field(default_factory=dict)
     known_sources: set[str] = field(default_factory=set)
-    output_tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
+    output_tail: bytes = b""
     served: int = 0
     dead: bool = False
     _writer: Writer | None = None
@@ -139,13 +139,14 @@ class WorkerProcess:
         return self.process.pid if self.process else None
 
     def tail(self) -> str:
-        return "\n".join(self.output_tail)
+        """The last lines the worker printed (for error messages and diagnostics)."""
+        return self.output_tail.decode(errors="replace")
 
     async def _drain_output(self) -> None:
-        """Keep the last lines a plugin printed; drop the rest (it may print gigabytes)."""
+        """Keep the end of what a plugin printed; drop the rest (it may print gigabytes)."""
         assert self.process and self.process.stdout
-        while line := await self.process.stdout.readline():
-            self.output_tail.append(line[:1000].decode(errors="replace").rstrip())
+        while chunk := await self.process.stdout.read(1 << 16):
+            self.output_tail = (self.output_tail + chunk)[-TAIL_BYTES:]
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:

@@ -46,6 +46,10 @@ class LiveServer:
             "FNPLATFORM_SECRETS_KEY": settings.FNPLATFORM_SECRETS_KEY,
             # Tests change functions between requests; never serve a stale listing.
             "FNPLATFORM_MANIFOLD_CACHE_SECONDS": "0",
+            # Short limits, so hostile-plugin tests fail fast.
+            "FNPLATFORM_CALL_TIMEOUT": "8",
+            "FNPLATFORM_FIRST_CHUNK_TIMEOUT": "4",
+            "FNPLATFORM_WORKER_MEMORY_MB": "1024",
             **extra_env,
         }
         self.log = open(Path(settings.DATA_DIR) / f"live-{self.port}.log", "w")  # noqa: SIM115
