@@ -11,6 +11,7 @@ if it does not let go. WorkerPool keeps N of them alive and spreads calls.
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import os
 import resource
@@ -59,14 +60,25 @@ class Limits:
     cpu_seconds: int = 0  # 0: per-call deadlines only (a warm worker accumulates CPU time)
 
     def apply(self) -> None:
-        """Run in the child before exec: its own process group and its limits."""
+        """Run in the child before exec: its own process group, its limits, and death
+        with its parent (a killed server must not leave workers behind)."""
         os.setsid()
+        _die_with_parent()
         if self.memory_mb:
             size = self.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
         if self.cpu_seconds:
             resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGKILL to this process when its parent exits."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker still exits when its socket closes
 
 
 def worker_env() -> dict[str, str]:

@@ -231,6 +231,9 @@ async def main(fd: int, source_dir: str) -> None:
     await writer.send({"op": "ready", "pid": os.getpid()})
     while (message := await read_message(reader)) is not None:
         worker.dispatch(message)
+    # The server is gone. Leave now, even if a plugin thread is still spinning:
+    # a normal interpreter exit would wait for it forever.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -176,3 +176,19 @@ async def test_printing_a_flood_does_not_stall_the_worker(pool):
         "            sys.stdout.write(line)\n        return 'printed'\n"
     )
     assert await result(pool, request(flood), timeout=60) == "printed"
+
+
+async def test_a_worker_leaves_when_the_server_goes_even_mid_spin(tmp_path):
+    from functions.workers.pool import WorkerProcess
+
+    worker = await WorkerProcess(str(tmp_path)).start()
+    spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
+    req = request(spin) | {"id": "spin-1"}
+    call = asyncio.create_task(
+        anext(worker.call(req, on_event=no_events, on_event_call=no_events, timeout=None))
+    )
+    await asyncio.sleep(0.5)  # the plugin now spins in a worker thread
+    worker._writer.close()  # the server's end of the socket goes away
+    assert await asyncio.wait_for(worker.process.wait(), timeout=10) == 0
+    call.cancel()
+    await worker.stop()
