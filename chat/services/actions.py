@@ -9,7 +9,7 @@ from functions.models import Function, FunctionType
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.plugins import model_allowed, model_wiring, plugin_call_for, user_dict
-from functions.services.runtime import PluginCall, run_action
+from functions.services.runtime import PluginCall, html_of, run_action
 
 
 @dataclass
@@ -54,28 +54,6 @@ def prepare_action(*, user, action_id: str, body: dict[str, Any]) -> ActionReque
     )
     call = plugin_call_for(function=function, user=user)
     return ActionRequest(call, sub_id or None, body, context, recorder)
-
-
-def _html_of(result: Any) -> str | None:
-    """The HTML inside an HTMLResponse-like object, if any."""
-    if isinstance(result, dict) and set(result) == {"__html__"}:
-        return str(result["__html__"])  # a worker already took the HTML out
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
-        result = result[0]
-    if isinstance(result, str):
-        return None
-    media = getattr(result, "media_type", None) or ""
-    body = getattr(result, "body", None)
-    if "html" in media and isinstance(body, bytes | str):
-        return body.decode() if isinstance(body, bytes) else body
-    return None
-
-
-def html_of(result: Any) -> str | None:
-    """The HTML an action returned (HTMLResponse, (html, headers) or a worker's marker)."""
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], str):
-        return result[0] if isinstance(result[1], dict) else None
-    return _html_of(result)
 
 
 async def perform_action(req: ActionRequest) -> Any:

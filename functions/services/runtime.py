@@ -267,6 +267,25 @@ async def run_pipe(
         raise HookError(call.function_id, "pipe", exc) from exc
 
 
+# Rich results
+
+
+def html_of(result: Any) -> str | None:
+    """The HTML a hook returned: an HTMLResponse-like object, an (html, headers) or
+    (response, context) tuple, or a worker's {"__html__": ...} marker; else None."""
+    if isinstance(result, dict) and set(result) == {"__html__"}:
+        return str(result["__html__"])
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
+        result = result[0]
+        if isinstance(result, str):
+            return result
+    media = getattr(result, "media_type", None) or ""
+    body = getattr(result, "body", None)
+    if "html" in media and isinstance(body, bytes | str):
+        return body.decode() if isinstance(body, bytes) else body
+    return None
+
+
 # Filters
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
-from functions.services.runtime import _arguments, stream_pipe
+from functions.services.runtime import _arguments, html_of, stream_pipe
 from functions.workers.protocol import Writer, read_message
 
 
@@ -205,22 +205,10 @@ def to_wire(value: Any) -> Any:
     """Turn a hook's return value into something msgpack carries."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
-    html = _html(value)
+    html = html_of(value)
     if html is not None:
         return {"__html__": html}
     return value
-
-
-def _html(value: Any) -> str | None:
-    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
-        value = value[0]
-        if isinstance(value, str):
-            return value
-    media = getattr(value, "media_type", None) or ""
-    body = getattr(value, "body", None)
-    if "html" in media and isinstance(body, bytes | str):
-        return body.decode() if isinstance(body, bytes) else body
-    return None
 
 
 async def main(fd: int, source_dir: str) -> None:

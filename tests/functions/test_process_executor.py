@@ -121,7 +121,7 @@ async def test_filters_in_priority_order_and_inlet_abort(executor):
 
 
 async def test_actions_events_and_html(executor):
-    from chat.services.actions import html_of
+    from functions.services.runtime import html_of
 
     source = (
         "class HTMLResponse:\n    media_type = 'text/html'\n"
