@@ -213,7 +213,15 @@ FUNCTIONS_WORKERS = env_int("FNPLATFORM_WORKERS", 2)
 # Seconds a hook may run in a worker, and a stream may take to its first chunk.
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))
+# Per worker: address space (MB), open files, processes (itself and its children),
+# CPU seconds over its life, and the resident size (MB) past which it is recycled.
 FUNCTIONS_WORKER_MEMORY_MB = env_int("FNPLATFORM_WORKER_MEMORY_MB", 2048)
+FUNCTIONS_WORKER_OPEN_FILES = env_int("FNPLATFORM_WORKER_OPEN_FILES", 256)
+FUNCTIONS_WORKER_PROCESSES = env_int("FNPLATFORM_WORKER_PROCESSES", 64)
+FUNCTIONS_WORKER_CPU_SECONDS = env_int("FNPLATFORM_WORKER_CPU_SECONDS", 3600)
+FUNCTIONS_WORKER_RECYCLE_MB = env_int("FNPLATFORM_WORKER_RECYCLE_MB", 512)
+# Calls a worker serves before it is replaced by a fresh one.
+FUNCTIONS_WORKER_MAX_CALLS = env_int("FNPLATFORM_WORKER_MAX_CALLS", 1000)
 # Calls of one function running at once in workers; more wait their turn.
 FUNCTIONS_MAX_CONCURRENCY = env_int("FNPLATFORM_MAX_CONCURRENCY", 8)
 # A function whose calls crash or hang its worker this many times within this many

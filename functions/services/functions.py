@@ -55,7 +55,7 @@ def _run_check(content: str, function_id: str) -> dict:
             function_id=function_id,
             source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
             timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
-            limits=Limits(memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB),
+            limits=Limits.from_settings(),
         )
     report: LoadReport = check_source(
         content, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR

@@ -26,6 +26,7 @@ from functions.services.host import set_caller
 from functions.services.runtime import Chunk, PluginCall
 from functions.workers.pool import (
     CallTimeout,
+    LimitExceeded,
     Limits,
     PluginFailed,
     WorkerCrashed,
@@ -91,7 +92,7 @@ def failure_kind(exc: WorkerError) -> str:
         return "timeout"
     if isinstance(exc, WorkerCrashed):
         return "crash"
-    if isinstance(exc, PluginFailed) and exc.kind in ("MemoryError", "RecursionError"):
+    if isinstance(exc, LimitExceeded):
         return "limit"
     return "error"
 
@@ -133,7 +134,9 @@ class ProcessExecutor:
         timeout: float,
         first_chunk_timeout: float,
         max_concurrency: int = 8,
+        max_calls: int = 1000,
     ) -> None:
+        self.max_calls = max_calls
         self.size, self.source_dir, self.limits = size, source_dir, limits
         self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
         self.max_concurrency = max_concurrency
@@ -145,7 +148,8 @@ class ProcessExecutor:
         return cls(
             size=settings.FUNCTIONS_WORKERS,
             source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
-            limits=Limits(memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB),
+            limits=Limits.from_settings(),
+            max_calls=settings.FUNCTIONS_WORKER_MAX_CALLS,
             timeout=settings.FUNCTIONS_CALL_TIMEOUT,
             first_chunk_timeout=settings.FUNCTIONS_FIRST_CHUNK_TIMEOUT,
             max_concurrency=settings.FUNCTIONS_MAX_CONCURRENCY,
@@ -161,7 +165,9 @@ class ProcessExecutor:
     def pool(self) -> WorkerPool:
         loop = asyncio.get_running_loop()
         if loop not in self._pools:
-            self._pools[loop] = WorkerPool(self.size, self.source_dir, limits=self.limits)
+            self._pools[loop] = WorkerPool(
+                self.size, self.source_dir, limits=self.limits, max_calls=self.max_calls
+            )
         return self._pools[loop]
 
     def _request(

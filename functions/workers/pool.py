@@ -12,6 +12,7 @@ if it does not let go. WorkerPool keeps N of them alive and spreads calls.
 import asyncio
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import resource
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from functions.workers import cgroups
 from functions.workers.protocol import Writer, read_message
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +46,10 @@ class CallTimeout(WorkerError):
     pass
 
 
+class LimitExceeded(WorkerError):
+    """The plugin hit one of its worker's resource limits; the message says which."""
+
+
 class PluginFailed(WorkerError):
     """The plugin raised; carries its exception type and traceback."""
 
@@ -57,9 +63,14 @@ class PluginFailed(WorkerError):
 class Limits:
     memory_mb: int = 2048
     open_files: int = 256
-    cpu_seconds: int = 0  # 0: per-call deadlines only (a warm worker accumulates CPU time)
+    # Processes a worker may run at once, itself included (a pids cgroup, else RLIMIT_NPROC).
+    processes: int = 64
+    # CPU seconds over a worker's life (it is recycled before reaching them); 0: no limit.
+    cpu_seconds: int = 0
+    # Resident memory past which a worker is recycled after its calls; 0: never.
+    recycle_mb: int = 0
 
-    def apply(self) -> None:
+    def apply(self, group: Path | None = None) -> None:
         """Run in the child before exec: its own process group, its limits, and death
         with its parent (a killed server must not leave workers behind)."""
         os.setsid()
@@ -69,7 +80,34 @@ class Limits:
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
         if self.cpu_seconds:
-            resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds))
+            # SIGXCPU at the soft limit, SIGKILL a little later if it is ignored.
+            resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
+        if group is not None:
+            cgroups.enter(group)
+        elif self.processes:
+            # Per uid, and ignored for root: the cgroup above is the real cap there.
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+
+    @classmethod
+    def from_settings(cls) -> "Limits":
+        from django.conf import settings
+
+        return cls(
+            memory_mb=settings.FUNCTIONS_WORKER_MEMORY_MB,
+            open_files=settings.FUNCTIONS_WORKER_OPEN_FILES,
+            processes=settings.FUNCTIONS_WORKER_PROCESSES,
+            cpu_seconds=settings.FUNCTIONS_WORKER_CPU_SECONDS,
+            recycle_mb=settings.FUNCTIONS_WORKER_RECYCLE_MB,
+        )
+
+    def describe(self, kind: str) -> str | None:
+        """The limit a plugin exception of this type means it hit, in words, if any."""
+        if kind == "MemoryError" and self.memory_mb:
+            return f"the worker memory limit of {self.memory_mb} MB"
+        if kind == "BlockingIOError" and self.processes:
+            return f"the limit of {self.processes} processes per worker"
+        return None
 
 
 def _die_with_parent() -> None:
@@ -102,13 +140,16 @@ HostCallback = Callable[[str, list, dict], Awaitable[Any]]
 class WorkerProcess:
     source_dir: str
     limits: Limits = field(default_factory=Limits)
+    python: str = sys.executable  # a requirements environment's interpreter, or ours
     process: asyncio.subprocess.Process | None = None
+    group: Path | None = None  # its pids cgroup, where there is one
     calls: dict[str, asyncio.Queue] = field(default_factory=dict)
     host_handlers: dict[str, HostCallback] = field(default_factory=dict)
     known_sources: set[str] = field(default_factory=set)
     output_tail: bytes = b""
     served: int = 0
     dead: bool = False
+    retiring: bool = False  # finish the calls it has, then make way for a fresh worker
     _writer: Writer | None = None
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -116,8 +157,9 @@ class WorkerProcess:
         parent, child = socket.socketpair()
         host_parent, host_child = socket.socketpair()  # host data, requested by the worker
         fds = [child.fileno(), host_child.fileno()]
+        self.group = cgroups.create(self.limits.processes)
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            self.python,
             "-m",
             "functions.workers.worker",
             str(fds[0]),
@@ -129,7 +171,7 @@ class WorkerProcess:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=self.limits.apply,
+            preexec_fn=functools.partial(self.limits.apply, self.group),
         )
         child.close()
         host_child.close()
@@ -172,7 +214,8 @@ class WorkerProcess:
     async def _died(self) -> None:
         self.dead = True
         code = await self.process.wait() if self.process else None
-        reason = exit_reason(code)
+        self.kill()  # what it started goes with it
+        reason = exit_reason(code, self.limits)
         for queue in self.calls.values():
             queue.put_nowait({"op": "crashed", "message": f"the worker process {reason}"})
 
@@ -190,11 +233,28 @@ class WorkerProcess:
                 await writer.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
 
     def kill(self) -> None:
-        """Kill the worker and everything it started (its process group)."""
+        """Kill the worker and everything it started (its process group and cgroup)."""
         if self.process and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in cgroups.members(self.group) if self.group else ():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         self.dead = True
+
+    def worn_out(self, max_calls: int) -> bool:
+        """Whether to replace this worker once its calls are done: it served enough calls,
+        grew past the recycling size, or used most of its CPU time."""
+        if self.dead or self.retiring or self.served >= max_calls:
+            return True
+        usage = process_usage(self.pid)
+        if usage is None:
+            return False
+        rss_mb, cpu_seconds = usage
+        limits = self.limits
+        return bool(limits.recycle_mb and rss_mb > limits.recycle_mb) or bool(
+            limits.cpu_seconds and cpu_seconds > 0.8 * limits.cpu_seconds
+        )
 
     async def call(
         self,
@@ -273,12 +333,20 @@ class WorkerProcess:
                     f"Function {request['function_id']} failed: {message['message']}"
                 )
             if op == "error":
-                raise PluginFailed(
-                    message["message"],
-                    message["type"],
-                    message["traceback"],
-                )
+                raise self._failure(message, request["function_id"])
             yield message
+
+    def _failure(self, message: dict, function_id: str) -> WorkerError:
+        kind = message["type"]
+        limit = self.limits.describe(kind)
+        if kind == "BlockingIOError" and not (
+            cgroups.at_limit(self.group) or "fork" in message["traceback"]
+        ):
+            limit = None  # a non-blocking socket, say: the plugin's own business
+        if limit is None:
+            return PluginFailed(message["message"], kind, message["traceback"])
+        self.retiring = True  # whatever it left behind (children, heap) goes with it
+        return LimitExceeded(f"Function {function_id} hit {limit} ({kind}: {message['message']})")
 
     async def _expire(self, call_id: str, timeout: float, request: dict, *, first=False) -> None:
         """Cancel a call past its deadline; kill the worker if the call does not let go."""
@@ -308,11 +376,33 @@ class WorkerProcess:
             task.cancel()
         if self.process:
             await self.process.wait()
+        if self.group is not None:
+            await asyncio.to_thread(cgroups.kill_and_remove, self.group)
+            self.group = None
 
 
-def exit_reason(code: int | None) -> str:
+def process_usage(pid: int | None) -> tuple[float, float] | None:
+    """Resident memory (MB) and CPU time used (s) of a live process, from /proc."""
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")]
+    rss_kb = int(rss[0]) if rss else 0
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return rss_kb / 1024, cpu
+
+
+def exit_reason(code: int | None, limits: Limits | None = None) -> str:
     if code is None:
         return "stopped"
+    if code == -signal.SIGXCPU and limits is not None and limits.cpu_seconds:
+        return f"exceeded its CPU time limit of {limits.cpu_seconds} s"
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -336,7 +426,7 @@ class WorkerPool:
 
     async def _healthy(self) -> list[WorkerProcess]:
         async with self._lock:
-            for worker in [w for w in self.workers if w.dead or w.served >= self.max_calls]:
+            for worker in [w for w in self.workers if w.worn_out(self.max_calls)]:
                 if not worker.calls:
                     self.workers.remove(worker)
                     await worker.stop()

@@ -25,13 +25,33 @@ from functions.services.loader import LoadedFunction, SourceError, load_source
 from functions.services.runtime import _arguments, html_of, stream_pipe
 from functions.workers.protocol import Writer, read_message
 
+# Set at import, in the worker itself. A plugin that forks and lets the child run
+# on (instead of exec-ing or exiting) must not have that child answer the server
+# on the worker's socket: such a child leaves as soon as it gets back to us.
+WORKER_PID = os.getpid()
+
+
+def leave_if_forked(failed: bool = False) -> None:
+    if os.getpid() != WORKER_PID:
+        os._exit(1 if failed else 0)
+
+
+def _guarded(func, /, *args, **kwargs):
+    try:
+        result = func(*args, **kwargs)
+    except BaseException:
+        leave_if_forked(failed=True)
+        raise
+    leave_if_forked()
+    return result
+
 
 class _ThreadSteps:
     """The executor interface stream_pipe expects, on this worker's threads."""
 
     async def run(self, func, /, *args, **kwargs):
         context = contextvars.copy_context()
-        return await asyncio.to_thread(context.run, func, *args, **kwargs)
+        return await asyncio.to_thread(context.run, _guarded, func, *args, **kwargs)
 
     async def iterate(self, iterator):
         """Drain a sync iterator from one producer thread, so fast items pile up and batch."""
@@ -51,6 +71,7 @@ class _ThreadSteps:
                     loop.call_soon_threadsafe(queue.put_nowait, (item, None))
             except BaseException as exc:  # re-raised in the consumer
                 error = exc
+            leave_if_forked(failed=error is not None)
             loop.call_soon_threadsafe(queue.put_nowait, (done, error))
 
         thread = threading.Thread(
@@ -154,6 +175,7 @@ class Worker:
         current_call.set(call_id)  # host-data requests name the call they serve
         try:
             result = await self.invoke(message)
+            leave_if_forked()
             if message.get("stream"):
                 await self.stream(call_id, result)
             else:
@@ -163,6 +185,7 @@ class Worker:
         except SourceError as exc:
             await self.out.send(error_message(call_id, "SourceError", exc.messages[0]))
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
+            leave_if_forked(failed=True)
             await self.out.send(error_message(call_id, type(exc).__name__, str(exc), exc))
 
     async def stream(self, call_id: str, result: Any) -> None:

@@ -2,11 +2,14 @@
 
 import asyncio
 import hashlib
+import os
 
 import pytest
 
+from functions.workers import cgroups
 from functions.workers.pool import (
     CallTimeout,
+    LimitExceeded,
     Limits,
     PluginFailed,
     WorkerCrashed,
@@ -163,10 +166,48 @@ async def test_a_crashing_worker_fails_only_its_own_calls(pool, body, reason):
 
 async def test_memory_limit_fails_the_call_not_the_server(pool):
     hog = "class Pipe:\n    def pipe(self, body):\n        return len(bytearray(4 * 1024**3))\n"
-    with pytest.raises((PluginFailed, WorkerCrashed), match=r"MemoryError|killed"):
+    with pytest.raises((LimitExceeded, WorkerCrashed), match=r"memory limit of 1024 MB|killed"):
         await run(pool, request(hog))
     ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
     assert await result(pool, request(ok)) == "fine"
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0 and cgroups.pids_base() is None,
+    reason="root without a pids cgroup: a fork loop could not be contained",
+)
+async def test_a_fork_loop_hits_the_process_limit_and_leaves_nothing_behind(tmp_path):
+    pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024, processes=16))
+    bomb = (
+        "import os\nclass Pipe:\n    def pipe(self, body):\n"
+        "        while True:\n            os.fork()\n"
+    )
+    try:
+        with pytest.raises(LimitExceeded, match="Function plug hit the limit of 16 processes"):
+            await run(pool, request(bomb))
+        ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
+        assert await result(pool, request(ok)) == "fine"
+        [worker] = pool.workers  # the worker that hit the limit was replaced
+        assert worker.served == 1
+        if worker.group is not None:
+            assert cgroups.members(worker.group) == [worker.pid]
+    finally:
+        await pool.stop()
+
+
+async def test_a_worker_that_grew_past_the_recycling_size_is_replaced(tmp_path):
+    pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024, recycle_mb=150))
+    grow = (
+        "import os\nKEEP = []\nclass Pipe:\n    def pipe(self, body):\n"
+        "        KEEP.append(bytearray(200 * 1024**2))\n        return os.getpid()\n"
+    )
+    try:
+        first = await result(pool, request(grow))
+        second = await result(pool, request(grow))
+        assert first != second  # a fresh worker took the second call
+        assert len(pool.workers) == 1
+    finally:
+        await pool.stop()
 
 
 async def test_printing_a_flood_does_not_stall_the_worker(pool):

@@ -50,6 +50,7 @@ class LiveServer:
             "FNPLATFORM_CALL_TIMEOUT": "8",
             "FNPLATFORM_FIRST_CHUNK_TIMEOUT": "4",
             "FNPLATFORM_WORKER_MEMORY_MB": "1024",
+            "FNPLATFORM_CHECK_TIMEOUT": "3",
             **extra_env,
         }
         self.log = open(Path(settings.DATA_DIR) / f"live-{self.port}.log", "w")  # noqa: SIM115
