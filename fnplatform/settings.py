@@ -220,6 +220,11 @@ FUNCTIONS_WORKER_OPEN_FILES = env_int("FNPLATFORM_WORKER_OPEN_FILES", 256)
 FUNCTIONS_WORKER_PROCESSES = env_int("FNPLATFORM_WORKER_PROCESSES", 64)
 FUNCTIONS_WORKER_CPU_SECONDS = env_int("FNPLATFORM_WORKER_CPU_SECONDS", 3600)
 FUNCTIONS_WORKER_RECYCLE_MB = env_int("FNPLATFORM_WORKER_RECYCLE_MB", 512)
+# Function requirements: environments live here, one per requirement set; pip gets
+# this many seconds per install; each environment in use gets this many workers.
+FUNCTIONS_ENVS_DIR = Path(env_str("FNPLATFORM_ENVS_DIR", str(DATA_DIR / "envs"))).resolve()
+FUNCTIONS_PIP_TIMEOUT = float(env_str("FNPLATFORM_PIP_TIMEOUT", "900"))
+FUNCTIONS_ENV_WORKERS = env_int("FNPLATFORM_ENV_WORKERS", 1)
 # Calls a worker serves before it is replaced by a fresh one.
 FUNCTIONS_WORKER_MAX_CALLS = env_int("FNPLATFORM_WORKER_MAX_CALLS", 1000)
 # Calls of one function running at once in workers; more wait their turn.

@@ -10,17 +10,27 @@ from functools import partial
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from functions import admin_views
 from functions.forms import FunctionAdminForm
-from functions.models import Function, ModelSettings
+from functions.models import Function, ModelSettings, RequirementEnv
+from functions.services import environments
 from functions.services import functions as services
 from functions.services.health import health_release
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied)
-MAIN_FIELDS = ["id", "name", "description", "content", "note"]
-STATUS_FIELDS = ["type", "is_active", "is_global", "created_by", "created_at", "updated_at"]
+MAIN_FIELDS = ["id", "name", "description", "content", "call_timeout", "note"]
+STATUS_FIELDS = [
+    "type",
+    "is_active",
+    "is_global",
+    "requirements_status",
+    "created_by",
+    "created_at",
+    "updated_at",
+]
 
 
 @admin.register(Function)
@@ -53,6 +63,19 @@ class FunctionAdmin(admin.ModelAdmin):
     def revision(self, obj: Function):
         return obj.current_revision.number if obj.current_revision else None
 
+    @admin.display(description="Requirements")
+    def requirements_status(self, obj: Function):
+        env = obj.environment
+        if env is None:
+            return environments.status_text(None)
+        url = reverse("admin:functions_requirementenv_change", args=[env.pk])
+        return format_html(
+            '{} ({}) <a href="{}">pip log</a>',
+            ", ".join(env.requirements),
+            environments.status_text(env),
+            url,
+        )
+
     @admin.display(description="Load error", boolean=True, ordering="load_error")
     def has_load_error(self, obj: Function) -> bool:
         return bool(obj.load_error)
@@ -81,6 +104,7 @@ class FunctionAdmin(admin.ModelAdmin):
             "name": data["name"],
             "content": data["content"],
             "meta": {**(obj.meta or {}), "description": data["description"]},
+            "call_timeout": data.get("call_timeout"),
         }
         if change:
             services.function_update(function=obj, note=data["note"], **fields)
@@ -199,3 +223,59 @@ class ModelSettingsAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Restricted")
     def restricted(self, obj: ModelSettings) -> bool:
         return obj.allowed_users.exists() or obj.allowed_groups.exists()
+
+
+@admin.register(RequirementEnv)
+class RequirementEnvAdmin(admin.ModelAdmin):
+    """Install status and pip log of each requirement set; installs run in the background."""
+
+    list_display = ["short_key", "requirement_list", "status", "used_by", "finished_at"]
+    list_filter = ["status"]
+    fields = [
+        "key",
+        "requirements",
+        "status",
+        "here",
+        "used_by",
+        "started_at",
+        "finished_at",
+        "pip_log",
+    ]
+    readonly_fields = fields
+    actions = ["reinstall"]
+
+    def has_add_permission(self, request):
+        return False  # made by saving a function that needs one
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only page: the "reinstall" action is the one write
+
+    @admin.display(description="Key")
+    def short_key(self, obj: RequirementEnv) -> str:
+        return obj.key[:12]
+
+    @admin.display(description="Requirements")
+    def requirement_list(self, obj: RequirementEnv) -> str:
+        return ", ".join(obj.requirements)
+
+    @admin.display(description="Functions")
+    def used_by(self, obj: RequirementEnv) -> str:
+        return ", ".join(obj.functions.values_list("id", flat=True)) or "-"
+
+    @admin.display(description="On this host")
+    def here(self, obj: RequirementEnv) -> str:
+        return environments.status_text(obj)
+
+    @admin.display(description="pip log")
+    def pip_log(self, obj: RequirementEnv):
+        return format_html('<pre class="pip-log">{}</pre>', obj.log or "(nothing yet)")
+
+    @admin.action(description="Install the selected environments again", permissions=["view"])
+    def reinstall(self, request, queryset):
+        if not request.user.is_staff:
+            raise PermissionDenied
+        for env in queryset:
+            environments.reinstall(env)
+        self.message_user(
+            request, f"{queryset.count()} environment(s) queued to install.", messages.SUCCESS
+        )

@@ -18,11 +18,12 @@ from functions.schemas import (
     ImportIn,
     LoadUrlIn,
     LoadUrlOut,
+    RequirementsOut,
     RevisionOut,
     RollbackIn,
 )
+from functions.services import environments, transfer
 from functions.services import functions as services
-from functions.services import transfer
 from functions.services.health import health_release
 
 router = Router(tags=["functions"])
@@ -154,3 +155,29 @@ def release_function(request: HttpRequest, id: str):
     function = _staff_get(request, id)
     health_release(user=request.auth, function=function)
     return _health_out(function)
+
+
+def _requirements_out(function) -> dict:
+    env = function.environment
+    return {
+        "function_id": function.id,
+        "requirements": env.requirements if env else [],
+        "status": env.status if env else "none",
+        "detail": environments.status_text(env),
+        "log": env.log if env else "",
+    }
+
+
+@router.get("/id/{id}/requirements", response=RequirementsOut)
+def get_function_requirements(request: HttpRequest, id: str):
+    """Install status and pip log of the function's requirement environment."""
+    return _requirements_out(_staff_get(request, id))
+
+
+@router.post("/id/{id}/requirements/reinstall", response=RequirementsOut)
+def reinstall_function_requirements(request: HttpRequest, id: str):
+    function = _staff_get(request, id)
+    if function.environment is not None:
+        environments.reinstall(function.environment)
+        function.environment.refresh_from_db()
+    return _requirements_out(function)

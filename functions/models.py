@@ -4,6 +4,7 @@ import keyword
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -52,6 +53,22 @@ class Function(models.Model):
     # empty when the last load succeeded. Never disables the function by itself.
     load_error = models.TextField(blank=True, default="")
     load_error_at = models.DateTimeField(null=True, blank=True)
+    # Seconds one call may run in a worker; empty: FNPLATFORM_CALL_TIMEOUT.
+    call_timeout = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1)],
+        help_text="Seconds a call may run before it fails; empty: the server default.",
+    )
+    # Where the requirements of the current source are installed (None: the server's
+    # own packages satisfy them, or there are none).
+    environment = models.ForeignKey(
+        "RequirementEnv",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="functions",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -166,3 +183,30 @@ class FunctionHealth(models.Model):
     @property
     def is_quarantined(self) -> bool:
         return self.quarantined_at is not None
+
+
+class RequirementEnv(models.Model):
+    """An environment holding one set of requirements, shared by every function asking
+    for exactly that set; layered over the server's packages, installed in the background."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        INSTALLING = "installing", "Installing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    # sha256 of the normalised requirement set and the Python version.
+    key = models.CharField(primary_key=True, max_length=64)
+    requirements = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    log = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "requirements environment"
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.requirements)} ({self.get_status_display().lower()})"

@@ -130,3 +130,12 @@ class HealthOut(Schema):
     last_error: str
     last_failure_at: int | None
     failures: list[dict[str, Any]]
+
+
+class RequirementsOut(Schema):
+    function_id: str
+    requirements: list[str]
+    # "none" (the server's own packages do), pending, installing, ready or failed.
+    status: str
+    detail: str
+    log: str

@@ -6,6 +6,7 @@ cannot load; field errors for bad input), PermissionDenied for non-staff callers
 A rejected call changes nothing.
 """
 
+import sys
 import time
 from typing import Any
 
@@ -15,13 +16,22 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from functions.models import Function, FunctionRevision, validate_function_id
-from functions.services import registry
-from functions.services.loader import LoadReport, SourceError, check_source, source_sha256
+from functions.models import Function, FunctionRevision, RequirementEnv, validate_function_id
+from functions.services import environments, registry
+from functions.services.frontmatter import parse_frontmatter
+from functions.services.loader import (
+    LoadReport,
+    SourceError,
+    check_source,
+    source_requirements,
+    source_sha256,
+    static_kind,
+)
 
 # A source that passed the check moments ago (the admin form checks it, then the
 # save service checks it again) is not executed twice. Activation always reloads.
 _CHECK_TTL_SECONDS = 300
+UNCHANGED = object()
 _checked: dict[str, tuple[float, dict]] = {}
 
 
@@ -32,20 +42,55 @@ def require_staff(user) -> None:
 
 
 def function_check_source(*, content: str, function_id: str = "plugin", fresh: bool = False):
-    """Load a source to check it and return its LoadReport as a dict. Raise SourceError."""
+    """Load a source to check it and return its LoadReport as a dict. Raise SourceError.
+
+    Requirements the server lacks get an environment, installed in the background;
+    until it is ready the report is a provisional one (read without running the code),
+    marked "pending".
+    """
+    env = environments.environment_for(source_requirements(content))
+    key = env.key if env is not None else None
+    if key is not None and not _environment_ready(env):
+        return _pending_report(content, env)
     digest = source_sha256(content)
     cached = _checked.get(digest)
     if cached and not fresh and time.monotonic() - cached[0] < _CHECK_TTL_SECONDS:
         return cached[1]
-    result = _run_check(content, function_id)
+    result = _run_check(content, function_id, key) | {"environment": key}
     if len(_checked) > 256:
         _checked.clear()
     _checked[digest] = (time.monotonic(), result)
     return result
 
 
-def _run_check(content: str, function_id: str) -> dict:
-    """Load the source in a throwaway process (the default) or, if configured, in here."""
+def _environment_ready(env: RequirementEnv) -> bool:
+    return env.status == RequirementEnv.Status.READY and environments.ready_here(env.key)
+
+
+def _pending_report(content: str, env: RequirementEnv) -> dict:
+    kind = static_kind(content)
+    if kind is None:
+        raise SourceError(
+            "no_plugin_class", "NoPluginClass", "No Pipe, Filter or Action class found."
+        )
+    frontmatter = parse_frontmatter(content)
+    report = LoadReport(
+        kind=kind,
+        class_name=kind.capitalize(),
+        frontmatter=frontmatter,
+        requirements=source_requirements(content),
+        required_open_webui_version=frontmatter.get("required_open_webui_version") or None,
+        warnings=[
+            f"Not loaded yet: its requirements are {environments.status_text(env)}. "
+            "It is loaded and checked when they are installed, and can be activated then."
+        ],
+    )
+    return report.as_dict() | {"environment": env.key, "pending": True}
+
+
+def _run_check(content: str, function_id: str, env_key: str | None) -> dict:
+    """Load the source in a throwaway process (the default) or, if configured, in here;
+    in either case with its requirement environment."""
     if settings.FUNCTIONS_CHECK_IN_WORKER:
         from functions.workers.check import check_in_worker
         from functions.workers.pool import Limits
@@ -56,9 +101,14 @@ def _run_check(content: str, function_id: str) -> dict:
             source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
             timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
             limits=Limits.from_settings(),
+            python=environments.env_python(env_key) if env_key else sys.executable,
         )
+    site_dirs = (environments.env_site(env_key),) if env_key else ()
     report: LoadReport = check_source(
-        content, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR
+        content,
+        function_id=function_id,
+        source_dir=settings.FUNCTIONS_SOURCE_DIR,
+        site_dirs=site_dirs,
     )
     return report.as_dict()
 
@@ -92,6 +142,19 @@ def _add_revision(function: Function, *, user, report: dict, note: str) -> Funct
     return revision
 
 
+def _clean_timeout(value) -> float | None:
+    """A call deadline in seconds, or None for the server default."""
+    if value is None or value == "":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError({"call_timeout": ["Enter a number of seconds."]}) from None
+    if not 0.1 <= seconds <= 24 * 3600:
+        raise ValidationError({"call_timeout": ["Between 0.1 s and 24 hours, or empty."]})
+    return seconds
+
+
 def _clean_id(value: str) -> str:
     function_id = (value or "").strip().lower()
     try:
@@ -114,6 +177,7 @@ def function_create(
     note: str = "Created",
     is_active: bool = False,
     is_global: bool = False,
+    call_timeout: float | None = None,
 ) -> Function:
     """Create a function from source that loads, with its first revision."""
     require_staff(user)
@@ -126,9 +190,13 @@ def function_create(
         type=report["kind"],
         content=content,
         meta=_meta_for(report, meta),
-        is_active=is_active,
+        # Code waiting for its requirements cannot run yet: it starts switched off
+        # (the report's warning says so) and staff activate it once installed.
+        is_active=is_active and not report.get("pending"),
         is_global=is_global,
         created_by=user,
+        environment_id=report.get("environment"),
+        call_timeout=_clean_timeout(call_timeout),
     )
     function.full_clean(exclude=["current_revision"], validate_unique=False)
     function.save(force_insert=True)
@@ -145,8 +213,10 @@ def function_update(
     content: str | None = None,
     meta: dict | None = None,
     note: str = "",
+    call_timeout: float | object | None = UNCHANGED,
 ) -> Function:
-    """Change name, meta or source; new source is checked and becomes a new revision."""
+    """Change name, meta, source or deadline; new source is checked and becomes a new
+    revision."""
     require_staff(user)
     function = Function.objects.select_for_update().get(pk=function.pk)
     changed_source = content is not None and content != function.content
@@ -161,9 +231,20 @@ def function_update(
     if changed_source:
         function.content = content
         function.type = report["kind"]
+        function.environment_id = report.get("environment")
         function.load_error, function.load_error_at = "", None
+        if report.get("pending") and function.is_active:
+            # The new code cannot run until its packages are installed: say so.
+            function.is_active = False
+            function.load_error = (
+                "Switched off: the new code's requirements are being installed. "
+                "Activate it again once they are."
+            )
+            function.load_error_at = timezone.now()
     if report is not None and (changed_source or meta is not None):
         function.meta = _meta_for(report, meta if meta is not None else function.meta)
+    if call_timeout is not UNCHANGED:
+        function.call_timeout = _clean_timeout(call_timeout)
     function.save()
     if changed_source:
         _add_revision(function, user=user, report=report, note=note or "Edited")
@@ -193,12 +274,45 @@ def function_record_load_error(*, function: Function, error: str) -> None:
     function.load_error, function.load_error_at = error, timezone.now()
 
 
+def function_environment_settled(*, function: Function, environment: RequirementEnv) -> None:
+    """Its requirement environment finished installing: check the code now (storing the
+    full report on its revision), or say why it cannot run."""
+    function = Function.objects.get(pk=function.pk)
+    if function.environment_id != environment.key:
+        return  # its code changed meanwhile
+    if environment.status != RequirementEnv.Status.READY:
+        last = (environment.log.strip().splitlines() or ["no output"])[-1]
+        function_record_load_error(
+            function=function,
+            error=f"Its requirements failed to install ({last[:300]}); see the pip log.",
+        )
+        return
+    try:
+        report = function_check_source(
+            content=function.content, function_id=function.id, fresh=True
+        )
+    except SourceError as exc:
+        function_record_load_error(function=function, error=exc.messages[0])
+        return
+    revision = function.current_revision
+    if revision is not None and revision.content == function.content:
+        FunctionRevision.objects.filter(pk=revision.pk).update(load_result=report)
+    Function.objects.filter(pk=function.pk).update(
+        type=report["kind"],
+        meta=_meta_for(report, function.meta),
+        load_error="",
+        load_error_at=None,
+    )
+
+
 def function_set_active(*, user, function: Function, active: bool) -> Function:
     """Switch a function on or off; switching on reloads its code and refuses on failure."""
     require_staff(user)
     if active:
         try:
-            function_check_source(content=function.content, function_id=function.id, fresh=True)
+            report = function_check_source(
+                content=function.content, function_id=function.id, fresh=True
+            )
         except SourceError as exc:
             # Recorded outside any transaction of ours, so the reason survives the refusal.
             function_record_load_error(function=function, error=exc.messages[0])
@@ -206,6 +320,11 @@ def function_set_active(*, user, function: Function, active: bool) -> Function:
                 f"Cannot activate {function.id}: its code does not load. {exc.messages[0]}",
                 code="invalid_source",
             ) from exc
+        if report.get("pending"):
+            raise ValidationError(
+                f"Cannot activate {function.id} yet: {report['warnings'][0]}",
+                code="requirements_pending",
+            )
     with transaction.atomic():
         function = Function.objects.select_for_update().get(pk=function.pk)
         function.is_active = active

@@ -9,6 +9,7 @@ its kind needs. Any failure raises SourceError, a ValidationError with code
 "invalid_source" that carries the exception type, message and source line.
 """
 
+import ast
 import importlib.metadata
 import inspect
 import sys
@@ -27,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
 from functions.services.frontmatter import parse_frontmatter, parse_requirements
-from functions.services.imports import install_finder, plugin_builtins
+from functions.services.imports import environment_imports, install_finder, plugin_builtins
 
 CLASS_ORDER = (("Pipe", "pipe"), ("Filter", "filter"), ("Action", "action"))
 FILTER_HOOKS = ("inlet", "stream", "outlet")
@@ -118,16 +119,26 @@ def source_sha256(source: str) -> str:
 
 
 def load_source(
-    source: str, *, function_id: str = "plugin", source_dir: Path | None = None
+    source: str,
+    *,
+    function_id: str = "plugin",
+    source_dir: Path | None = None,
+    site_dirs: tuple[Path, ...] = (),
 ) -> LoadedFunction:
-    """Execute, instantiate and check a plugin source. Raise SourceError on any failure."""
+    """Execute, instantiate and check a plugin source. Raise SourceError on any failure.
+
+    `site_dirs` are the function's own requirement environment, when this process is
+    not running in it (the server reading a plugin's Valves): its imports look there
+    first, just while the module executes.
+    """
     frontmatter = parse_frontmatter(source)
     requirements = _requirements(frontmatter)
-    _check_requirements_installed(requirements)
+    _check_requirements_installed(requirements, site_dirs)
     digest = source_sha256(source)
     path = _write_source(source, function_id, digest, source_dir)
     try:
-        module, previous = _execute(source, function_id, path)
+        with environment_imports(site_dirs):
+            module, previous = _execute(source, function_id, path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -141,10 +152,33 @@ def load_source(
     return loaded
 
 
-def check_source(source: str, *, function_id: str = "plugin", source_dir: Path | None = None):
+def check_source(
+    source: str,
+    *,
+    function_id: str = "plugin",
+    source_dir: Path | None = None,
+    site_dirs: tuple[Path, ...] = (),
+):
     """Load a source only to check it; return its LoadReport."""
-    with load_source(source, function_id=function_id, source_dir=source_dir) as loaded:
+    with load_source(
+        source, function_id=function_id, source_dir=source_dir, site_dirs=site_dirs
+    ) as loaded:
         return loaded.report
+
+
+def source_requirements(source: str) -> list[str]:
+    """The requirements a source's frontmatter declares. Raise SourceError if malformed."""
+    return _requirements(parse_frontmatter(source))
+
+
+def static_kind(source: str) -> str | None:
+    """The kind a source declares by its top-level classes, read without running it."""
+    try:
+        tree = ast.parse(source.lstrip("\ufeff"))
+    except SyntaxError as exc:
+        raise SourceError("syntax_error", type(exc).__name__, exc.msg or "", exc.lineno) from exc
+    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    return next((kind for class_name, kind in CLASS_ORDER if class_name in names), None)
 
 
 def _requirements(frontmatter: dict[str, str]) -> list[str]:
@@ -154,26 +188,28 @@ def _requirements(frontmatter: dict[str, str]) -> list[str]:
         raise SourceError("invalid_requirements", "InvalidRequirement", str(exc)) from exc
 
 
-def _check_requirements_installed(requirements: list[str]) -> None:
-    """Refuse requirements this server cannot import (installing them comes with isolation)."""
-    missing = [text for text in requirements if not _requirement_satisfied(Requirement(text))]
+def _check_requirements_installed(requirements: list[str], site_dirs=()) -> None:
+    """Refuse to run code whose requirements are not installed where it loads."""
+    missing = [
+        text for text in requirements if not _requirement_satisfied(Requirement(text), site_dirs)
+    ]
     if missing:
         raise SourceError(
             "requirements_missing",
             "RequirementsNotInstalled",
-            f"not installed on this server: {', '.join(missing)}. fnplatform does not "
-            "install plugin requirements yet; ask an administrator to install them.",
+            f"not installed: {', '.join(missing)}. Requirements are installed into the "
+            "function's own environment in the background; the admin shows its status.",
         )
 
 
-def _requirement_satisfied(requirement: Requirement) -> bool:
+def _requirement_satisfied(requirement: Requirement, site_dirs=()) -> bool:
     if requirement.marker is not None and not requirement.marker.evaluate():
         return True
-    try:
-        installed = importlib.metadata.version(requirement.name)
-    except importlib.metadata.PackageNotFoundError:
+    search = [str(path) for path in site_dirs] + sys.path
+    found = next(iter(importlib.metadata.distributions(name=requirement.name, path=search)), None)
+    if found is None:
         return False
-    return requirement.specifier.contains(installed, prereleases=True)
+    return requirement.specifier.contains(found.version, prereleases=True)
 
 
 def _write_source(source: str, function_id: str, digest: str, source_dir: Path | None) -> Path:

@@ -9,10 +9,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from functions.models import Function, FunctionType, ModelSettings
-from functions.services import registry
+from functions.services import environments, registry
 from functions.services.functions import function_record_load_error
 from functions.services.health import quarantine_reason
-from functions.services.loader import LoadedFunction, SourceError
+from functions.services.loader import LoadedFunction, SourceError, source_requirements
 from functions.services.runtime import PluginCall, prepare_call
 from valves.services import user_info, valves_get_global, valves_get_user
 
@@ -23,6 +23,13 @@ class PluginUnavailable(ValidationError):
 
 def loaded_plugin(function: Function) -> LoadedFunction:
     """Return the loaded code of a function, recording (not hiding) a failure to load."""
+    if function.environment_id and not environments.ready_here(function.environment_id):
+        environments.environment_for(source_requirements(function.content))
+        raise PluginUnavailable(
+            f"Function {function.id} is not ready: its requirements are being installed "
+            "on this server; try again in a minute.",
+            code="unavailable",
+        )
     try:
         return registry.get_plugin(function)
     except SourceError as exc:
@@ -53,6 +60,8 @@ def plugin_call_for(*, function: Function, user=None) -> PluginCall:
         name=function.name,
         source=loaded.source,
         sha256=loaded.sha256,
+        environment=function.environment_id,
+        timeout=function.call_timeout,
     )
 
 

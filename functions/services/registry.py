@@ -30,10 +30,15 @@ _key_locks: dict[_Key, threading.Lock] = {}
 
 def get_plugin(function) -> LoadedFunction:
     """Return the loaded plugin for a Function row, loading it if its content is new here."""
-    return get_plugin_for_source(function.id, function.content)
+    site_dirs = ()
+    if function.environment_id:
+        from functions.services.environments import env_site
+
+        site_dirs = (env_site(function.environment_id),)
+    return get_plugin_for_source(function.id, function.content, site_dirs=site_dirs)
 
 
-def get_plugin_for_source(function_id: str, source: str) -> LoadedFunction:
+def get_plugin_for_source(function_id: str, source: str, *, site_dirs=()) -> LoadedFunction:
     """Return the loaded plugin for this id and source. Raise SourceError if it cannot load."""
     key = _Key(function_id, source_sha256(source))
     loaded = _plugins.get(key)
@@ -45,7 +50,10 @@ def get_plugin_for_source(function_id: str, source: str) -> LoadedFunction:
         loaded = _plugins.get(key)
         if loaded is None:
             loaded = load_source(
-                source, function_id=function_id, source_dir=settings.FUNCTIONS_SOURCE_DIR
+                source,
+                function_id=function_id,
+                source_dir=settings.FUNCTIONS_SOURCE_DIR,
+                site_dirs=site_dirs,
             )
             _replace(key, loaded)
     return loaded

@@ -75,6 +75,8 @@ class PluginCall:
     source: str = ""
     sha256: str = ""
     valves: BaseModel | None = None
+    environment: str | None = None  # the key of its requirement environment, if any
+    timeout: float | None = None  # its own call deadline, if staff set one
 
 
 def prepare_call(
@@ -86,6 +88,8 @@ def prepare_call(
     name: str = "",
     source: str = "",
     sha256: str = "",
+    environment: str | None = None,
+    timeout: float | None = None,
 ) -> PluginCall:
     """Return a PluginCall whose instance is a copy carrying these valves."""
     private = copy.copy(instance)
@@ -103,6 +107,8 @@ def prepare_call(
         source=source,
         sha256=sha256,
         valves=valves,
+        environment=environment,
+        timeout=timeout,
     )
 
 

@@ -20,11 +20,20 @@ RESULT_MARK = "@@fnplatform-check@@ "
 
 
 def check_in_worker(
-    source: str, *, function_id: str, source_dir: str, timeout: float, limits: Limits
+    source: str,
+    *,
+    function_id: str,
+    source_dir: str,
+    timeout: float,
+    limits: Limits,
+    python: str = sys.executable,
 ) -> dict[str, Any]:
-    """Return the LoadReport dict of a source, or raise SourceError (including time-outs)."""
+    """Return the LoadReport dict of a source, or raise SourceError (including time-outs).
+
+    `python` is the interpreter of the function's requirement environment, if it has one.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-m", "functions.workers.check", function_id, source_dir],
+        [python, "-m", "functions.workers.check", function_id, source_dir],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ import contextvars
 import importlib
 import inspect
 import logging
+import sys
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,7 @@ from django.conf import settings
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 from functions.services.context import CallContext
+from functions.services.environments import env_python
 from functions.services.host import set_caller
 from functions.services.runtime import Chunk, PluginCall
 from functions.workers.pool import (
@@ -162,13 +164,24 @@ class ProcessExecutor:
             caps[function_id] = asyncio.Semaphore(self.max_concurrency)
         return caps[function_id]
 
-    def pool(self) -> WorkerPool:
-        loop = asyncio.get_running_loop()
-        if loop not in self._pools:
-            self._pools[loop] = WorkerPool(
-                self.size, self.source_dir, limits=self.limits, max_calls=self.max_calls
+    def pool(self, environment: str | None = None) -> WorkerPool:
+        """The workers of this event loop for one requirement environment (None: the
+        server's own packages). Each environment's workers run its interpreter."""
+        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
+        if environment not in pools:
+            size, python = self.size, sys.executable
+            if environment is not None:
+                size = settings.FUNCTIONS_ENV_WORKERS
+                python = env_python(environment)
+            pools[environment] = WorkerPool(
+                size, self.source_dir, limits=self.limits, max_calls=self.max_calls, python=python
             )
-        return self._pools[loop]
+        return pools[environment]
+
+    async def stop(self) -> None:
+        """Stop this event loop's workers (tests, shutdown)."""
+        for pool in self._pools.pop(asyncio.get_running_loop(), {}).values():
+            await pool.stop()
 
     def _request(
         self,
@@ -226,8 +239,8 @@ class ProcessExecutor:
         request = self._request(call, hook, data, context, data_name=data_name, id=id, stream=False)
         value = None
         async with self.cap(call.function_id), recorded(call.function_id):
-            async for message in self.pool().call(
-                request, timeout=self.timeout, **self._callbacks(context)
+            async for message in self.pool(call.environment).call(
+                request, timeout=call.timeout or self.timeout, **self._callbacks(context)
             ):
                 if message["op"] == "result":
                     value = message["value"]
@@ -239,9 +252,9 @@ class ProcessExecutor:
         """Run a pipe in a worker and yield its answer as chunks, as they are batched over."""
         request = self._request(call, hook, data, context, data_name="body", id=id, stream=True)
         async with self.cap(call.function_id), recorded(call.function_id):
-            messages = self.pool().call(
+            messages = self.pool(call.environment).call(
                 request,
-                timeout=self.timeout,
+                timeout=call.timeout or self.timeout,
                 first_timeout=self.first_chunk_timeout,
                 **self._callbacks(context),
             )

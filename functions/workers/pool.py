@@ -416,9 +416,16 @@ class WorkerPool:
     """N supervised workers; a dead or worn-out worker is replaced before the next call."""
 
     def __init__(
-        self, size: int, source_dir: str, *, limits: Limits | None = None, max_calls: int = 1000
+        self,
+        size: int,
+        source_dir: str,
+        *,
+        limits: Limits | None = None,
+        max_calls: int = 1000,
+        python: str = sys.executable,
     ) -> None:
         self.size, self.source_dir, self.max_calls = size, source_dir, max_calls
+        self.python = python
         self.limits = limits or Limits()
         self.workers: list[WorkerProcess] = []
         self._ids = itertools.count()
@@ -431,7 +438,8 @@ class WorkerPool:
                     self.workers.remove(worker)
                     await worker.stop()
             while len([w for w in self.workers if not w.dead]) < self.size:
-                self.workers.append(await WorkerProcess(self.source_dir, self.limits).start())
+                worker = WorkerProcess(self.source_dir, self.limits, python=self.python)
+                self.workers.append(await worker.start())
             return [w for w in self.workers if not w.dead] or self.workers
 
     async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:

@@ -87,6 +87,6 @@ async def test_a_crashing_worker_call_is_recorded(tmp_path, alice, transactional
             async for _ in runtime.run_pipe(call, {}, CallContext(user={}), executor=process):
                 pass
     finally:
-        await process.pool().stop()
+        await process.stop()
     health = await FunctionHealth.objects.aget(function_id="crasher")
     assert health.failures[-1]["kind"] == "crash"

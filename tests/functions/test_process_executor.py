@@ -21,7 +21,7 @@ async def executor(tmp_path):
         first_chunk_timeout=5,
     )
     yield process
-    await process.pool().stop()
+    await process.stop()
 
 
 def call_for(function_id: str, source: str, **valves):
@@ -150,7 +150,7 @@ async def test_a_hung_pipe_fails_with_the_limit_named(tmp_path):
             == "ok"
         )
     finally:
-        await process.pool().stop()
+        await process.stop()
 
 
 async def test_a_per_function_cap_queues_excess_calls_without_blocking_others(tmp_path):
@@ -189,4 +189,4 @@ async def test_a_per_function_cap_queues_excess_calls_without_blocking_others(tm
         assert finished == ["quick:q", "slow:s", "slow:s"]
         assert process.cap("slow")._value == 1
     finally:
-        await process.pool().stop()
+        await process.stop()
