@@ -43,6 +43,19 @@ class Pipe:
             yield f"t{i} "
 '''
 
+SLEEP_PIPE = '''"""
+title: Bench Sleeper
+description: A sync pipe that blocks for 2 s, as many community pipes do (time.sleep, requests).
+"""
+import time
+
+
+class Pipe:
+    def pipe(self, body):
+        time.sleep(2)
+        return "slept"
+'''
+
 FILTER = '''"""
 title: Bench Filter {n}
 description: Trivial filter for the benchmark.
@@ -105,6 +118,7 @@ def setup() -> dict:
     _, key = api_key_create(user=user, name="benchmark")
     _install(user, "bench_echo", ECHO_PIPE)
     _install(user, "bench_stream", STREAM_PIPE)
+    _install(user, "bench_sleeper", SLEEP_PIPE)
     return {"api_key": key}
 
 

@@ -376,6 +376,44 @@ async def completions(client, counts: Counts, label: str) -> list[Row]:
     return rows
 
 
+SLEEPERS = 4
+SLEEP_BODY = {"model": "bench_sleeper", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def blocking(client, counts: Counts) -> list[Row]:
+    """Four sync pipes sleep 2 s at once; trivial requests are timed one after another
+    meanwhile. With the server blocked they would wait for the sleeps to end."""
+    started = time.perf_counter()
+
+    async def sleep_call() -> tuple[float, str | None]:
+        response = await client.post("/api/chat/completions", json=SLEEP_BODY)
+        error = None if response.status_code == 200 else f"HTTP {response.status_code}"
+        return time.perf_counter() - started, error
+
+    sleepers = [asyncio.create_task(sleep_call()) for _ in range(SLEEPERS)]
+    await asyncio.sleep(0.3)  # the sleeps are under way
+    run = Run()
+    begun = time.perf_counter()
+    while not all(task.done() for task in sleepers):
+        t0 = time.perf_counter()
+        error = await send_completion(client)
+        if error:
+            run.errors.append(error)
+        else:
+            run.latencies.append(time.perf_counter() - t0)
+    run.wall = time.perf_counter() - begun
+    results = await asyncio.gather(*sleepers)
+    sleep_run = Run(
+        latencies=[seconds for seconds, error in results if error is None],
+        errors=[error for _, error in results if error],
+        wall=max(seconds for seconds, _ in results),
+    )
+    return [
+        row_of(f"Trivial pipe beside {SLEEPERS} sync pipes sleeping 2 s", 1, run),
+        row_of(f"The {SLEEPERS} sleeping pipes (2 s each), all at once", SLEEPERS, sleep_run),
+    ]
+
+
 async def one_stream(client: httpx.AsyncClient) -> tuple[float, float, int]:
     """Return (time to first chunk, whole time, data chunks before [DONE])."""
     began = time.perf_counter()
@@ -460,6 +498,8 @@ async def measure(app: App, counts: Counts, key: str) -> list[Row]:
         rows = await completions(client, counts, "Completion, trivial pipe")
         print("  streamed completions ...", file=sys.stderr)
         stream_rows = await streaming(client, counts)
+        print("  a trivial pipe beside blocking sync pipes ...", file=sys.stderr)
+        stream_rows += await blocking(client, counts)
         print("  action calls ...", file=sys.stderr)
         await asyncio.to_thread(app.fixtures, "action")
         action_rows = await actions(client, counts)
@@ -531,6 +571,12 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
+        "--executor",
+        choices=["process", "thread"],
+        default="process",
+        help="where hooks run: worker processes (the default) or the server's threads",
+    )
+    parser.add_argument(
         "--timeout", type=float, default=300, help="stop after this many seconds (default 300)"
     )
     return parser.parse_args(argv)
@@ -544,6 +590,8 @@ def run(args, counts: Counts, deadline: float) -> dict:
     info, revision = machine(), commit()
     print(describe(info, revision, counts, args.quick), flush=True)
     app = App(deadline)
+    app.env["FNPLATFORM_EXECUTOR"] = args.executor
+    print(f"executor: {args.executor}", flush=True)
     # Cleanup runs outside the event loop, so it happens on any exit, SIGTERM included.
     try:
         print(f"Preparing the app in {app.data_dir} ...", file=sys.stderr)
