@@ -101,12 +101,14 @@ class Limits:
             recycle_mb=settings.FUNCTIONS_WORKER_RECYCLE_MB,
         )
 
-    def describe(self, kind: str) -> str | None:
+    def describe(self, kind: str, message: str = "") -> str | None:
         """The limit a plugin exception of this type means it hit, in words, if any."""
         if kind == "MemoryError" and self.memory_mb:
             return f"the worker memory limit of {self.memory_mb} MB"
         if kind == "BlockingIOError" and self.processes:
             return f"the limit of {self.processes} processes per worker"
+        if kind == "OSError" and "Too many open files" in message:
+            return f"the limit of {self.open_files} open files per worker"
         return None
 
 
@@ -338,7 +340,7 @@ class WorkerProcess:
 
     def _failure(self, message: dict, function_id: str) -> WorkerError:
         kind = message["type"]
-        limit = self.limits.describe(kind)
+        limit = self.limits.describe(kind, message["message"])
         if kind == "BlockingIOError" and not (
             cgroups.at_limit(self.group) or "fork" in message["traceback"]
         ):

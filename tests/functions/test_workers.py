@@ -195,6 +195,22 @@ async def test_a_fork_loop_hits_the_process_limit_and_leaves_nothing_behind(tmp_
         await pool.stop()
 
 
+async def test_open_files_and_cpu_time_limits_say_which_limit(tmp_path):
+    pool = WorkerPool(1, str(tmp_path), limits=Limits(open_files=64, cpu_seconds=3))
+    hoard = (
+        "import tempfile\nclass Pipe:\n    def pipe(self, body):\n"
+        "        self.files = [tempfile.TemporaryFile() for _ in range(1000)]\n"
+    )
+    spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
+    try:
+        with pytest.raises(LimitExceeded, match="hit the limit of 64 open files per worker"):
+            await run(pool, request(hoard))
+        with pytest.raises(WorkerCrashed, match="exceeded its CPU time limit of 3 s"):
+            await run(pool, request(spin), timeout=60)
+    finally:
+        await pool.stop()
+
+
 async def test_a_worker_that_grew_past_the_recycling_size_is_replaced(tmp_path):
     pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024, recycle_mb=150))
     grow = (
