@@ -268,3 +268,34 @@ class ProcessExecutor:
 
     def iterate(self, iterator):
         raise TypeError("the process executor runs whole hooks, not server-side iterators")
+
+
+class StartWorkers:
+    """ASGI wrapper: start the worker processes with the server, so the first plugin call
+    does not wait for them. Daphne sends no lifespan events, so this happens when the
+    first connection (a health check, say) arrives, on the loop that serves requests."""
+
+    def __init__(self, app) -> None:
+        self.app, self.started = app, False
+
+    async def __call__(self, scope, receive, send):
+        if not self.started:
+            self.started = True
+            task = asyncio.get_running_loop().create_task(_warm())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+        return await self.app(scope, receive, send)
+
+
+_background: set[asyncio.Task] = set()
+
+
+async def _warm() -> None:
+    from functions.services.executor import get_executor
+
+    executor = get_executor()
+    if isinstance(executor, ProcessExecutor):
+        try:
+            await executor.pool().start()
+        except Exception:  # the first call will try again, and report why
+            log.exception("Could not start the worker processes")

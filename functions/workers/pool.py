@@ -444,6 +444,10 @@ class WorkerPool:
                 self.workers.append(await worker.start())
             return [w for w in self.workers if not w.dead] or self.workers
 
+    async def start(self) -> None:
+        """Start the workers now rather than at the first call."""
+        await self._healthy()
+
     async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:
         workers = await self._healthy()
         worker = min(workers, key=lambda w: len(w.calls))
