@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -135,7 +135,8 @@ def _install_job(key: str) -> None:
     except Exception:
         log.exception("Installing requirements environment %s failed", key)
     finally:
-        close_old_connections()
+        # This thread lives on between installs: do not keep a connection open.
+        connections.close_all()
 
 
 @contextlib.contextmanager
