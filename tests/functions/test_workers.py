@@ -1,6 +1,7 @@
 """Worker processes: hooks run out of the server, hostile plugins fail only themselves."""
 
 import asyncio
+import contextlib
 import hashlib
 import os
 
@@ -29,6 +30,16 @@ def request(source: str, *, hook="pipe", data=None, stream=False, **extra) -> di
         "context": extra.pop("context", {"user": {"id": "7", "name": "bob", "role": "user"}}),
         **extra,
     }
+
+
+@contextlib.asynccontextmanager
+async def one_worker(tmp_path, **limits):
+    """A pool of one worker with these limits, stopped afterwards."""
+    pool = WorkerPool(1, str(tmp_path), limits=Limits(**limits))
+    try:
+        yield pool
+    finally:
+        await pool.stop()
 
 
 @pytest.fixture
@@ -177,53 +188,44 @@ async def test_memory_limit_fails_the_call_not_the_server(pool):
     reason="root without a pids cgroup: a fork loop could not be contained",
 )
 async def test_a_fork_loop_hits_the_process_limit_and_leaves_nothing_behind(tmp_path):
-    pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024, processes=16))
     bomb = (
         "import os\nclass Pipe:\n    def pipe(self, body):\n"
         "        while True:\n            os.fork()\n"
     )
-    try:
+    ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
+    async with one_worker(tmp_path, memory_mb=1024, processes=16) as pool:
         with pytest.raises(LimitExceeded, match="Function plug hit the limit of 16 processes"):
             await run(pool, request(bomb))
-        ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
         assert await result(pool, request(ok)) == "fine"
         [worker] = pool.workers  # the worker that hit the limit was replaced
         assert worker.served == 1
         if worker.group is not None:
             assert cgroups.members(worker.group) == [worker.pid]
-    finally:
-        await pool.stop()
 
 
 async def test_open_files_and_cpu_time_limits_say_which_limit(tmp_path):
-    pool = WorkerPool(1, str(tmp_path), limits=Limits(open_files=64, cpu_seconds=3))
     hoard = (
         "import tempfile\nclass Pipe:\n    def pipe(self, body):\n"
         "        self.files = [tempfile.TemporaryFile() for _ in range(1000)]\n"
     )
     spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
-    try:
+    async with one_worker(tmp_path, open_files=64, cpu_seconds=3) as pool:
         with pytest.raises(LimitExceeded, match="hit the limit of 64 open files per worker"):
             await run(pool, request(hoard))
         with pytest.raises(WorkerCrashed, match="exceeded its CPU time limit of 3 s"):
             await run(pool, request(spin), timeout=60)
-    finally:
-        await pool.stop()
 
 
 async def test_a_worker_that_grew_past_the_recycling_size_is_replaced(tmp_path):
-    pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024, recycle_mb=150))
     grow = (
         "import os\nKEEP = []\nclass Pipe:\n    def pipe(self, body):\n"
         "        KEEP.append(bytearray(200 * 1024**2))\n        return os.getpid()\n"
     )
-    try:
+    async with one_worker(tmp_path, memory_mb=1024, recycle_mb=150) as pool:
         first = await result(pool, request(grow))
         second = await result(pool, request(grow))
         assert first != second  # a fresh worker took the second call
         assert len(pool.workers) == 1
-    finally:
-        await pool.stop()
 
 
 async def test_printing_a_flood_does_not_stall_the_worker(pool):
