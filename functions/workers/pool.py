@@ -75,6 +75,14 @@ class Limits:
         with its parent (a killed server must not leave workers behind)."""
         os.setsid()
         _die_with_parent()
+        # The cgroup first: joining it opens a file, and until exec this child still
+        # holds every descriptor of the server, which may be more than the limit below.
+        if group is not None:
+            cgroups.enter(group)
+        elif self.processes:
+            # Per uid, and ignored for root: the cgroup is the real cap there.
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
         if self.memory_mb:
             size = self.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
@@ -82,12 +90,6 @@ class Limits:
         if self.cpu_seconds:
             # SIGXCPU at the soft limit, SIGKILL a little later if it is ignored.
             resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 5))
-        if group is not None:
-            cgroups.enter(group)
-        elif self.processes:
-            # Per uid, and ignored for root: the cgroup above is the real cap there.
-            with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
 
     @classmethod
     def from_settings(cls) -> "Limits":

@@ -216,6 +216,17 @@ async def test_open_files_and_cpu_time_limits_say_which_limit(tmp_path):
             await run(pool, request(spin), timeout=60)
 
 
+async def test_a_worker_starts_when_the_server_holds_more_files_than_its_limit(tmp_path):
+    held = [open(os.devnull) for _ in range(100)]  # noqa: SIM115 - a busy server's descriptors
+    ok = "class Pipe:\n    def pipe(self, body):\n        return 'fine'\n"
+    try:
+        async with one_worker(tmp_path, open_files=64) as pool:
+            assert await result(pool, request(ok)) == "fine"
+    finally:
+        for handle in held:
+            handle.close()
+
+
 async def test_a_worker_that_grew_past_the_recycling_size_is_replaced(tmp_path):
     grow = (
         "import os\nKEEP = []\nclass Pipe:\n    def pipe(self, body):\n"
