@@ -272,10 +272,12 @@ class RequirementEnvAdmin(admin.ModelAdmin):
 
     @admin.action(description="Install the selected environments again", permissions=["view"])
     def reinstall(self, request, queryset):
-        if not request.user.is_staff:
-            raise PermissionDenied
-        for env in queryset:
-            environments.reinstall(env)
+        try:
+            for env in queryset:
+                environments.environment_reinstall(user=request.user, environment=env)
+        except SERVICE_ERRORS as exc:
+            self.message_user(request, admin_views.reason(exc), messages.ERROR)
+            return
         self.message_user(
             request, f"{queryset.count()} environment(s) queued to install.", messages.SUCCESS
         )

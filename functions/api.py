@@ -178,6 +178,6 @@ def get_function_requirements(request: HttpRequest, id: str):
 def reinstall_function_requirements(request: HttpRequest, id: str):
     function = _staff_get(request, id)
     if function.environment is not None:
-        environments.reinstall(function.environment)
+        environments.environment_reinstall(user=request.auth, environment=function.environment)
         function.environment.refresh_from_db()
     return _requirements_out(function)

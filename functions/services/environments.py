@@ -15,7 +15,6 @@ Requirements the server's own packages already satisfy need no environment.
 import contextlib
 import fcntl
 import hashlib
-import importlib.metadata
 import logging
 import os
 import shutil
@@ -24,7 +23,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -34,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from functions.models import Function, RequirementEnv
+from functions.services.loader import requirement_satisfied
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,7 @@ _installer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="requirements"
 
 def needs_environment(requirements: list[str]) -> bool:
     """Whether any requirement is unmet by the server's own packages."""
-    return not all(_satisfied_by_server(Requirement(text)) for text in requirements)
-
-
-def _satisfied_by_server(requirement: Requirement) -> bool:
-    if requirement.marker is not None and not requirement.marker.evaluate():
-        return True
-    try:
-        installed = importlib.metadata.version(requirement.name)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return requirement.specifier.contains(installed, prereleases=True)
+    return not all(requirement_satisfied(Requirement(text)) for text in requirements)
 
 
 def env_key(requirements: list[str]) -> str:
@@ -116,17 +106,16 @@ def schedule_install(key: str) -> None:
     transaction.on_commit(lambda: _installer.submit(_install_job, key))
 
 
-def reinstall(env: RequirementEnv) -> None:
-    """Staff asked to try again (after fixing an index, say)."""
+def environment_reinstall(*, user, environment: RequirementEnv) -> None:
+    """Staff asked to install again (after fixing an index, say)."""
+    from functions.services.functions import require_staff
+
+    require_staff(user)
+    env = environment
     RequirementEnv.objects.filter(pk=env.pk).update(status=RequirementEnv.Status.PENDING)
     with contextlib.suppress(FileNotFoundError):
         (env_dir(env.key) / READY_MARK).unlink()
     schedule_install(env.key)
-
-
-def install_now(key: str) -> Future:
-    """Queue an install and return its future (management command, tests)."""
-    return _installer.submit(_install_job, key)
 
 
 def _install_job(key: str) -> None:
@@ -177,14 +166,25 @@ def install(key: str) -> RequirementEnv:
                 log.error("Requirements %s failed to install here:\n%s", key, output[-4000:])
             return env
         _set(env, status=RequirementEnv.Status.INSTALLING, started_at=timezone.now(), log="")
-        ok, output = _build(key, env.requirements)
+        try:
+            ok, output = _build(key, env.requirements)
+        except Exception as exc:  # a full disk, say: staff must see it, not "installing"
+            ok, output = False, f"the install could not run: {type(exc).__name__}: {exc}\n"
         status = RequirementEnv.Status.READY if ok else RequirementEnv.Status.FAILED
         _set(env, status=status, finished_at=timezone.now(), log=output[-LOG_LIMIT:])
+    _settle_functions(env)
+    return env
+
+
+def _settle_functions(env: RequirementEnv) -> None:
+    """Check each function waiting for this environment; one failing does not stop the rest."""
     from functions.services.functions import function_environment_settled
 
     for function in Function.objects.filter(environment=env):
-        function_environment_settled(function=function, environment=env)
-    return env
+        try:
+            function_environment_settled(function=function, environment=env)
+        except Exception:
+            log.exception("Could not recheck %s after installing its requirements", function.id)
 
 
 def _set(env: RequirementEnv, **fields) -> None:

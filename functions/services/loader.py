@@ -191,7 +191,7 @@ def _requirements(frontmatter: dict[str, str]) -> list[str]:
 def _check_requirements_installed(requirements: list[str], site_dirs=()) -> None:
     """Refuse to run code whose requirements are not installed where it loads."""
     missing = [
-        text for text in requirements if not _requirement_satisfied(Requirement(text), site_dirs)
+        text for text in requirements if not requirement_satisfied(Requirement(text), site_dirs)
     ]
     if missing:
         raise SourceError(
@@ -202,7 +202,9 @@ def _check_requirements_installed(requirements: list[str], site_dirs=()) -> None
         )
 
 
-def _requirement_satisfied(requirement: Requirement, site_dirs=()) -> bool:
+def requirement_satisfied(requirement: Requirement, site_dirs=()) -> bool:
+    """Whether an installed distribution (in site_dirs first, then this process's path)
+    meets the requirement; one excluded by its environment marker counts as met."""
     if requirement.marker is not None and not requirement.marker.evaluate():
         return True
     search = [str(path) for path in site_dirs] + sys.path

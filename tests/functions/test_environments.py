@@ -157,3 +157,18 @@ def test_status_text_says_what_staff_wait_for(db):
     env = RequirementEnv(key="k" * 64, requirements=["x"], status=RequirementEnv.Status.READY)
     assert environments.status_text(env) == "installing on this host"  # not built here
     assert environments.status_text(None) == "no extra packages needed"
+
+
+def test_install_again_is_for_staff_and_requeues(alice_client, bob_client, alice, db):
+    env = RequirementEnv.objects.create(
+        key=env_key([f"{PACKAGE}==4.0"]),
+        requirements=[f"{PACKAGE}==4.0"],
+        status=RequirementEnv.Status.FAILED,
+        log="ERROR: the index was down",
+    )
+    function = function_create(user=alice, id="greeter_retry", content=greeter(f"{PACKAGE}==4.0"))
+    url = f"/api/v1/functions/id/{function.id}/requirements/reinstall"
+    assert bob_client.post(url, content_type="application/json").status_code == 403
+    assert RequirementEnv.objects.get(pk=env.pk).status == RequirementEnv.Status.FAILED
+    data = alice_client.post(url, content_type="application/json").json()
+    assert data["status"] == "pending" and data["detail"] == "waiting to install"
