@@ -571,12 +571,6 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
-        "--executor",
-        choices=["process", "thread"],
-        default="process",
-        help="where hooks run: worker processes (the default) or the server's threads",
-    )
-    parser.add_argument(
         "--timeout", type=float, default=300, help="stop after this many seconds (default 300)"
     )
     return parser.parse_args(argv)
@@ -590,8 +584,7 @@ def run(args, counts: Counts, deadline: float) -> dict:
     info, revision = machine(), commit()
     print(describe(info, revision, counts, args.quick), flush=True)
     app = App(deadline)
-    app.env["FNPLATFORM_EXECUTOR"] = args.executor
-    print(f"executor: {args.executor}", flush=True)
+    print("executor: process (sandboxed workers, one set per function)", flush=True)
     # Cleanup runs outside the event loop, so it happens on any exit, SIGTERM included.
     try:
         print(f"Preparing the app in {app.data_dir} ...", file=sys.stderr)

@@ -204,12 +204,16 @@ FUNCTIONS_IMPORT_MAX_BYTES = env_int("FNPLATFORM_IMPORT_MAX_BYTES", 2 * 1024 * 1
 # The Open WebUI version whose plugin contract we implement.
 FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
 FNPLATFORM_VERSION = "0.1.0"
-# Threads that run synchronous plugin code (the in-process executor).
-FUNCTIONS_THREAD_WORKERS = env_int("FNPLATFORM_THREAD_WORKERS", 32)
-# Where plugin hooks run: "process" (supervised worker processes, the default) or
-# "thread" (in the server itself, sync code in threads: for tests and small setups).
-FUNCTIONS_EXECUTOR = env_str("FNPLATFORM_EXECUTOR", "process")
-FUNCTIONS_WORKERS = env_int("FNPLATFORM_WORKERS", 2)
+# Where plugin code runs: sandboxed worker processes, always. (Unit tests set
+# "inline", which runs the worker's code in the test process; no environment
+# variable can choose it, so a server never runs plugin code itself.)
+FUNCTIONS_EXECUTOR = "process"
+# Worker processes per function (or trust group), started at its first call and
+# stopped after this many seconds without calls; past FNPLATFORM_MAX_RESPONSE_BYTES a
+# streamed answer is cut off.
+FUNCTIONS_WORKERS_PER_FUNCTION = env_int("FNPLATFORM_WORKERS_PER_FUNCTION", 1)
+FUNCTIONS_WORKER_IDLE_SECONDS = float(env_str("FNPLATFORM_WORKER_IDLE_SECONDS", "300"))
+FUNCTIONS_MAX_RESPONSE_BYTES = env_int("FNPLATFORM_MAX_RESPONSE_BYTES", 32 * 1024 * 1024)
 # Seconds a hook may run in a worker, and a stream may take to its first chunk.
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))
@@ -221,10 +225,9 @@ FUNCTIONS_WORKER_PROCESSES = env_int("FNPLATFORM_WORKER_PROCESSES", 64)
 FUNCTIONS_WORKER_CPU_SECONDS = env_int("FNPLATFORM_WORKER_CPU_SECONDS", 3600)
 FUNCTIONS_WORKER_RECYCLE_MB = env_int("FNPLATFORM_WORKER_RECYCLE_MB", 512)
 # Function requirements: environments live here, one per requirement set; pip gets
-# this many seconds per install; each environment in use gets this many workers.
+# this many seconds per install.
 FUNCTIONS_ENVS_DIR = Path(env_str("FNPLATFORM_ENVS_DIR", str(DATA_DIR / "envs"))).resolve()
 FUNCTIONS_PIP_TIMEOUT = float(env_str("FNPLATFORM_PIP_TIMEOUT", "900"))
-FUNCTIONS_ENV_WORKERS = env_int("FNPLATFORM_ENV_WORKERS", 1)
 # Calls a worker serves before it is replaced by a fresh one.
 FUNCTIONS_WORKER_MAX_CALLS = env_int("FNPLATFORM_WORKER_MAX_CALLS", 1000)
 # Calls of one function running at once in workers; more wait their turn.
@@ -235,7 +238,6 @@ FUNCTIONS_QUARANTINE_CRASHES = env_int("FNPLATFORM_QUARANTINE_CRASHES", 3)
 FUNCTIONS_QUARANTINE_WINDOW = float(env_str("FNPLATFORM_QUARANTINE_WINDOW", "600"))
 # Saved code is first loaded in a throwaway process with this time limit, so code that
 # hangs or crashes at import is refused without touching the server.
-FUNCTIONS_CHECK_IN_WORKER = env_bool("FNPLATFORM_CHECK_IN_WORKER", True)
 FUNCTIONS_CHECK_TIMEOUT = float(env_str("FNPLATFORM_CHECK_TIMEOUT", "20"))
 # Manifold pipes() listings: a timeout each, and how long a listing is reused.
 FUNCTIONS_MANIFOLD_TIMEOUT = float(env_str("FNPLATFORM_MANIFOLD_TIMEOUT", "5"))

@@ -29,5 +29,4 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 FUNCTIONS_SOURCE_DIR = DATA_DIR / "plugin_sources"
-FUNCTIONS_EXECUTOR = "thread"  # inside a worker, hooks run on the worker's own threads
-FUNCTIONS_THREAD_WORKERS = 16
+# Inside a worker, hooks run on the worker's own threads; no executor is used.

@@ -29,8 +29,8 @@ from functions.services import transfer
 from functions.services.frontmatter import parse_frontmatter
 from valves.forms import apply_field_errors, form_class_for, form_initial, form_values
 from valves.services import (
-    valves_class_for,
-    valves_schema,
+    valves_options,
+    valves_spec,
     valves_state_global,
     valves_update_global,
 )
@@ -366,12 +366,12 @@ def revision_rollback(request: HttpRequest, object_id: str, number: int, *, mode
 
 def valves_form_class(function: Function, state, viewer):
     """Return the staff form for a function's Valves, or None without Valves. Raise SourceError."""
-    valves_class = valves_class_for(function=function)
-    if valves_class is None:
+    spec = valves_spec(function=function)
+    if spec is None:
         return None
     # The schema carries dynamic select options, resolved by the service.
-    schema = valves_schema(function=function, viewer=viewer)
-    return form_class_for(valves_class, secrets_set=state.secrets_set, schema=schema)
+    options = valves_options(function=function, viewer=viewer)
+    return form_class_for(spec, secrets_set=state.secrets_set, options=options)
 
 
 def save_valves(request: HttpRequest, function: Function, form) -> bool:

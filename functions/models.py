@@ -60,6 +60,15 @@ class Function(models.Model):
         validators=[MinValueValidator(0.1)],
         help_text="Seconds a call may run before it fails; empty: the server default.",
     )
+    # A function runs in workers of its own, which never hold another function's code,
+    # valves or calls; functions staff put in one trust group share their workers.
+    trust_group = models.SlugField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Functions in the same trust group share worker processes (and so can "
+        "read each other's code, valves and calls). Empty: workers of its own.",
+    )
     # Where the requirements of the current source are installed (None: the server's
     # own packages satisfy them, or there are none).
     environment = models.ForeignKey(

@@ -11,13 +11,18 @@ PLUGINS_DIR = Path(__file__).parent / "plugins"
 def _fast_and_isolated(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.FUNCTIONS_SOURCE_DIR = tmp_path / "plugin_sources"
-    # Saved code is checked in a throwaway process by default (~0.5 s a check); the
-    # suite checks in-process for speed, and tests/functions/test_check.py covers
-    # the default path with hostile code.
-    settings.FUNCTIONS_CHECK_IN_WORKER = False
-    # Unit tests call plugins in-process; the live-server tests run every chat test on
-    # both executors, and tests/functions/test_process_executor.py covers workers.
-    settings.FUNCTIONS_EXECUTOR = "thread"
+    # Unit tests run the worker's code in the test process (the "inline" executor,
+    # which no server can choose), saved-code checks included; the live-server tests
+    # and tests/functions/test_process_executor.py, test_check.py and test_isolation.py
+    # run real sandboxed workers, as the server does.
+    settings.FUNCTIONS_EXECUTOR = "inline"
+    yield
+    from functions.services import functions
+    from functions.services.executor import reset
+
+    # Each test's plugins load afresh (some read os.environ at import).
+    reset()
+    functions._checked.clear()
 
 
 @pytest.fixture
@@ -93,18 +98,16 @@ def upstream():
     server.stop()
 
 
-@pytest.fixture(scope="session", params=["thread", "process"])
-def live_app(request, django_db_setup, django_db_blocker, upstream):
-    """A daphne process serving the app on the test database, upstream configured by env.
-
-    Every live test runs twice: hooks in the server's threads, and in worker processes.
-    """
+@pytest.fixture(scope="session")
+def live_app(django_db_setup, django_db_blocker, upstream):
+    """A daphne process serving the app on the test database, upstream configured by env,
+    its plugins in sandboxed worker processes."""
     from tests.support.live import LiveServer
 
     env = {"OPENAI_API_BASE_URLS": upstream.url, "OPENAI_API_KEYS": ""}
     with django_db_blocker.unblock():
-        server = LiveServer(env | {"FNPLATFORM_EXECUTOR": request.param})
-    server.executor = request.param
+        server = LiveServer(env)
+    server.executor = "process"
     yield server
     server.stop()
 

@@ -1,67 +1,57 @@
-"""Django forms built from a plugin's pydantic Valves/UserValves class.
+"""Django forms built from a plugin's valves spec (valves.spec, from its load report).
 
 Every field is optional: empty means "use the code default" (None to the
 service). Secret fields render as password inputs that never show the stored
 value; leaving one empty keeps it, and a `<name>__clear` checkbox removes it.
-Which Django field a valve gets is decided in one place: `field_kind` picks a
-kind and `_BUILDERS` maps each kind to a builder.
+Which Django field a valve gets was decided where the plugin's class was read (the
+spec's `kind`); `_BUILDERS` maps each kind to a builder.
 """
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from pydantic import BaseModel, SecretBytes, SecretStr
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
-from valves.services import SECRET_MASK, ValvesState, input_hint, is_secret_field, unwrap_optional
+from valves.services import ValvesState
+from valves.spec import SECRET_MASK
 
 CLEAR_SUFFIX = "__clear"
 MAX_DEFAULT_CHARS = 80
-_NO_DEFAULT = object()
-
-_KIND_BY_TYPE: dict[Any, str] = {
-    str: "str",
-    int: "int",
-    float: "float",
-    bool: "bool",
-    SecretStr: "password",
-    SecretBytes: "password",
-}
 
 
 @dataclass(frozen=True)
 class ValveField:
-    """What the builders need to know about one pydantic field."""
+    """What the builders need to know about one valve: its spec and this form's state."""
 
-    name: str
-    info: FieldInfo
-    annotation: Any
-    hint: dict[str, Any]
-    secret: bool
+    spec: dict[str, Any]
     is_set: bool
-    default: Any
     defaults_visible: bool
+    resolved_options: Any = None  # dynamic options from the worker, if any
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.spec.get("secret"))
 
     @property
     def default_text(self) -> str:
-        return _display(self.default, secret=self.secret)
+        return _display(self.spec.get("default"), secret=self.secret)
 
     @property
     def options(self) -> list[tuple[Any, str]]:
-        """Return (value, label) pairs from Literal, Enum or an `input.options` list."""
-        if isinstance(self.hint.get("options"), list):
-            return [_option(item) for item in self.hint["options"]]
-        if get_origin(self.annotation) is Literal:
-            return [(value, str(value)) for value in get_args(self.annotation)]
-        return [(member.value, str(member.value)) for member in self.annotation]
+        """Return (value, label) pairs: resolved dynamic options, else the static ones."""
+        options = self.resolved_options
+        if not isinstance(options, list):
+            options = self.spec.get("options") or []
+        return [(value, str(label)) for value, label in options]
 
 
 class ValvesForm(forms.Form):
@@ -72,33 +62,25 @@ class ValvesForm(forms.Form):
 
 
 def field_kind(field: ValveField) -> str:
-    """Return the form kind of a valve: the one decision of how it is edited."""
-    if field.secret:
-        return "password"
-    hint_type = field.hint.get("type")
-    if hint_type in ("select", "multiselect") and isinstance(field.hint.get("options"), list):
-        return hint_type
-    if hint_type == "textarea":
-        return "textarea"
-    annotation = field.annotation
-    if annotation in _KIND_BY_TYPE:
-        return _KIND_BY_TYPE[annotation]
-    if get_origin(annotation) is Literal:
-        return "select"
-    if isinstance(annotation, type) and issubclass(annotation, Enum):
-        return "select"
-    return "json"
+    """Return the form kind of a valve, as its spec says (json for a kind we don't know)."""
+    kind = field.spec.get("kind") or "json"
+    if field.spec.get("options_method") and field.resolved_options is None:
+        return "str"  # its options were not asked of the worker: free text
+    return kind if kind in _BUILDERS else "json"
 
 
 def _common(field: ValveField, *extra_help: str) -> dict[str, Any]:
-    parts = [field.info.description or "", *extra_help]
-    if field.defaults_visible and field.default is not _NO_DEFAULT:
-        parts.append(f"Default: {field.default_text}")
-    elif field.default is _NO_DEFAULT:
+    parts = [field.spec.get("description") or "", *extra_help]
+    if isinstance(field.resolved_options, dict):
+        parts.append(f"Options unavailable: {field.resolved_options.get('error', '')}")
+    if field.spec.get("required"):
         parts.append("Required.")
+    elif field.defaults_visible:
+        parts.append(f"Default: {field.default_text}")
     # Escaped here, so templates that render help_text with |safe (Django's own) stay safe.
     help_text: SafeString = mark_safe(" ".join(escape(part) for part in parts if part))
-    return {"required": False, "label": field.info.title or field.name, "help_text": help_text}
+    label = field.spec.get("title") or field.name
+    return {"required": False, "label": label, "help_text": help_text}
 
 
 def _text(field: ValveField) -> forms.Field:
@@ -163,22 +145,22 @@ _BUILDERS: dict[str, Callable[[ValveField], forms.Field]] = {
 
 
 def form_class_for(
-    model_cls: type[BaseModel],
+    spec: dict[str, Any],
     *,
     secrets_set: dict[str, bool] | None = None,
     defaults_visible: bool = True,
-    schema: dict | None = None,
+    options: dict[str, Any] | None = None,
 ) -> type[ValvesForm]:
-    """Return a Form class for a valves class.
+    """Return a Form class for a valves spec.
 
-    Pass `schema` (from valves_schema) to use its resolved dynamic select options.
+    Pass `options` (from valves_options) to use the worker's resolved dynamic options.
     """
-    secrets_set = secrets_set or {}
-    properties = (schema or {}).get("properties", {})
+    secrets_set, options = secrets_set or {}, options or {}
     attrs: dict[str, Any] = {}
     secret_names = set()
-    for name, info in model_cls.model_fields.items():
-        field = _valve_field(name, info, properties, secrets_set, defaults_visible)
+    for entry in spec["fields"]:
+        name = entry["name"]
+        field = ValveField(entry, bool(secrets_set.get(name)), defaults_visible, options.get(name))
         attrs[name] = _BUILDERS[field_kind(field)](field)
         if field.secret:
             secret_names.add(name)
@@ -186,50 +168,19 @@ def form_class_for(
                 attrs[name + CLEAR_SUFFIX] = forms.BooleanField(
                     required=False, label="Clear stored value"
                 )
-    attrs["valve_names"] = tuple(model_cls.model_fields)
+    attrs["valve_names"] = tuple(entry["name"] for entry in spec["fields"])
     attrs["secret_names"] = frozenset(secret_names)
-    return type(f"{model_cls.__name__}Form", (ValvesForm,), attrs)
-
-
-def _valve_field(
-    name: str, info: FieldInfo, properties: dict, secrets_set: dict, defaults_visible: bool
-) -> ValveField:
-    hint = input_hint(info)
-    resolved = properties.get(info.alias or name, {}).get("input")
-    if isinstance(resolved, dict):
-        hint = resolved
-    return ValveField(
-        name=name,
-        info=info,
-        annotation=unwrap_optional(info.annotation),
-        hint=hint,
-        secret=is_secret_field(name, info),
-        is_set=bool(secrets_set.get(name)),
-        default=_default_of(info),
-        defaults_visible=defaults_visible,
-    )
-
-
-def _default_of(info: FieldInfo) -> Any:
-    if info.default is PydanticUndefined and info.default_factory is None:
-        return _NO_DEFAULT
-    try:
-        return info.get_default(call_default_factory=True, validated_data={})
-    except Exception:  # a plugin default_factory failing must not break the form
-        return None
+    return type(f"{spec.get('class', 'Valves')}Form", (ValvesForm,), attrs)
 
 
 def _display(value: Any, *, secret: bool = False) -> str:
     """Return a short human text for a default value, masking secrets."""
     if secret:
-        plain = value.get_secret_value() if isinstance(value, SecretStr | SecretBytes) else value
-        return SECRET_MASK if plain not in (None, "", b"") else "empty"
+        return SECRET_MASK if value not in (None, "", b"") else "empty"
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(value, Enum):
-        value = value.value
     if value == "":
         return "empty"
     if isinstance(value, str):
@@ -240,13 +191,6 @@ def _display(value: Any, *, secret: bool = False) -> str:
         except (TypeError, ValueError):
             text = str(value)
     return text if len(text) <= MAX_DEFAULT_CHARS else text[: MAX_DEFAULT_CHARS - 1] + "…"
-
-
-def _option(item: Any) -> tuple[Any, str]:
-    if isinstance(item, dict):
-        value = item.get("value")
-        return value, str(item.get("label", value))
-    return item, str(item)
 
 
 def form_initial(state: ValvesState) -> dict[str, Any]:

@@ -1,56 +1,48 @@
-"""Valve services: the only code that reads plugins' valve classes and writes valve rows.
+"""Valve services: the only code that writes valve rows, and the server's view of valves.
 
-Storage follows Open WebUI: an update drops None values, validates with the
-plugin's own pydantic class, and stores only the fields explicitly set
-(`model_dump(exclude_unset=True)`, JSON mode), so code defaults keep applying to
-the rest. Secret fields (see `secret_fields`) never go into `data`: they are
-kept, merged with the previously stored ones, in one Fernet token in `secrets`.
+The server never holds a plugin's Valves class. It works from the valves spec in
+the function's load report (valves.spec: fields, kinds, defaults, which are
+secret) and asks the function's worker to validate and to list dynamic options.
 
-Errors: updates raise ValidationError (field errors keyed by valve name, or
-code "no_valves"), PermissionDenied, or the loader's SourceError; a rejected
-update changes nothing. `valves_state_*` never raise for bad stored data: they
-report it in `ValvesState.errors`, so pages stay usable.
+Storage follows Open WebUI: an update drops None values, is validated with the
+plugin's own pydantic class (in its worker), and stores only the fields explicitly
+set (`model_dump(exclude_unset=True)`, JSON mode), so code defaults keep applying
+to the rest. Secret fields never go into `data`: they are kept, merged with the
+previously stored ones, in one Fernet token in `secrets`.
+
+Errors: updates raise ValidationError (field errors keyed by valve name, or code
+"no_valves"), PermissionDenied, or PluginUnavailable for code that cannot load; a
+rejected update changes nothing. `valves_state_*` never raise for bad stored data:
+they report it in `ValvesState.errors`, so pages stay usable.
 """
 
 import copy
-import inspect
 import logging
-import re
-import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from pydantic import BaseModel, SecretBytes, SecretStr
-from pydantic import ValidationError as PydanticValidationError
-from pydantic.fields import FieldInfo
 
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
+from functions.services.executor import run_blocking
 from functions.services.functions import require_staff
-from functions.services.registry import get_plugin
+from functions.services.reports import function_report, plugin_target
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 from valves.models import FunctionValves, UserValves
+from valves.spec import NON_FIELD, SECRET_MASK
 
 logger = logging.getLogger(__name__)
 
 User = AbstractBaseUser | AnonymousUser
 ValvesRow = FunctionValves | UserValves
 
-SECRET_MASK = "********"
-# Community plugins rarely mark their keys as passwords, so str fields named like
-# a credential are treated as secrets too (OPENAI_API_KEY, BOT_TOKEN, password;
-# not max_tokens, which is an int, nor TOKEN_LIMIT, which does not end that way).
-SECRET_NAME_RE = re.compile(
-    r"(^|_)(api_?key|secret|secret_?key|password|passwd|token|access_?key|private_?key|"
-    r"auth_?key|credentials?)$",
-    re.IGNORECASE,
-)
+__all__ = ["SECRET_MASK", "ValvesState"]
 
 
 @dataclass
@@ -68,73 +60,23 @@ class ValvesState:
     stored: bool = False
 
 
-# Field introspection, shared with valves.forms.
+def secret_fields(spec: dict | None) -> set[str]:
+    """Return the names of a valves spec's secret fields."""
+    return {f["name"] for f in (spec or {}).get("fields", []) if f.get("secret")}
 
 
-def unwrap_optional(annotation: Any) -> Any:
-    """Return X for Optional[X], X | None and Annotated[X, ...]; other annotations unchanged."""
-    if get_origin(annotation) is Annotated:
-        return unwrap_optional(get_args(annotation)[0])
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(args) == 1:
-            return unwrap_optional(args[0])
-    return annotation
-
-
-def schema_extra(info: FieldInfo) -> dict[str, Any]:
-    """Return a field's json_schema_extra as a dict, calling it when it is a callable."""
-    extra = info.json_schema_extra
-    if callable(extra):
-        built: dict[str, Any] = {}
-        try:
-            extra(built)
-        except Exception:  # plugin code: a broken hint must not break the page
-            logger.warning("json_schema_extra callable failed", exc_info=True)
-        return built
-    return dict(extra or {})
-
-
-def input_hint(info: FieldInfo) -> dict[str, Any]:
-    """Return the Open WebUI `input` hint of a field ({"type": ..., "options": ...}) or {}."""
-    hint = schema_extra(info).get("input")
-    return dict(hint) if isinstance(hint, dict) else {}
-
-
-def is_secret_field(name: str, info: FieldInfo) -> bool:
-    """Whether a field holds a secret: password hint, SecretStr/SecretBytes, or a key-like name."""
-    extra = schema_extra(info)
-    if input_hint(info).get("type") == "password" or extra.get("format") == "password":
-        return True
-    annotation = unwrap_optional(info.annotation)
-    if annotation in (SecretStr, SecretBytes):
-        return True
-    return annotation is str and bool(SECRET_NAME_RE.search(name))
-
-
-def secret_fields(model_cls: type[BaseModel] | None) -> set[str]:
-    """Return the names of a valves class's secret fields."""
-    if model_cls is None:
-        return set()
-    return {name for name, info in model_cls.model_fields.items() if is_secret_field(name, info)}
-
-
-def reveal(value: Any) -> Any:
-    """Return the plain value of a SecretStr/SecretBytes; other values unchanged."""
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, SecretBytes):
-        return value.get_secret_value().decode("utf-8", "replace")
-    return value
+def field_names(spec: dict | None) -> set[str]:
+    return {f["name"] for f in (spec or {}).get("fields", [])}
 
 
 # Reads.
 
 
-def valves_class_for(*, function: Function, user: bool = False) -> type[BaseModel] | None:
-    """Return the plugin's Valves (or UserValves) class, or None. Raise SourceError."""
-    plugin = get_plugin(function)
-    return plugin.user_valves_class if user else plugin.valves_class
+def valves_spec(*, function: Function, user: bool = False) -> dict | None:
+    """Return the spec of the function's Valves (or UserValves), or None without one.
+    Raise PluginUnavailable when its code cannot load."""
+    report = function_report(function)
+    return report.user_valves if user else report.valves
 
 
 def valves_functions_for(*, user: User) -> QuerySet[Function]:
@@ -143,66 +85,55 @@ def valves_functions_for(*, user: User) -> QuerySet[Function]:
     return function_list_for(user=user).filter(current_revision__load_result__has_user_valves=True)
 
 
+def _ask_worker(function: Function, which: str, **fields: Any) -> dict[str, Any]:
+    """Have the function's worker validate values or list options with its classes."""
+    from functions.workers.pool import WorkerError
+
+    target = plugin_target(function)
+    try:
+        return run_blocking(lambda executor: executor.valves(target, which, **fields))
+    except WorkerError as exc:
+        raise ValidationError(
+            f"Could not check the {which} of {function.id!r}: {exc}", code="worker_failed"
+        ) from exc
+
+
+def _which(user: bool) -> str:
+    return "UserValves" if user else "Valves"
+
+
 def valves_schema(
     *, function: Function, user: bool = False, viewer: User | None = None
 ) -> dict | None:
-    """Return the JSON schema of Valves (or UserValves) with options resolved and secrets masked.
-
-    `viewer` is the user passed as __user__ to dynamic option methods that accept it.
-    """
-    cls = valves_class_for(function=function, user=user)
-    if cls is None:
+    """Return the JSON schema of Valves (or UserValves) with options resolved and secrets
+    masked. `viewer` is the user passed as __user__ to dynamic option methods that take it."""
+    spec = valves_spec(function=function, user=user)
+    if spec is None:
         return None
-    try:
-        schema = copy.deepcopy(cls.model_json_schema())
-    except Exception as exc:  # plugin types that pydantic cannot describe
-        raise ValidationError(
-            f"The {'UserValves' if user else 'Valves'} of {function.id!r} have no JSON schema: "
-            f"{exc}",
-            code="invalid_schema",
-        ) from exc
+    schema = copy.deepcopy(spec["schema"])
     properties = schema.get("properties", {})
-    for name, info in cls.model_fields.items():
-        prop = properties.get(info.alias or name)
-        if prop is None:
+    for name, options in valves_options(function=function, user=user, viewer=viewer).items():
+        entry = next(f for f in spec["fields"] if f["name"] == name)
+        hint = properties.get(entry["alias"] or name, {}).get("input")
+        if not isinstance(hint, dict):
             continue
-        if is_secret_field(name, info) and prop.get("default") not in (None, ""):
-            prop["default"] = SECRET_MASK
-        _resolve_options(cls, prop, viewer)
+        if isinstance(options, dict):
+            hint["options"], hint["options_error"] = [], options.get("error", "")
+        else:
+            hint["options"] = [{"value": value, "label": label} for value, label in options]
     return schema
 
 
-def _resolve_options(cls: type[BaseModel], prop: dict, viewer: User | None) -> None:
-    """Replace {"input": {"options": "method_name"}} by what that method returns."""
-    hint = prop.get("input")
-    if not isinstance(hint, dict) or not isinstance(hint.get("options"), str):
-        return
-    method_name = hint["options"]
-    method = getattr(cls, method_name, None)
-    try:
-        if not callable(method):
-            raise TypeError(f"{cls.__name__} has no method {method_name!r}")
-        options = _call_options(method, viewer)
-        if not isinstance(options, list):
-            raise TypeError(f"{method_name}() returned {type(options).__name__}, not a list")
-        hint["options"] = options
-    except Exception as exc:  # plugin code: show an empty list and say why
-        logger.warning("valve options %s failed: %s", method_name, exc)
-        hint["options"] = []
-        hint["options_error"] = f"{type(exc).__name__}: {exc}"
-
-
-def _call_options(method: Any, viewer: User | None) -> Any:
-    try:
-        accepts_user = "__user__" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        accepts_user = False
-    result = method(__user__=user_info(viewer)) if accepts_user else method()
-    if inspect.isawaitable(result):
-        if hasattr(result, "close"):
-            result.close()
-        raise TypeError("async option methods are not supported")
-    return result
+def valves_options(
+    *, function: Function, user: bool = False, viewer: User | None = None
+) -> dict[str, Any]:
+    """Return {field: [[value, label], ...] or {"error": why}} for the spec's dynamic
+    option lists, from the function's worker; {} when it has none."""
+    spec = valves_spec(function=function, user=user)
+    if spec is None or not any(f.get("options_method") for f in spec["fields"]):
+        return {}
+    answer = _ask_worker(function, _which(user), spec=spec, user=user_info(viewer))
+    return answer.get("options") or {}
 
 
 def user_info(user: User | None) -> dict[str, Any] | None:
@@ -217,41 +148,22 @@ def user_info(user: User | None) -> dict[str, Any] | None:
     }
 
 
-def valves_get_global(*, function: Function) -> BaseModel | None:
-    """Return the function's Valves instance for running it (None without a Valves class).
-
-    Raise ValidationError naming the function and fields when stored values no longer fit.
-    """
-    cls = valves_class_for(function=function)
-    if cls is None:
-        return None
-    explicit = _explicit(FunctionValves.objects.filter(function=function).first())
-    try:
-        return _build(cls, explicit)
-    except ValidationError as exc:
-        raise ValidationError(
-            f"The stored valves of function {function.id!r} no longer fit its Valves: "
-            f"{_summary(exc)}. Edit them to fix this.",
-            code="invalid_stored_valves",
-        ) from exc
+def valves_explicit_global(*, function: Function) -> dict[str, Any]:
+    """Return the function's stored Valves values (secrets decrypted), for its worker."""
+    return _explicit(FunctionValves.objects.filter(function=function).first())
 
 
-def valves_get_user(*, user: User, function: Function) -> BaseModel | None:
-    """Return a user's UserValves instance, falling back to defaults when stored ones are bad."""
-    cls = valves_class_for(function=function, user=True)
-    if cls is None:
-        return None
+def valves_explicit_user(*, user: User, function: Function) -> dict[str, Any]:
+    """Return a user's stored UserValves values for a function ({} when none or unreadable;
+    the worker falls back to the defaults for values that no longer fit, as Open WebUI)."""
     if user is None or not user.is_authenticated:
-        return cls()
+        return {}
+    row = UserValves.objects.filter(user=user, function=function).first()
     try:
-        row = UserValves.objects.filter(user=user, function=function).first()
-        return _build(cls, _explicit(row))
-    except ValidationError as exc:
-        # Open WebUI does the same: a user's bad values must not break the chat.
-        logger.warning(
-            "user valves of %s for user %s ignored: %s", function.id, user.pk, _summary(exc)
-        )
-        return cls()
+        return _explicit(row)
+    except SecretsDecryptError as exc:
+        logger.warning("user valves of %s for user %s unreadable: %s", function.id, user.pk, exc)
+        return {}
 
 
 def valves_state_global(*, function: Function) -> ValvesState:
@@ -270,35 +182,42 @@ def valves_state_user(*, user: User, function: Function) -> ValvesState:
 
 def _state_for(function: Function, row: ValvesRow | None, *, user: bool) -> ValvesState:
     try:
-        cls = valves_class_for(function=function, user=user)
+        spec = valves_spec(function=function, user=user)
     except ValidationError as exc:
         state = build_state(None, row)
         state.errors.setdefault(NON_FIELD_ERRORS, []).extend(exc.messages)
         return state
-    return build_state(cls, row)
+    state = build_state(spec, row)
+    if spec is not None and row is not None and not state.errors:
+        try:
+            checked = _ask_worker(function, _which(user), values=_explicit(row))
+        except ValidationError as exc:
+            checked = {"errors": {NON_FIELD: exc.messages}}
+        state.errors.update(_form_errors(checked.get("errors") or {}))
+    return state
 
 
-def build_state(cls: type[BaseModel] | None, row: ValvesRow | None) -> ValvesState:
-    """Return the ValvesState of a stored row (or None) against a valves class (or None)."""
-    state = ValvesState(has_schema=cls is not None, stored=row is not None)
+def _form_errors(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {NON_FIELD_ERRORS if k == NON_FIELD else k: v for k, v in errors.items()}
+
+
+def build_state(spec: dict | None, row: ValvesRow | None) -> ValvesState:
+    """Return the ValvesState of a stored row (or None) against a valves spec (or None).
+    Whether the stored values still validate is the worker's to say (`_state_for`)."""
+    state = ValvesState(has_schema=spec is not None, stored=row is not None)
     data = dict(row.data or {}) if row is not None else {}
     try:
         secrets = decrypt_json(row.secrets) if row is not None and row.secrets else {}
     except SecretsDecryptError as exc:
         secrets = {}
         state.errors[NON_FIELD_ERRORS] = list(exc.messages)
-    names = secret_fields(cls) | set(secrets)
+    names = secret_fields(spec) | set(secrets)
     explicit = {**data, **secrets}
     state.values = {
         key: (SECRET_MASK if value not in (None, "") else value) if key in names else value
         for key, value in explicit.items()
     }
     state.secrets_set = {name: explicit.get(name) not in (None, "") for name in sorted(names)}
-    if cls is not None:
-        try:
-            _build(cls, explicit)
-        except ValidationError as exc:
-            state.errors.update(exc.message_dict)
     return state
 
 
@@ -310,15 +229,15 @@ def valves_update_global(
 ) -> ValvesState:
     """Validate and store global valves; staff only. A None value means "back to the default"."""
     require_staff(user)
-    cls = valves_class_for(function=function)
-    if cls is None:
+    spec = valves_spec(function=function)
+    if spec is None:
         raise ValidationError("This function has no Valves.", code="no_valves")
     with transaction.atomic():
         row, _ = FunctionValves.objects.select_for_update().get_or_create(function=function)
-        _apply(cls, row, values, clear)
+        _apply(function, spec, row, values, clear, which="Valves")
         row.updated_by = user
         row.save()
-    return build_state(cls, row)
+    return build_state(spec, row)
 
 
 def valves_update_user(
@@ -327,25 +246,32 @@ def valves_update_user(
     """Validate and store a user's own valves for a function that user may use."""
     if not function_usable_by(user=user, function=function):
         raise PermissionDenied("You cannot set valves for this function.")
-    cls = valves_class_for(function=function, user=True)
-    if cls is None:
+    spec = valves_spec(function=function, user=True)
+    if spec is None:
         raise ValidationError("This function has no UserValves.", code="no_valves")
     with transaction.atomic():
         row, _ = UserValves.objects.select_for_update().get_or_create(user=user, function=function)
-        _apply(cls, row, values, clear)
+        _apply(function, spec, row, values, clear, which="UserValves")
         row.save()
-    return build_state(cls, row)
+    return build_state(spec, row)
 
 
 def _apply(
-    cls: type[BaseModel], row: ValvesRow, values: dict[str, Any], clear: Iterable[str]
+    function: Function,
+    spec: dict,
+    row: ValvesRow,
+    values: dict[str, Any],
+    clear: Iterable[str],
+    *,
+    which: str,
 ) -> None:
-    """Merge an update into a row's stored values, validate, and set data and secrets."""
+    """Merge an update into a row's stored values, validate it in the function's worker,
+    and set data and secrets."""
     clear = list(clear)
-    unknown = [name for name in clear if name not in cls.model_fields]
+    unknown = [name for name in clear if name not in field_names(spec)]
     if unknown:
         raise ValidationError({name: ["There is no such valve to clear."] for name in unknown})
-    names = secret_fields(cls)
+    names = secret_fields(spec)
     explicit = _explicit(row, discard_secrets=any(name in names for name in clear))
     for name, value in values.items():
         if name in names and _keeps_secret(value):
@@ -356,12 +282,11 @@ def _apply(
             explicit[name] = value
     for name in clear:
         explicit.pop(name, None)
-    instance = _build(cls, explicit)
-    try:
-        dumped = instance.model_dump(mode="json", exclude_unset=True)
-    except Exception as exc:  # a plugin serializer failing
-        raise ValidationError(f"Valves cannot be stored: {exc}", code="invalid_valves") from exc
-    secrets = {name: reveal(getattr(instance, name)) for name in names if name in dumped}
+    checked = _ask_worker(function, which, values=explicit)
+    if checked.get("errors"):
+        raise ValidationError(_form_errors(checked["errors"]), code="invalid_valves")
+    dumped = checked.get("data") or {}
+    secrets = {name: dumped[name] for name in names if name in dumped}
     row.data = {key: value for key, value in dumped.items() if key not in secrets}
     row.secrets = encrypt_json(secrets) if secrets else ""
 
@@ -387,33 +312,3 @@ def _explicit(row: ValvesRow | None, *, discard_secrets: bool = False) -> dict[s
             if not discard_secrets:
                 raise
     return explicit
-
-
-def _build(cls: type[BaseModel], explicit: dict[str, Any]) -> BaseModel:
-    """Instantiate a valves class from explicit values (None dropped), as field errors."""
-    try:
-        return cls(**{key: value for key, value in explicit.items() if value is not None})
-    except PydanticValidationError as exc:
-        raise ValidationError(pydantic_errors(exc), code="invalid_valves") from None
-    except Exception as exc:  # plugin validators may raise anything
-        raise ValidationError(
-            {NON_FIELD_ERRORS: [f"{type(exc).__name__}: {exc}"]}, code="invalid_valves"
-        ) from None
-
-
-def pydantic_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
-    """Return pydantic errors as {field: [message]}; never includes the offending input."""
-    errors: dict[str, list[str]] = {}
-    for error in exc.errors(include_input=False, include_url=False):
-        loc = error.get("loc") or ()
-        name = str(loc[0]) if loc else NON_FIELD_ERRORS
-        where = ".".join(str(part) for part in loc[1:])
-        message = error["msg"] + (f" (at {where})" if where else "")
-        errors.setdefault(name, []).append(message)
-    return errors
-
-
-def _summary(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
-    return " ".join(exc.messages)

@@ -14,9 +14,9 @@ from functions.selectors import function_get, function_usable_by
 from valves.forms import ValvesForm, apply_field_errors, form_class_for, form_initial, form_values
 from valves.services import (
     ValvesState,
-    valves_class_for,
     valves_functions_for,
-    valves_schema,
+    valves_options,
+    valves_spec,
     valves_state_user,
     valves_update_user,
 )
@@ -44,13 +44,13 @@ def _user_valves_form(
 ) -> ValvesForm | None:
     """Return the form for a function's UserValves, or None when there is none to show."""
     try:
-        cls = valves_class_for(function=function, user=True)
-        if cls is None:
+        spec = valves_spec(function=function, user=True)
+        if spec is None:
             return None
-        schema = valves_schema(function=function, user=True, viewer=request.user)
+        options = valves_options(function=function, user=True, viewer=request.user)
     except ValidationError:
         return None  # the load error is already in state.errors
-    form_class = form_class_for(cls, secrets_set=state.secrets_set, schema=schema)
+    form_class = form_class_for(spec, secrets_set=state.secrets_set, options=options)
     return form_class(data, initial=form_initial(state))
 
 

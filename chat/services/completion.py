@@ -260,7 +260,7 @@ async def start_completion(req: CompletionRequest) -> None:
     """Run the inlet filters (FilterAbort aborts the turn) and follow a rerouted model."""
     req.body = await apply_inlet(req.filters, req.body, req.context)
     req.context.messages = req.body.get("messages") or []
-    if any(getattr(f.instance, "file_handler", False) for f in req.filters):
+    if any(f.report.file_handler for f in req.filters):
         # A file_handler filter has dealt with the files: no built-in handling after it.
         req.body.pop("files", None)
         (req.body.get("metadata") or {}).pop("files", None)

@@ -9,7 +9,7 @@ service, which has its own cache and error reporting.
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -20,6 +20,7 @@ from functions.services.context import CallContext
 from functions.services.executor import get_executor
 from functions.services.plugins import PluginUnavailable, plugin_call_for
 from functions.services.runtime import PluginCall
+from functions.workers.pool import CallTimeout, PluginFailed
 
 _manifold_cache: dict[tuple, tuple[float, list[dict]]] = {}
 
@@ -51,7 +52,7 @@ class _PipeEntry:
 
 
 def _pipe_entries() -> list[_PipeEntry]:
-    """Load every active pipe with its valves (sync: ORM and registry)."""
+    """Every active pipe with its report and valves (sync: the ORM)."""
     entries = []
     for function in Function.objects.filter(type=FunctionType.PIPE, is_active=True):
         report = function.current_revision.load_result if function.current_revision else {}
@@ -64,28 +65,16 @@ def _pipe_entries() -> list[_PipeEntry]:
 
 
 def _cache_key(call: PluginCall, function: Function) -> tuple:
-    valves = getattr(call.instance, "valves", None)
-    dumped = valves.model_dump_json() if hasattr(valves, "model_dump_json") else json.dumps(None)
+    dumped = json.dumps(call.valves, sort_keys=True, default=str)
     return (function.id, function.current_revision_id, dumped)
 
 
 async def list_manifold(call: PluginCall, timeout: float) -> list[dict]:
-    """Return a manifold's [{"id", "name"}] from its list, sync method or async method."""
-    executor = get_executor()
-    if executor.remote:
-        context = CallContext(user={"id": "", "name": "model listing", "role": "admin"})
-        pipes = await executor.invoke(call, "pipes", None, context, data_name=None)
-        return (
-            [p for p in pipes if isinstance(p, dict) and "id" in p]
-            if isinstance(pipes, list)
-            else []
-        )
-    pipes = call.instance.pipes
-    if callable(pipes):
-        if asyncio.iscoroutinefunction(pipes):
-            pipes = await asyncio.wait_for(pipes(), timeout)
-        else:
-            pipes = await asyncio.wait_for(get_executor().run(pipes), timeout)
+    """Return a manifold's [{"id", "name"}] from its list, sync method or async method,
+    asked of its worker."""
+    context = CallContext(user={"id": "", "name": "model listing", "role": "admin"})
+    listing = replace(call, timeout=timeout)
+    pipes = await get_executor().invoke(listing, "pipes", None, context, data_name=None)
     if not isinstance(pipes, list):
         raise TypeError(f"pipes must give a list, not {type(pipes).__name__}")
     return [p for p in pipes if isinstance(p, dict) and "id" in p]
@@ -100,15 +89,15 @@ async def _manifold_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogM
     else:
         try:
             listed = await list_manifold(call, settings.FUNCTIONS_MANIFOLD_TIMEOUT)
-        except TimeoutError:
+        except (TimeoutError, CallTimeout):
             catalog.errors.append(_error(function, "listing its models timed out"))
             return []
         except Exception as exc:
-            catalog.errors.append(_error(function, f"{type(exc).__name__}: {exc}"))
+            kind = exc.kind if isinstance(exc, PluginFailed) else type(exc).__name__
+            catalog.errors.append(_error(function, f"{kind}: {exc}"))
             return []
         _manifold_cache[key] = (time.monotonic(), listed)
-    prefix = getattr(call.instance, "name", "")
-    prefix = prefix if isinstance(prefix, str) else ""
+    prefix = call.report.name
     return [
         CatalogModel(
             id=f"{function.id}.{item['id']}",
@@ -130,7 +119,7 @@ async def _pipe_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogModel
     if entry.call is None:
         catalog.errors.append(_error(entry.function, entry.error or "cannot be loaded"))
         return []
-    if hasattr(entry.call.instance, "pipes"):
+    if entry.call.report.manifold:
         return await _manifold_models(entry, catalog)
     function = entry.function
     created = int(function.created_at.timestamp())

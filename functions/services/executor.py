@@ -1,64 +1,39 @@
-"""The executor seam: where synchronous plugin code runs, never on the event loop.
+"""The executor seam: the one way the server has plugin code run, always elsewhere.
 
-Callers (the runtime) use only `run()` and `iterate()`. This module's
-ThreadExecutor runs sync code in a dedicated thread pool; the isolation issue
-adds a worker-process executor behind the same two methods, chosen by settings.
+Callers (the runtime, the valves and functions services, the catalog) use only the
+methods of `Executor`; its implementations (functions.workers.executor) are the
+only code that knows processes. The server's executor is "process": sandboxed
+worker processes. "inline" runs the same worker code in this process and is for
+unit tests only: settings refuse it from the environment.
+
+Sync callers (Django views, services) reach the async methods through
+`run_blocking`, which runs them on a loop of its own in a background thread, so a
+request thread never needs an event loop and the workers it starts are reused.
 """
 
 import asyncio
-import contextvars
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from django.conf import settings
 
-_DONE = object()
-
 
 class Executor(Protocol):
-    # True for executors that run hooks elsewhere (worker processes): the runtime
-    # then hands them whole hook calls (invoke/stream) instead of callables.
-    remote: bool
+    async def invoke(
+        self, call, hook: str, data: Any, context, *, data_name: str | None = "body", id=None
+    ) -> Any: ...
 
-    async def run(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+    def stream(self, call, hook: str, data: Any, context, *, id=None) -> AsyncIterator[Any]: ...
 
-    def iterate(self, iterator: Iterator[Any]) -> AsyncIterator[Any]: ...
+    async def valves(
+        self, call, which: str, *, values=None, spec=None, user=None
+    ) -> dict[str, Any]: ...
 
+    def check(self, source: str, *, function_id: str, environment: str | None) -> dict: ...
 
-class ThreadExecutor:
-    """Run sync plugin calls in a thread pool of its own, so they never block the loop."""
-
-    remote = False
-
-    def __init__(self, max_workers: int) -> None:
-        # A pool separate from asyncio's default one: slow plugins cannot starve
-        # Django's own sync_to_async work (the ORM) of threads.
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="plugin")
-
-    async def run(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call func(*args, **kwargs) in a worker thread and await its result."""
-        loop = asyncio.get_running_loop()
-        call = contextvars.copy_context().run
-        return await loop.run_in_executor(self._pool, lambda: call(func, *args, **kwargs))
-
-    async def iterate(self, iterator: Iterator[Any]) -> AsyncIterator[Any]:
-        """Step a sync iterator one item at a time in a worker thread."""
-        # next(it, _DONE) keeps StopIteration from crossing into the coroutine.
-        try:
-            while True:
-                item = await self.run(next, iterator, _DONE)
-                if item is _DONE:
-                    return
-                yield item
-        finally:
-            close = getattr(iterator, "close", None)
-            if callable(close):
-                await self.run(close)
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def stop(self) -> None: ...
 
 
 _executors: dict[str, Executor] = {}
@@ -75,10 +50,52 @@ def get_executor() -> Executor:
 
 
 def _make_executor(kind: str) -> Executor:
-    if kind == "process":
-        from functions.workers.executor import ProcessExecutor
+    from functions.workers.executor import InlineExecutor, ProcessExecutor
 
+    if kind == "process":
         return ProcessExecutor.from_settings()
-    if kind != "thread":
-        raise ValueError(f"FNPLATFORM_EXECUTOR must be 'thread' or 'process', not {kind!r}")
-    return ThreadExecutor(max_workers=settings.FUNCTIONS_THREAD_WORKERS)
+    if kind == "inline":
+        return InlineExecutor.from_settings()
+    raise ValueError(f"FUNCTIONS_EXECUTOR must be 'process' (or 'inline' in tests), not {kind!r}")
+
+
+# Sync callers
+
+
+class _BlockingLoop:
+    """An event loop in a daemon thread, for sync code that needs a worker call."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=self.loop.run_forever, name="executor-sync", daemon=True)
+        thread.start()
+
+    def submit(self, coro) -> Future:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+
+_blocking: _BlockingLoop | None = None
+
+
+def run_blocking[T](make: Callable[[Executor], Awaitable[T]], timeout: float = 60.0) -> T:
+    """Run `make(executor)` to completion from sync code and return its result."""
+    global _blocking
+    executor = get_executor()
+    with _lock:
+        if _blocking is None:
+            _blocking = _BlockingLoop()
+    return _blocking.submit(_awaited(make, executor)).result(timeout)
+
+
+async def _awaited(make, executor):
+    return await make(executor)
+
+
+def reset() -> None:
+    """Stop the workers the sync loop started and forget every executor (tests)."""
+    with _lock:
+        executors = list(_executors.values())
+        _executors.clear()
+    if _blocking is not None:
+        for executor in executors:
+            _blocking.submit(executor.stop()).result(30)

@@ -6,23 +6,21 @@ cannot load; field errors for bad input), PermissionDenied for non-staff callers
 A rejected call changes nothing.
 """
 
-import sys
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from functions.models import Function, FunctionRevision, RequirementEnv, validate_function_id
-from functions.services import environments, registry
+from functions.services import environments
+from functions.services.executor import get_executor
 from functions.services.frontmatter import parse_frontmatter
 from functions.services.loader import (
     LoadReport,
     SourceError,
-    check_source,
     source_requirements,
     source_sha256,
     static_kind,
@@ -89,28 +87,10 @@ def _pending_report(content: str, env: RequirementEnv) -> dict:
 
 
 def _run_check(content: str, function_id: str, env_key: str | None) -> dict:
-    """Load the source in a throwaway process (the default) or, if configured, in here;
-    in either case with its requirement environment."""
-    if settings.FUNCTIONS_CHECK_IN_WORKER:
-        from functions.workers.check import check_in_worker
-        from functions.workers.pool import Limits
-
-        return check_in_worker(
-            content,
-            function_id=function_id,
-            source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
-            timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
-            limits=Limits.from_settings(),
-            python=environments.env_python(env_key) if env_key else sys.executable,
-        )
-    site_dirs = (environments.env_site(env_key),) if env_key else ()
-    report: LoadReport = check_source(
-        content,
-        function_id=function_id,
-        source_dir=settings.FUNCTIONS_SOURCE_DIR,
-        site_dirs=site_dirs,
-    )
-    return report.as_dict()
+    """Load the source where plugin code runs (a throwaway sandboxed process), with its
+    requirement environment. Never inside a database transaction: a check may take
+    the whole FUNCTIONS_CHECK_TIMEOUT, and must not hold a write lock meanwhile."""
+    return get_executor().check(content, function_id=function_id, environment=env_key)
 
 
 def _meta_for(report: dict, meta: dict | None) -> dict:
@@ -166,7 +146,6 @@ def _clean_id(value: str) -> str:
     return function_id
 
 
-@transaction.atomic
 def function_create(
     *,
     user,
@@ -182,6 +161,7 @@ def function_create(
     """Create a function from source that loads, with its first revision."""
     require_staff(user)
     function_id = _clean_id(id)
+    # Checked before the transaction: the check may take seconds and must hold no lock.
     report = function_check_source(content=content, function_id=function_id)
     name = (name or "").strip() or report["frontmatter"].get("title") or function_id
     function = Function(
@@ -199,12 +179,14 @@ def function_create(
         call_timeout=_clean_timeout(call_timeout),
     )
     function.full_clean(exclude=["current_revision"], validate_unique=False)
-    function.save(force_insert=True)
-    _add_revision(function, user=user, report=report, note=note)
+    with transaction.atomic():
+        if Function.objects.filter(id=function_id).exists():  # created meanwhile
+            raise ValidationError({"id": [f"A function with id {function_id!r} already exists."]})
+        function.save(force_insert=True)
+        _add_revision(function, user=user, report=report, note=note)
     return function
 
 
-@transaction.atomic
 def function_update(
     *,
     user,
@@ -216,12 +198,22 @@ def function_update(
     call_timeout: float | object | None = UNCHANGED,
 ) -> Function:
     """Change name, meta, source or deadline; new source is checked and becomes a new
-    revision."""
+    revision. The new code is checked before any transaction opens."""
     require_staff(user)
+    checked = None
+    if content is not None and content != function.content:
+        checked = function_check_source(content=content, function_id=function.id)
+    with transaction.atomic():
+        return _update(user, function, name, content, meta, note, call_timeout, checked)
+
+
+def _update(user, function, name, content, meta, note, call_timeout, checked) -> Function:
     function = Function.objects.select_for_update().get(pk=function.pk)
     changed_source = content is not None and content != function.content
     if changed_source:
-        report = function_check_source(content=content, function_id=function.id)
+        report = checked
+        if report is None:  # changed again since the check: check this one (rare)
+            report = function_check_source(content=content, function_id=function.id)
     else:
         report = function.current_revision.load_result if function.current_revision else None
     if name is not None:
@@ -251,13 +243,12 @@ def function_update(
     return function
 
 
-@transaction.atomic
 def function_rollback(*, user, function: Function, revision: FunctionRevision) -> Function:
     """Make an old revision's source current again, as a new revision."""
     require_staff(user)
     if revision.function_id != function.id:
         raise ValidationError("That revision belongs to another function.")
-    function = Function.objects.select_for_update().get(pk=function.pk)
+    function = Function.objects.get(pk=function.pk)
     if revision.content == function.content:
         raise ValidationError(f"Revision {revision.number} is already the current source.")
     return function_update(
@@ -350,7 +341,6 @@ def function_delete(*, user, function: Function) -> None:
     function_id = function.id
     with transaction.atomic():
         Function.objects.filter(pk=function_id).delete()
-    registry.invalidate(function_id)
 
 
 def function_clone(*, user, function: Function, new_id: str, name: str = "") -> Function:

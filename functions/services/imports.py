@@ -15,14 +15,11 @@ An `open_webui` module we don't provide fails with ModuleNotFoundError naming it
 """
 
 import builtins
-import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -106,39 +103,3 @@ def plugin_builtins() -> dict:
     scoped = dict(builtins.__dict__)
     scoped["__import__"] = _plugin_import
     return scoped
-
-
-class _EnvironmentFinder(importlib.abc.MetaPathFinder):
-    """Find top-level modules in a function's own environment, for one thread only."""
-
-    def __init__(self, site_dirs: list[str]) -> None:
-        self.site_dirs = site_dirs
-        self.thread = threading.get_ident()
-
-    def find_spec(self, fullname: str, path=None, target=None):
-        if path is not None or threading.get_ident() != self.thread:
-            return None  # submodules follow their package's own __path__
-        return importlib.machinery.PathFinder.find_spec(fullname, self.site_dirs)
-
-
-@contextlib.contextmanager
-def environment_imports(site_dirs) -> Iterator[None]:
-    """While a plugin module executes in a process that is not running in its requirement
-    environment (the server reading its Valves), let its imports find that environment
-    first. Modules loaded from there are forgotten afterwards, so another function
-    pinning other versions of them loads its own copies. Pure-Python packages only:
-    that is what the server needs to read a plugin's settings."""
-    dirs = [str(path) for path in site_dirs]
-    if not dirs:
-        yield
-        return
-    finder = _EnvironmentFinder(dirs)
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-        for name, module in list(sys.modules.items()):
-            origin = getattr(module, "__file__", None) or ""
-            if any(origin.startswith(prefix) for prefix in dirs):
-                sys.modules.pop(name, None)

@@ -1,5 +1,8 @@
 """Turn plugin source text into a loaded, checked plugin. Pure: no ORM, no cache, no pip.
 
+Plugin code runs only in the sandboxed save-time check and in workers, never in
+the server: the server works from the LoadReport this module writes.
+
 `load_source(source, function_id=...)` executes the source into a fresh module
 named `function_<id>` (registered in sys.modules while it is loaded, as Open WebUI
 does), whose `__file__` is a real file holding exactly that source until the
@@ -28,7 +31,8 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
 from functions.services.frontmatter import parse_frontmatter, parse_requirements
-from functions.services.imports import environment_imports, install_finder, plugin_builtins
+from functions.services.imports import install_finder, plugin_builtins
+from valves.spec import describe_valves, valves_model
 
 CLASS_ORDER = (("Pipe", "pipe"), ("Filter", "filter"), ("Action", "action"))
 FILTER_HOOKS = ("inlet", "stream", "outlet")
@@ -49,9 +53,19 @@ class SourceError(ValidationError):
         super().__init__(f"{error_type}{where}: {message}", code="invalid_source")
 
 
+REPORT_VERSION = 2
+
+
 @dataclass
 class LoadReport:
-    """What the loader found in a source; stored on each revision as JSON."""
+    """What the loader found in a source; stored on each revision as JSON.
+
+    It is all the server knows of a plugin: its kind, hooks (sync, async, generator
+    or async generator), manifold, toggle, file_handler, icon, sub-actions, the
+    Valves/UserValves specs (valves.spec: JSON schema, fields, defaults, secrets),
+    the default priority, its `name` attribute (a manifold's model-name prefix),
+    requirements and warnings.
+    """
 
     kind: str
     class_name: str
@@ -67,14 +81,34 @@ class LoadReport:
     sub_actions: list[dict] = field(default_factory=list)
     icon: str | None = None
     warnings: list[str] = field(default_factory=list)
+    valves: dict[str, Any] | None = None
+    user_valves: dict[str, Any] | None = None
+    priority: int = 0
+    name: str = ""
+    version: int = REPORT_VERSION
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "LoadReport":
+        """A stored report; keys a newer or older version has and this one lacks are
+        ignored or defaulted."""
+        data = data or {}
+        names = {f for f in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in names}
+        known.setdefault("kind", "")
+        known.setdefault("class_name", "")
+        known.setdefault("frontmatter", {})
+        known.setdefault("requirements", [])
+        known.setdefault("required_open_webui_version", None)
+        known.setdefault("version", 1)
+        return cls(**known)
+
 
 @dataclass(eq=False)
 class LoadedFunction:
-    """A plugin module and its instance, kept alive by the registry."""
+    """A plugin module and its instance, as a worker (or the save-time check) holds it."""
 
     function_id: str
     source: str
@@ -88,11 +122,11 @@ class LoadedFunction:
 
     @property
     def valves_class(self) -> type[BaseModel] | None:
-        return _model_class(self.instance, "Valves")
+        return valves_model(self.instance, "Valves")
 
     @property
     def user_valves_class(self) -> type[BaseModel] | None:
-        return _model_class(self.instance, "UserValves")
+        return valves_model(self.instance, "UserValves")
 
     def close(self) -> None:
         """Unregister the module and remove its source file."""
@@ -123,22 +157,19 @@ def load_source(
     *,
     function_id: str = "plugin",
     source_dir: Path | None = None,
-    site_dirs: tuple[Path, ...] = (),
 ) -> LoadedFunction:
     """Execute, instantiate and check a plugin source. Raise SourceError on any failure.
 
-    `site_dirs` are the function's own requirement environment, when this process is
-    not running in it (the server reading a plugin's Valves): its imports look there
-    first, just while the module executes.
+    Call it only in a sandboxed process (the save-time check, a worker): it runs the
+    plugin's code. Its requirements must be installed in this interpreter.
     """
     frontmatter = parse_frontmatter(source)
     requirements = _requirements(frontmatter)
-    _check_requirements_installed(requirements, site_dirs)
+    _check_requirements_installed(requirements)
     digest = source_sha256(source)
     path = _write_source(source, function_id, digest, source_dir)
     try:
-        with environment_imports(site_dirs):
-            module, previous = _execute(source, function_id, path)
+        module, previous = _execute(source, function_id, path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -157,12 +188,9 @@ def check_source(
     *,
     function_id: str = "plugin",
     source_dir: Path | None = None,
-    site_dirs: tuple[Path, ...] = (),
-):
+) -> LoadReport:
     """Load a source only to check it; return its LoadReport."""
-    with load_source(
-        source, function_id=function_id, source_dir=source_dir, site_dirs=site_dirs
-    ) as loaded:
+    with load_source(source, function_id=function_id, source_dir=source_dir) as loaded:
         return loaded.report
 
 
@@ -188,11 +216,9 @@ def _requirements(frontmatter: dict[str, str]) -> list[str]:
         raise SourceError("invalid_requirements", "InvalidRequirement", str(exc)) from exc
 
 
-def _check_requirements_installed(requirements: list[str], site_dirs=()) -> None:
+def _check_requirements_installed(requirements: list[str]) -> None:
     """Refuse to run code whose requirements are not installed where it loads."""
-    missing = [
-        text for text in requirements if not requirement_satisfied(Requirement(text), site_dirs)
-    ]
+    missing = [text for text in requirements if not requirement_satisfied(Requirement(text))]
     if missing:
         raise SourceError(
             "requirements_missing",
@@ -202,13 +228,12 @@ def _check_requirements_installed(requirements: list[str], site_dirs=()) -> None
         )
 
 
-def requirement_satisfied(requirement: Requirement, site_dirs=()) -> bool:
-    """Whether an installed distribution (in site_dirs first, then this process's path)
-    meets the requirement; one excluded by its environment marker counts as met."""
+def requirement_satisfied(requirement: Requirement) -> bool:
+    """Whether a distribution installed for this interpreter meets the requirement; one
+    excluded by its environment marker counts as met."""
     if requirement.marker is not None and not requirement.marker.evaluate():
         return True
-    search = [str(path) for path in site_dirs] + sys.path
-    found = next(iter(importlib.metadata.distributions(name=requirement.name, path=search)), None)
+    found = next(iter(importlib.metadata.distributions(name=requirement.name, path=sys.path)), None)
     if found is None:
         return False
     return requirement.specifier.contains(found.version, prereleases=True)
@@ -301,9 +326,15 @@ def _instantiate(module: types.ModuleType, path: Path):
     )
 
 
-def _model_class(instance: Any, name: str) -> type[BaseModel] | None:
-    cls = getattr(instance, name, None)
-    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+def _describe_valves(instance: Any, report: LoadReport) -> None:
+    """Valves specs for the server's forms, and the default filter priority."""
+    valves_cls = valves_model(instance, "Valves")
+    report.valves = describe_valves(valves_cls)
+    report.user_valves = describe_valves(valves_model(instance, "UserValves"))
+    report.has_valves = report.valves is not None
+    report.has_user_valves = report.user_valves is not None
+    priority = getattr(getattr(instance, "valves", None), "priority", 0)
+    report.priority = int(priority) if isinstance(priority, int | float) else 0
 
 
 def _callable_kind(func: Any) -> str:
@@ -323,11 +354,12 @@ def _report(instance, kind, class_name, frontmatter, requirements) -> LoadReport
         frontmatter=frontmatter,
         requirements=requirements,
         required_open_webui_version=frontmatter.get("required_open_webui_version") or None,
-        has_valves=_model_class(instance, "Valves") is not None,
-        has_user_valves=_model_class(instance, "UserValves") is not None,
         file_handler=bool(getattr(instance, "file_handler", False)),
         toggle=bool(getattr(instance, "toggle", False)),
     )
+    _describe_valves(instance, report)
+    name = getattr(instance, "name", "")
+    report.name = name if isinstance(name, str) else ""
     {"pipe": _check_pipe, "filter": _check_filter, "action": _check_action}[kind](instance, report)
     report.icon = _icon(instance, frontmatter, report)
     report.warnings += _version_warnings(report.required_open_webui_version)

@@ -1,6 +1,9 @@
-"""Prepare plugins for a call (sync, ORM at the edge): loaded code plus this call's valves.
+"""Prepare plugins for a call (sync, ORM at the edge): the load report plus this call's
+valves, as data.
 
-The runtime is then handed plain PluginCall objects and never touches the ORM.
+The server never loads plugin code: it reads the report the sandboxed save-time check
+stored on the function's revision. The runtime is then handed plain PluginCall
+objects and never touches the ORM.
 """
 
 from dataclasses import dataclass
@@ -9,20 +12,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from functions.models import Function, FunctionType, ModelSettings
-from functions.services import environments, registry
-from functions.services.functions import function_record_load_error
+from functions.services import environments
 from functions.services.health import quarantine_reason
-from functions.services.loader import LoadedFunction, SourceError, source_requirements
-from functions.services.runtime import PluginCall, prepare_call
-from valves.services import user_info, valves_get_global, valves_get_user
+from functions.services.loader import LoadReport, source_requirements
+from functions.services.reports import PluginUnavailable, function_report, plugin_target
+from functions.services.runtime import PluginCall
+from valves.services import user_info, valves_explicit_global, valves_explicit_user
+
+__all__ = ["PluginUnavailable", "plugin_call_for"]
 
 
-class PluginUnavailable(ValidationError):
-    """A function's stored code or valves cannot be used right now; says why."""
-
-
-def loaded_plugin(function: Function) -> LoadedFunction:
-    """Return the loaded code of a function, recording (not hiding) a failure to load."""
+def _ready_report(function: Function) -> LoadReport:
     if function.environment_id and not environments.ready_here(function.environment_id):
         environments.environment_for(source_requirements(function.content))
         raise PluginUnavailable(
@@ -30,13 +30,7 @@ def loaded_plugin(function: Function) -> LoadedFunction:
             "on this server; try again in a minute.",
             code="unavailable",
         )
-    try:
-        return registry.get_plugin(function)
-    except SourceError as exc:
-        function_record_load_error(function=function, error=exc.messages[0])
-        raise PluginUnavailable(
-            f"Function {function.id} cannot be loaded: {exc.messages[0]}", code="unavailable"
-        ) from exc
+    return function_report(function)
 
 
 def plugin_call_for(*, function: Function, user=None) -> PluginCall:
@@ -44,25 +38,29 @@ def plugin_call_for(*, function: Function, user=None) -> PluginCall:
     reason = quarantine_reason(function)
     if reason:
         raise PluginUnavailable(reason, code="quarantined")
-    loaded = loaded_plugin(function)
+    report = _ready_report(function)
     try:
-        valves = valves_get_global(function=function) if loaded.valves_class else None
+        valves = valves_explicit_global(function=function) if report.has_valves else None
     except ValidationError as exc:
         raise PluginUnavailable(exc.messages[0], code="unavailable") from exc
     user_valves = None
-    if loaded.user_valves_class is not None:
-        user_valves = valves_get_user(user=user or AnonymousUser(), function=function)
-    return prepare_call(
-        function.id,
-        loaded.instance,
+    if report.has_user_valves:
+        user_valves = valves_explicit_user(user=user or AnonymousUser(), function=function)
+    return plugin_target(
+        function,
+        report,
         valves=valves,
         user_valves=user_valves,
-        name=function.name,
-        source=loaded.source,
-        sha256=loaded.sha256,
-        environment=function.environment_id,
-        timeout=function.call_timeout,
+        priority=_priority(valves, report),
     )
+
+
+def _priority(valves: dict | None, report: LoadReport) -> int:
+    value = (valves or {}).get("priority", report.priority)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return report.priority
 
 
 def user_dict(user) -> dict:

@@ -6,18 +6,21 @@ Classes and hooks (the loader picks the class in this order):
 - `Filter.inlet(body, …) -> body`, `Filter.stream(event, …) -> event | None`,
   `Filter.outlet(body, …) -> body`, each optional, run in (Valves.priority, id) order.
 - `Action.action(body, …)` runs when a message button is clicked.
-Every hook may be sync or async. Sync hooks (and sync generators, one item at a
-time) run through the executor, never on the event loop thread.
+Every hook may be sync or async. Hooks run in the function's own worker (the
+executor seam, functions.services.executor), never in the server; sync hooks (and
+sync generators, one item at a time) run in the worker's threads, never on its
+event loop thread.
 
 Arguments: the data argument by name (`body`, or `event` for stream; passed
 positionally when the hook names it differently), plus the reserved names the
 signature declares, or all of them when it takes **kwargs (functions.services.context).
 
-Valves: each call works on a shallow copy of the plugin's cached instance with
-`valves` set to that call's validated Valves, so concurrent calls with different
-valves never race on one shared object. Attributes a hook assigns on `self`
-therefore last for that call only; mutable objects created in `__init__` are
-shared, as upstream. `__user__["valves"]` holds only this plugin's UserValves.
+Valves: the server sends each call its stored valves and the user's user valves as
+data; the worker validates them with the plugin's own classes and runs the hook on
+a shallow copy of its cached instance carrying those valves, so concurrent calls
+with different valves never race on one shared object. Attributes a hook assigns
+on `self` therefore last for that call only; mutable objects created in `__init__`
+are shared, as upstream. `__user__["valves"]` holds only this plugin's UserValves.
 
 What a pipe may return, all normalised into one stream of Chunk objects:
 str; dict (a full completion or a chunk); a pydantic model; a sync or async
@@ -26,10 +29,10 @@ lines (`data: {...}`); an object with a `body_iterator` (StreamingResponse),
 whose SSE bytes are parsed; a list of str; None (the answer went out as events).
 
 Plugins get their data as arguments and never use the ORM: callers prepare
-PluginCall objects beforehand, outside the event loop's hot path.
+PluginCall objects (plain data: the load report, valves as dicts) beforehand,
+outside the event loop's hot path.
 """
 
-import copy
 import inspect
 import json
 import logging
@@ -39,9 +42,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from functions.services.context import CallContext, accepted_names, kwargs_for
-from functions.services.executor import Executor, get_executor
-from functions.services.host import set_caller
+from functions.services.context import CallContext, accepted_names
+from functions.services.executor import get_executor
+from functions.services.loader import LoadReport
 
 log = logging.getLogger(__name__)
 
@@ -64,52 +67,26 @@ class FilterAbort(HookError):
 
 @dataclass
 class PluginCall:
-    """One plugin prepared for one call: a private instance with this call's valves."""
+    """One plugin prepared for one call, as data: what its worker needs to run it."""
 
     function_id: str
-    instance: Any
-    user_valves: BaseModel | None = None
-    priority: int = 0
+    report: LoadReport
+    source: str
+    sha256: str
     name: str = ""
-    # What a worker process needs to load and configure the same plugin.
-    source: str = ""
-    sha256: str = ""
-    valves: BaseModel | None = None
+    valves: dict[str, Any] | None = None  # explicit stored values, secrets revealed
+    user_valves: dict[str, Any] | None = None  # this user's, for this function only
+    priority: int = 0
     environment: str | None = None  # the key of its requirement environment, if any
     timeout: float | None = None  # its own call deadline, if staff set one
+    group: str = ""  # its workers: its own (the function id) or a trust group's
 
+    def __post_init__(self) -> None:
+        self.name = self.name or self.function_id
+        self.group = self.group or f"function:{self.function_id}"
 
-def prepare_call(
-    function_id: str,
-    instance: Any,
-    *,
-    valves: BaseModel | None = None,
-    user_valves: BaseModel | None = None,
-    name: str = "",
-    source: str = "",
-    sha256: str = "",
-    environment: str | None = None,
-    timeout: float | None = None,
-) -> PluginCall:
-    """Return a PluginCall whose instance is a copy carrying these valves."""
-    private = copy.copy(instance)
-    if valves is not None:
-        private.valves = valves
-    priority = getattr(valves, "priority", 0) if valves is not None else 0
-    if not isinstance(priority, int | float):
-        priority = 0
-    return PluginCall(
-        function_id,
-        private,
-        user_valves,
-        int(priority),
-        name or function_id,
-        source=source,
-        sha256=sha256,
-        valves=valves,
-        environment=environment,
-        timeout=timeout,
-    )
+    def has_hook(self, hook: str) -> bool:
+        return hook in self.report.hooks
 
 
 def order_filters(filters: list[PluginCall]) -> list[PluginCall]:
@@ -132,23 +109,12 @@ async def call_hook(
     *,
     data_name: str = "body",
     id: str | None = None,
-    executor: Executor | None = None,
+    executor: Any = None,
 ) -> Any:
-    """Call one hook with its data and reserved arguments; sync hooks run off-loop."""
+    """Call one hook of a plugin in its worker, with its data and reserved arguments.
+    `executor` defaults to the configured one (tests pass their own)."""
     executor = executor or get_executor()
-    if executor.remote:
-        return await executor.invoke(call, hook, data, context, data_name=data_name, id=id)
-    func = getattr(call.instance, hook)
-    set_caller(context.user)  # host-data shims scope what they return to this user
-    extra = kwargs_for(func, context, id=id or call.function_id, user_valves=call.user_valves)
-    args, kwargs = _arguments(func, data_name, data, extra)
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-        result = func(*args, **kwargs)
-    else:
-        result = await executor.run(func, *args, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+    return await executor.invoke(call, hook, data, context, data_name=data_name, id=id)
 
 
 # Pipe output normalisation
@@ -213,9 +179,9 @@ def _from_value(item: Any) -> list[Chunk]:
     return [Chunk(text=str(item))]
 
 
-async def stream_pipe(result: Any, *, executor: Executor | None = None) -> AsyncIterator[Chunk]:
-    """Yield Chunks for whatever a pipe returned, stepping sync iterators off-loop."""
-    executor = executor or get_executor()
+async def stream_pipe(result: Any, *, executor: Any) -> AsyncIterator[Chunk]:
+    """Yield Chunks for whatever a pipe returned (in its worker), stepping sync iterators
+    through `executor.iterate` off the loop."""
     if hasattr(result, "body_iterator"):
         async for chunk in _stream_body(result.body_iterator, executor):
             yield chunk
@@ -238,7 +204,7 @@ def _is_iterator(value: Any) -> bool:
     return inspect.isgenerator(value) or (hasattr(value, "__next__") and hasattr(value, "__iter__"))
 
 
-async def _stream_body(body: Any, executor: Executor) -> AsyncIterator[Chunk]:
+async def _stream_body(body: Any, executor: Any) -> AsyncIterator[Chunk]:
     """Parse a StreamingResponse body (SSE as bytes or str, split anywhere)."""
     buffer = _SSEBuffer()
     pieces = body if hasattr(body, "__aiter__") else executor.iterate(iter(body))
@@ -254,22 +220,18 @@ async def _stream_body(body: Any, executor: Executor) -> AsyncIterator[Chunk]:
 
 
 async def run_pipe(
-    call: PluginCall, body: dict, context: CallContext, *, executor: Executor | None = None
+    call: PluginCall, body: dict, context: CallContext, *, executor: Any = None
 ) -> AsyncIterator[Chunk]:
-    """Call a pipe and yield its answer as chunks; raise HookError naming the function."""
+    """Call a pipe in its worker and yield its answer as chunks; raise HookError naming
+    the function."""
     executor = executor or get_executor()
     try:
-        if executor.remote:
-            async for chunk in executor.stream(call, "pipe", body, context):
-                yield chunk
-            return
-        result = await call_hook(call, "pipe", body, context, executor=executor)
-        async for chunk in stream_pipe(result, executor=executor):
+        async for chunk in executor.stream(call, "pipe", body, context):
             yield chunk
     except HookError:
         raise
     except Exception as exc:
-        log.exception("Pipe %s failed", call.function_id)
+        log.warning("Pipe %s failed: %s", call.function_id, exc)
         raise HookError(call.function_id, "pipe", exc) from exc
 
 
@@ -300,7 +262,7 @@ async def apply_inlet(
 ) -> dict:
     """Fold inlet hooks over the body; a raising inlet aborts with FilterAbort."""
     for call in order_filters(filters):
-        if not callable(getattr(call.instance, "inlet", None)):
+        if not call.has_hook("inlet"):
             continue
         try:
             result = await call_hook(call, "inlet", body, context, **options)
@@ -324,7 +286,7 @@ async def apply_stream(
 ) -> dict | None:
     """Pass one chunk through stream hooks; a falsy return drops it, a failure is reported."""
     for call in order_filters(filters):
-        if not callable(getattr(call.instance, "stream", None)):
+        if not call.has_hook("stream"):
             continue
         try:
             result = await call_hook(call, "stream", event, context, data_name="event", **options)
@@ -342,7 +304,7 @@ async def apply_outlet(
 ) -> dict:
     """Fold outlet hooks over the finished message; failures are reported, not swallowed."""
     for call in order_filters(filters):
-        if not callable(getattr(call.instance, "outlet", None)):
+        if not call.has_hook("outlet"):
             continue
         try:
             result = await call_hook(call, "outlet", body, context, **options)
@@ -359,7 +321,7 @@ async def run_action(
     context: CallContext,
     *,
     sub_id: str | None = None,
-    executor: Executor | None = None,
+    executor: Any = None,
 ) -> Any:
     """Call an action (or one of its sub-actions, as __id__); raise HookError on failure."""
     try:
@@ -367,5 +329,5 @@ async def run_action(
             call, "action", body, context, id=sub_id or call.function_id, executor=executor
         )
     except Exception as exc:
-        log.exception("Action %s failed", call.function_id)
+        log.warning("Action %s failed: %s", call.function_id, exc)
         raise HookError(call.function_id, "action", exc) from exc

@@ -1,10 +1,19 @@
-"""The process executor: the runtime's executor seam, backed by worker processes.
+"""The worker executor: the runtime's executor seam, backed by workers.
 
-The runtime hands it whole hook calls (`invoke` for a value, `stream` for a
-pipe's answer). Each becomes a message carrying the plugin's source hash (the
-source itself the first time a worker sees it), its valves and user valves as
-plain data, and the call's context; events and `__event_call__` questions come
-back through the context's own emitter and caller.
+The runtime hands it whole operations: a hook call (`invoke` for a value, `stream`
+for a pipe's answer), a valves validation or option listing (`valves`), and the
+save-time check of new code (`check`). Each call becomes a message carrying the
+plugin's source hash (the source itself the first time a worker sees it), its
+valves and user valves as plain data, and the call's context; events and
+`__event_call__` questions come back through the context's own emitter and caller.
+
+Each function has workers of its own (or shares them with the functions staff put
+in the same trust group): started at its first call, kept while used, stopped
+after FUNCTIONS_WORKER_IDLE_SECONDS without calls. So a plugin's process never
+holds another function's code, valves or calls, and a crash fails only its own.
+
+The server runs `ProcessExecutor` (sandboxed worker processes). `InlineExecutor`,
+for unit tests only, runs the same worker code in the test process.
 """
 
 import asyncio
@@ -14,23 +23,24 @@ import importlib
 import inspect
 import logging
 import sys
+import time
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from pydantic import BaseModel, SecretBytes, SecretStr
 
 from functions.services.context import CallContext
-from functions.services.environments import env_python
 from functions.services.host import set_caller
 from functions.services.runtime import Chunk, PluginCall
 from functions.workers.pool import (
     CallTimeout,
+    InvalidStoredValves,
     LimitExceeded,
     Limits,
     PluginFailed,
+    WorkerConnection,
     WorkerCrashed,
     WorkerError,
     WorkerPool,
@@ -39,32 +49,13 @@ from functions.workers.pool import (
 log = logging.getLogger(__name__)
 
 # Context fields that travel; the request object and callables stay on the server.
-CONTEXT_FIELDS = (
-    "user",
-    "metadata",
-    "model",
-    "messages",
-    "chat_id",
-    "session_id",
-    "message_id",
-    "files",
-    "task",
-    "task_body",
-    "oauth_token",
+CONTEXT_FIELDS = tuple(
+    name
+    for name in CallContext.__dataclass_fields__
+    if name not in ("event_emitter", "event_call", "request", "tools")
 )
-
-
-def valves_payload(valves: BaseModel | None) -> dict[str, Any] | None:
-    """Valves as data the worker can validate again, secrets revealed (only to it)."""
-    if valves is None:
-        return None
-    data = valves.model_dump(mode="json")
-    for name in type(valves).model_fields:
-        value = getattr(valves, name, None)
-        if isinstance(value, SecretStr | SecretBytes):
-            secret = value.get_secret_value()
-            data[name] = secret.decode() if isinstance(secret, bytes) else secret
-    return data
+# How long a valves validation or option listing may take in a worker.
+VALVES_TIMEOUT = 10.0
 
 
 def context_payload(context: CallContext) -> dict[str, Any]:
@@ -101,11 +92,14 @@ def failure_kind(exc: WorkerError) -> str:
 
 @contextlib.asynccontextmanager
 async def recorded(function_id: str):
-    """Record a failed call in the function's health (shown to staff; may quarantine it)."""
+    """Record a failed call in the function's health (shown to staff; may quarantine it).
+    Stored valves that no longer fit are staff's to fix, not the code's failure."""
     from functions.services.health import health_record_failure
 
     try:
         yield
+    except InvalidStoredValves:
+        raise
     except WorkerError as exc:
         trace = exc.trace if isinstance(exc, PluginFailed) else ""
         message = f"{exc.kind}: {exc}" if isinstance(exc, PluginFailed) else str(exc)
@@ -122,94 +116,135 @@ async def _no_session(event: dict) -> dict:
     return {"error": "No interactive session."}
 
 
-class ProcessExecutor:
-    """Run hooks in a pool of supervised worker processes (one pool per event loop)."""
+class _LoopState:
+    """The pools and concurrency caps of one event loop."""
 
-    remote = True
+    def __init__(self) -> None:
+        self.pools: dict[tuple, WorkerPool] = {}
+        self.caps: dict[str, asyncio.Semaphore] = {}
+        self.reaper: asyncio.Task | None = None
+
+
+class WorkerExecutor:
+    """Pools of workers, one per function (or trust group) and event loop."""
 
     def __init__(
         self,
         *,
-        size: int,
         source_dir: str,
         limits: Limits,
         timeout: float,
         first_chunk_timeout: float,
+        size: int = 1,
         max_concurrency: int = 8,
         max_calls: int = 1000,
+        idle_seconds: float = 300.0,
+        max_response_bytes: int = 0,
     ) -> None:
-        self.max_calls = max_calls
         self.size, self.source_dir, self.limits = size, source_dir, limits
         self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
-        self.max_concurrency = max_concurrency
-        self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._caps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.max_concurrency, self.max_calls = max_concurrency, max_calls
+        self.idle_seconds, self.max_response_bytes = idle_seconds, max_response_bytes
+        self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @classmethod
-    def from_settings(cls) -> "ProcessExecutor":
+    def from_settings(cls):
         return cls(
-            size=settings.FUNCTIONS_WORKERS,
+            size=settings.FUNCTIONS_WORKERS_PER_FUNCTION,
             source_dir=str(settings.FUNCTIONS_SOURCE_DIR),
             limits=Limits.from_settings(),
             max_calls=settings.FUNCTIONS_WORKER_MAX_CALLS,
             timeout=settings.FUNCTIONS_CALL_TIMEOUT,
             first_chunk_timeout=settings.FUNCTIONS_FIRST_CHUNK_TIMEOUT,
             max_concurrency=settings.FUNCTIONS_MAX_CONCURRENCY,
+            idle_seconds=settings.FUNCTIONS_WORKER_IDLE_SECONDS,
+            max_response_bytes=settings.FUNCTIONS_MAX_RESPONSE_BYTES,
         )
+
+    # Pools
+
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState()
+        return state
 
     def cap(self, function_id: str) -> asyncio.Semaphore:
         """The per-function concurrency cap: excess calls queue instead of starving others."""
-        caps = self._caps.setdefault(asyncio.get_running_loop(), {})
+        caps = self._state().caps
         if function_id not in caps:
             caps[function_id] = asyncio.Semaphore(self.max_concurrency)
         return caps[function_id]
 
-    def pool(self, environment: str | None = None) -> WorkerPool:
-        """The workers of this event loop for one requirement environment (None: the
-        server's own packages). Each environment's workers run its interpreter."""
-        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
-        if environment not in pools:
-            size, python = self.size, sys.executable
-            if environment is not None:
-                size = settings.FUNCTIONS_ENV_WORKERS
-                python = env_python(environment)
-            pools[environment] = WorkerPool(
-                size, self.source_dir, limits=self.limits, max_calls=self.max_calls, python=python
-            )
-        return pools[environment]
+    def pool_for(self, call: PluginCall) -> WorkerPool:
+        """The workers of this call's function (or trust group) and environment."""
+        state = self._state()
+        key = (call.group, call.environment)
+        pool = state.pools.get(key)
+        if pool is None:
+            pool = state.pools[key] = self._new_pool(call)
+        if state.reaper is None or state.reaper.done():
+            state.reaper = asyncio.get_running_loop().create_task(self._reap(state))
+        return pool
+
+    def _new_pool(self, call: PluginCall) -> WorkerPool:
+        raise NotImplementedError
+
+    def pools(self) -> dict[tuple, WorkerPool]:
+        """This event loop's pools (tests, health)."""
+        return dict(self._state().pools)
+
+    async def _reap(self, state: _LoopState) -> None:
+        """Stop the workers of functions that have not been called for a while."""
+        while state.pools:
+            await asyncio.sleep(max(0.05, min(self.idle_seconds / 4, 30.0)))
+            await self.reap_idle(state)
+
+    async def reap_idle(self, state: _LoopState | None = None) -> int:
+        state = state or self._state()
+        cutoff = time.monotonic() - self.idle_seconds
+        idle = [k for k, p in state.pools.items() if not p.busy and p.last_used < cutoff]
+        for key in idle:
+            await state.pools.pop(key).stop()
+        return len(idle)
 
     async def stop(self) -> None:
         """Stop this event loop's workers (tests, shutdown)."""
-        for pool in self._pools.pop(asyncio.get_running_loop(), {}).values():
+        state = self._loops.pop(asyncio.get_running_loop(), None)
+        if state is None:
+            return
+        if state.reaper is not None:
+            state.reaper.cancel()
+        for pool in state.pools.values():
             await pool.stop()
 
-    def _request(
-        self,
-        call: PluginCall,
-        hook: str,
-        data: Any,
-        context: CallContext,
-        *,
-        data_name: str | None,
-        id: str | None,
-        stream: bool,
-    ) -> dict[str, Any]:
+    # Calls
+
+    def _request(self, call: PluginCall, op: str, **fields: Any) -> dict[str, Any]:
         if not call.source:
             raise ValueError(f"{call.function_id}: a worker needs the plugin's source")
         return {
-            "op": "call",
+            "op": op,
             "function_id": call.function_id,
             "source": call.source,
             "sha256": call.sha256,
-            "hook": hook,
-            "hook_id": id or call.function_id,
-            "data": data,
-            "data_name": data_name,
-            "stream": stream,
-            "valves": valves_payload(call.valves),
-            "user_valves": valves_payload(call.user_valves),
-            "context": context_payload(context),
+            **fields,
         }
+
+    def _hook_request(self, call, hook, data, context, *, data_name, id, stream):
+        return self._request(
+            call,
+            "call",
+            hook=hook,
+            hook_id=id or call.function_id,
+            data=data,
+            data_name=data_name,
+            stream=stream,
+            valves=call.valves,
+            user_valves=call.user_valves,
+            context=context_payload(context),
+        )
 
     def _callbacks(self, context: CallContext) -> dict[str, Any]:
         async def on_event(event: dict) -> None:
@@ -236,10 +271,12 @@ class ProcessExecutor:
         id: str | None = None,
     ) -> Any:
         """Run one hook in a worker and return its value."""
-        request = self._request(call, hook, data, context, data_name=data_name, id=id, stream=False)
+        request = self._hook_request(
+            call, hook, data, context, data_name=data_name, id=id, stream=False
+        )
         value = None
         async with self.cap(call.function_id), recorded(call.function_id):
-            async for message in self.pool(call.environment).call(
+            async for message in self.pool_for(call).call(
                 request, timeout=call.timeout or self.timeout, **self._callbacks(context)
             ):
                 if message["op"] == "result":
@@ -249,10 +286,14 @@ class ProcessExecutor:
     async def stream(
         self, call: PluginCall, hook: str, data: Any, context: CallContext, *, id: str | None = None
     ) -> AsyncIterator[Chunk]:
-        """Run a pipe in a worker and yield its answer as chunks, as they are batched over."""
-        request = self._request(call, hook, data, context, data_name="body", id=id, stream=True)
+        """Run a pipe in a worker and yield its answer as chunks, as they are batched over;
+        stop it at FUNCTIONS_MAX_RESPONSE_BYTES."""
+        request = self._hook_request(
+            call, hook, data, context, data_name="body", id=id, stream=True
+        )
+        size = 0
         async with self.cap(call.function_id), recorded(call.function_id):
-            messages = self.pool(call.environment).call(
+            messages = self.pool_for(call).call(
                 request,
                 timeout=call.timeout or self.timeout,
                 first_timeout=self.first_chunk_timeout,
@@ -261,41 +302,87 @@ class ProcessExecutor:
             async for message in messages:
                 for item in message.get("items") or []:
                     text, data = item.get("t") or "", item.get("d")
+                    size += len(text) + (len(repr(data)) if data else 0)
+                    self._check_size(call, size)
                     yield Chunk(text=text, data=data, done=bool(item["done"]))
 
-    async def run(self, func, /, *args, **kwargs):
-        raise TypeError("the process executor runs whole hooks, not server-side callables")
+    def _check_size(self, call: PluginCall, size: int) -> None:
+        if self.max_response_bytes and size > self.max_response_bytes:
+            raise LimitExceeded(
+                f"Function {call.function_id} exceeded the response limit of "
+                f"{self.max_response_bytes} bytes"
+            )
 
-    def iterate(self, iterator):
-        raise TypeError("the process executor runs whole hooks, not server-side iterators")
+    async def valves(
+        self,
+        call: PluginCall,
+        which: str,
+        *,
+        values: dict | None = None,
+        spec: dict | None = None,
+        user: dict | None = None,
+    ) -> dict[str, Any]:
+        """Validate values with the plugin's Valves/UserValves ({"data"} or {"errors"}),
+        and/or resolve the spec's dynamic options ({"options"}), in its worker."""
+        request = self._request(call, "valves", which=which, values=values, spec=spec, user=user)
+        answer: dict[str, Any] = {}
+        context = CallContext(user=user or {})
+        async with self.cap(call.function_id), recorded(call.function_id):
+            async for message in self.pool_for(call).call(
+                request, timeout=VALVES_TIMEOUT, **self._callbacks(context)
+            ):
+                if message["op"] == "result":
+                    answer = message["value"] or {}
+        return answer
+
+    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
+        """Load new code where plugin code runs and return its LoadReport dict."""
+        raise NotImplementedError
 
 
-class StartWorkers:
-    """ASGI wrapper: start the worker processes with the server, so the first plugin call
-    does not wait for them. Daphne sends no lifespan events, so this happens when the
-    first connection (a health check, say) arrives, on the loop that serves requests."""
+class ProcessExecutor(WorkerExecutor):
+    """The server's executor: sandboxed worker processes, and a throwaway sandboxed
+    process for each save-time check."""
 
-    def __init__(self, app) -> None:
-        self.app, self.started = app, False
+    def _new_pool(self, call: PluginCall) -> WorkerPool:
+        from functions.services.environments import env_python
 
-    async def __call__(self, scope, receive, send):
-        if not self.started:
-            self.started = True
-            task = asyncio.get_running_loop().create_task(_warm())
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-        return await self.app(scope, receive, send)
+        python = env_python(call.environment) if call.environment else sys.executable
+        return WorkerPool(
+            self.size,
+            self.source_dir,
+            limits=self.limits,
+            max_calls=self.max_calls,
+            python=python,
+            name=call.group,
+        )
+
+    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
+        from functions.services.environments import env_python
+        from functions.workers.check import check_in_worker
+
+        return check_in_worker(
+            source,
+            function_id=function_id,
+            source_dir=self.source_dir,
+            timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
+            limits=self.limits,
+            python=env_python(environment) if environment else sys.executable,
+        )
 
 
-_background: set[asyncio.Task] = set()
+class InlineExecutor(WorkerExecutor):
+    """Unit tests only: the worker's own code in this process (functions.workers.inline)."""
 
+    def _new_pool(self, call: PluginCall) -> WorkerPool:
+        from functions.workers.inline import InlineWorker
 
-async def _warm() -> None:
-    from functions.services.executor import get_executor
+        async def start() -> WorkerConnection:
+            return InlineWorker(self.source_dir, self.limits)
 
-    executor = get_executor()
-    if isinstance(executor, ProcessExecutor):
-        try:
-            await executor.pool().start()
-        except Exception:  # the first call will try again, and report why
-            log.exception("Could not start the worker processes")
+        return WorkerPool(1, self.source_dir, limits=self.limits, name=call.group, factory=start)
+
+    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
+        from functions.services.loader import check_source
+
+        return check_source(source, function_id=function_id, source_dir=self.source_dir).as_dict()

@@ -4,9 +4,11 @@ A WorkerProcess is one `functions.workers.worker` child: started with a
 scrubbed environment and resource limits, in its own process group, talking
 over a socketpair. A call yields the worker's messages (stream chunks, events)
 until its result or error; `__event_call__` questions are answered through a
-callback. A worker that dies fails only the calls it was running, with
-WorkerCrashed; a call past its deadline is cancelled, and the worker is killed
-if it does not let go. WorkerPool keeps N of them alive and spreads calls.
+callback, host-data requests only for the call's own unguessable token. A worker
+that dies fails only the calls it was running, with WorkerCrashed; a call past its
+deadline fails, and its worker is killed unless the call let go with no thread of
+it still running. Each call's messages are bounded (backpressure reaches the
+plugin). A WorkerPool holds the workers of one function (or trust group).
 """
 
 import asyncio
@@ -14,18 +16,23 @@ import contextlib
 import ctypes
 import functools
 import itertools
+import logging
 import os
 import resource
+import secrets
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from functions.workers import cgroups
-from functions.workers.protocol import Writer, read_message
+from functions.workers.protocol import ProtocolError, Writer, read_message
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Only what a Python process needs: never the server's secrets, database or keys.
@@ -48,6 +55,10 @@ class CallTimeout(WorkerError):
 
 class LimitExceeded(WorkerError):
     """The plugin hit one of its worker's resource limits; the message says which."""
+
+
+class InvalidStoredValves(WorkerError):
+    """The function's stored valves no longer fit its Valves class; staff must edit them."""
 
 
 class PluginFailed(WorkerError):
@@ -138,24 +149,253 @@ def worker_env() -> dict[str, str]:
 
 EventCallback = Callable[[dict], Awaitable[Any]]
 HostCallback = Callable[[str, list, dict], Awaitable[Any]]
+# Message batches of one call the server holds before it stops reading from the
+# worker: the worker's writes then block, and a plugin that yields faster than the
+# client reads waits instead of growing the server's memory.
+INBOX_SIZE = 64
 
 
-@dataclass(eq=False)
-class WorkerProcess:
-    source_dir: str
-    limits: Limits = field(default_factory=Limits)
-    python: str = sys.executable  # a requirements environment's interpreter, or ours
-    process: asyncio.subprocess.Process | None = None
-    group: Path | None = None  # its pids cgroup, where there is one
-    calls: dict[str, asyncio.Queue] = field(default_factory=dict)
-    host_handlers: dict[str, HostCallback] = field(default_factory=dict)
-    known_sources: set[str] = field(default_factory=set)
-    output_tail: bytes = b""
-    served: int = 0
-    dead: bool = False
-    retiring: bool = False  # finish the calls it has, then make way for a fresh worker
-    _writer: Writer | None = None
-    _tasks: list[asyncio.Task] = field(default_factory=list)
+class CallInbox:
+    """The messages of one call, bounded; closed when the call ends (its caller gone)."""
+
+    def __init__(self, size: int = INBOX_SIZE) -> None:
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=size)
+        self.closed = False
+
+    async def put(self, message: dict) -> None:
+        """Wait for room, unless the call is over (a late message is dropped)."""
+        while not self.closed:
+            try:
+                self.queue.put_nowait(message)
+                return
+            except asyncio.QueueFull:
+                await asyncio.sleep(0.005)
+
+    def put_final(self, message: dict) -> None:
+        """A crash notice: always delivered, whatever the room."""
+        if not self.closed:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(message)
+                return
+            self.queue.get_nowait()  # the call fails anyway: make room for why
+            self.queue.put_nowait(message)
+
+
+class WorkerConnection:
+    """The server's side of one worker: calls, their messages, deadlines and events.
+
+    Subclasses carry the messages: WorkerProcess over a socket to a sandboxed
+    process; the test-only inline worker straight to the worker code in this process.
+    """
+
+    limits: Limits
+
+    def __init__(self) -> None:
+        self.calls: dict[str, CallInbox] = {}
+        # Host-data requests are answered only for a live call's token, on this connection.
+        self.host_handlers: dict[str, HostCallback] = {}
+        self.known_sources: set[str] = set()
+        self.served = 0
+        self.dead = False
+        self.retiring = False  # finish the calls it has, then make way for a fresh worker
+        self._tasks: set[asyncio.Task] = set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def tail(self) -> str:
+        return ""
+
+    def worn_out(self, max_calls: int) -> bool:
+        return self.dead or self.retiring or self.served >= max_calls
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        inbox = self.calls.get(message.get("id", ""))
+        if inbox is not None:
+            await inbox.put(message)
+
+    def fail_all(self, reason: str) -> None:
+        for inbox in self.calls.values():
+            inbox.put_final({"op": "crashed", "message": reason})
+
+    async def answer_host(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run a worker's host-data request for the call whose token it carries."""
+        handler = self.host_handlers.get(str(request.get("call") or ""))
+        if handler is None:
+            return {"ok": False, "error": "refused: not the token of a call in progress here"}
+        try:
+            value = await handler(request["name"], request["args"], request["kwargs"])
+            return {"ok": True, "value": value}
+        except Exception as exc:  # the plugin sees it as a HostError with this text
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    async def call(
+        self,
+        request: dict[str, Any],
+        *,
+        on_event: EventCallback,
+        on_event_call: EventCallback,
+        timeout: float | None,
+        first_timeout: float | None = None,
+        on_host: HostCallback | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run one call; yield its chunk batches; return at its result, raise on failure."""
+        call_id = request["id"]
+        inbox = CallInbox()
+        self.calls[call_id] = inbox
+        token = secrets.token_urlsafe(24)
+        if on_host is not None:
+            self.host_handlers[token] = on_host
+        self.served += 1
+        finished = False
+        try:
+            await self._send_call({**request, "token": token})
+            budgets = (timeout, first_timeout)
+            async for message in self._messages(inbox, call_id, budgets, request):
+                if message["op"] == "event":
+                    await on_event(message["event"])
+                elif message["op"] == "event_call":
+                    # Answered on the side: the call keeps streaming while a user decides.
+                    self._spawn(self._answer(message, on_event_call))
+                else:
+                    finished = finished or message["op"] == "result"
+                    yield message
+        except WorkerError:
+            finished = True  # the worker already ended the call (error, crash or timeout)
+            raise
+        finally:
+            inbox.closed = True
+            self.calls.pop(call_id, None)
+            self.host_handlers.pop(token, None)
+            if not finished and not self.dead:
+                # The caller went away (disconnect, stop): stop the plugin too.
+                self._spawn(self._cancel_quietly(call_id))
+
+    async def _cancel_quietly(self, call_id: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.send({"op": "cancel", "id": call_id})
+
+    async def _send_call(self, request: dict[str, Any]) -> None:
+        if self.dead:
+            raise WorkerCrashed("the worker process is not running")
+        message = dict(request)
+        if request["sha256"] in self.known_sources:
+            message.pop("source", None)
+        await self.send(message)
+        self.known_sources.add(request["sha256"])
+
+    async def _messages(self, inbox, call_id, budgets, request) -> AsyncIterator[dict]:
+        loop = asyncio.get_running_loop()
+        timeout, first_timeout = budgets
+        deadline = loop.time() + timeout if timeout else None
+        first = loop.time() + first_timeout if first_timeout else None
+        while True:
+            limits = [d for d in (deadline, first) if d is not None]
+            wait = min(limits) - loop.time() if limits else None
+            message = None
+            if wait is None or wait > 0:
+                # Checked on every message, not only when the inbox runs dry: a plugin
+                # that yields forever is stopped at its deadline all the same.
+                with contextlib.suppress(TimeoutError):
+                    message = await asyncio.wait_for(inbox.queue.get(), wait)
+            if message is None:
+                expired_first = first is not None and (deadline is None or first < deadline)
+                limit = first_timeout if expired_first else timeout
+                await self._expire(call_id, limit, request, first=expired_first)
+            op = message["op"]
+            if op in ("chunks", "result"):
+                first = None
+            if op == "result":
+                yield message
+                return
+            if op == "crashed":
+                raise WorkerCrashed(
+                    f"Function {request['function_id']} failed: {message['message']}"
+                )
+            if op == "error":
+                raise self._failure(message, request["function_id"])
+            yield message
+
+    def _failure(self, message: dict, function_id: str) -> WorkerError:
+        kind = message["type"]
+        if kind == "FrameTooLarge":
+            return LimitExceeded(f"Function {function_id} failed: {message['message']}")
+        if kind == "InvalidValves":
+            return InvalidStoredValves(message["message"])
+        limit = self.limits.describe(kind, message["message"])
+        if kind == "BlockingIOError" and not (
+            self._at_process_limit() or "fork" in message["traceback"]
+        ):
+            limit = None  # a non-blocking socket, say: the plugin's own business
+        if limit is None:
+            return PluginFailed(message["message"], kind, message["traceback"])
+        self.retiring = True  # whatever it left behind (children, heap) goes with it
+        return LimitExceeded(f"Function {function_id} hit {limit} ({kind}: {message['message']})")
+
+    def _at_process_limit(self) -> bool:
+        return False
+
+    async def _expire(self, call_id: str, timeout: float, request: dict, *, first=False) -> None:
+        """Fail a call past its deadline. Its worker is killed (and so replaced) unless the
+        call lets go at once with no thread of it left running: no work outlives its call."""
+        let_go = False
+        if not self.dead:
+            with contextlib.suppress(Exception):
+                await self.send({"op": "cancel", "id": call_id})
+            let_go = await self._let_go(self.calls[call_id])
+        if not let_go:
+            self.kill()
+        what = "first-chunk time limit" if first else "time limit"
+        raise CallTimeout(f"Function {request['function_id']} exceeded its {what} of {timeout:g} s")
+
+    async def _let_go(self, inbox: CallInbox) -> bool:
+        try:
+            while True:
+                message = await asyncio.wait_for(inbox.queue.get(), KILL_GRACE_SECONDS)
+                if message["op"] in ("error", "result", "crashed"):
+                    return not message.get("stuck") and message["op"] != "crashed"
+        except TimeoutError:
+            return False
+
+    async def _answer(self, message: dict, on_event_call: EventCallback) -> None:
+        value = await on_event_call(message["event"])
+        if not self.dead:
+            with contextlib.suppress(Exception):
+                await self.send({"op": "event_reply", "req": message["req"], "value": value})
+
+    async def stop(self) -> None:
+        self.kill()
+        for task in list(self._tasks):
+            task.cancel()
+
+
+class WorkerProcess(WorkerConnection):
+    """One sandboxed worker process, over a socketpair (calls) and a second one (host
+    data the plugin asks for)."""
+
+    def __init__(
+        self,
+        source_dir: str,
+        limits: Limits | None = None,
+        *,
+        python: str = sys.executable,
+    ) -> None:
+        super().__init__()
+        self.source_dir = source_dir
+        self.limits = limits or Limits()
+        self.python = python  # a requirements environment's interpreter, or ours
+        self.process: asyncio.subprocess.Process | None = None
+        self.group: Path | None = None  # its pids cgroup, where there is one
+        self.output_tail = b""
+        self._writer: Writer | None = None
 
     async def start(self) -> "WorkerProcess":
         parent, child = socket.socketpair()
@@ -182,14 +422,16 @@ class WorkerProcess:
         reader, writer = await asyncio.open_connection(sock=parent, limit=2**20)
         host_reader, host_writer = await asyncio.open_connection(sock=host_parent, limit=2**20)
         self._writer = Writer(writer)
-        ready = await asyncio.wait_for(read_message(reader), timeout=30)
+        self._spawn(self._drain_output())
+        try:
+            ready = await asyncio.wait_for(read_message(reader), timeout=30)
+        except (TimeoutError, ProtocolError):
+            ready = None
         if not ready or ready.get("op") != "ready":
+            self.kill()
             raise WorkerCrashed(f"worker failed to start: {self.tail()}")
-        self._tasks = [
-            asyncio.create_task(self._read(reader)),
-            asyncio.create_task(self._drain_output()),
-            asyncio.create_task(self._serve_host(host_reader, Writer(host_writer))),
-        ]
+        self._spawn(self._read(reader))
+        self._spawn(self._serve_host(host_reader, Writer(host_writer)))
         return self
 
     @property
@@ -200,6 +442,11 @@ class WorkerProcess:
         """The last lines the worker printed (for error messages and diagnostics)."""
         return self.output_tail.decode(errors="replace")
 
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._writer is None:
+            raise WorkerCrashed("the worker process is not running")
+        await self._writer.send(message)
+
     async def _drain_output(self) -> None:
         """Keep the end of what a plugin printed; drop the rest (it may print gigabytes)."""
         assert self.process and self.process.stdout
@@ -207,34 +454,33 @@ class WorkerProcess:
             self.output_tail = (self.output_tail + chunk)[-TAIL_BYTES:]
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        reason = None
         try:
             while (message := await read_message(reader)) is not None:
-                queue = self.calls.get(message.get("id", ""))
-                if queue is not None:
-                    queue.put_nowait(message)
+                await self.deliver(message)
+        except ProtocolError as exc:
+            # The worker side refuses oversized frames itself; this one broke the protocol.
+            log.warning("Worker %s sent a bad frame and is stopped: %s", self.pid, exc)
+            reason = f"sent a message the server cannot read ({exc})"
         finally:
-            await self._died()
+            await self._died(reason)
 
-    async def _died(self) -> None:
+    async def _died(self, reason: str | None = None) -> None:
         self.dead = True
-        code = await self.process.wait() if self.process else None
-        self.kill()  # what it started goes with it
-        reason = exit_reason(code, self.limits)
-        for queue in self.calls.values():
-            queue.put_nowait({"op": "crashed", "message": f"the worker process {reason}"})
+        code = None
+        if self.process is not None:
+            if reason is None:  # its socket closed: it is exiting, give it a moment
+                with contextlib.suppress(TimeoutError):
+                    code = await asyncio.wait_for(self.process.wait(), KILL_GRACE_SECONDS * 2)
+            self.kill()  # what it started goes with it
+            code = await self.process.wait() if code is None else code
+        self.fail_all(f"the worker process {reason or exit_reason(code, self.limits)}")
 
     async def _serve_host(self, reader: asyncio.StreamReader, writer: Writer) -> None:
-        """Answer a worker's host-data requests, each for the call that made it."""
-        while (request := await read_message(reader)) is not None:
-            handler = self.host_handlers.get(request.get("call", ""))
-            if handler is None:
-                await writer.send({"ok": False, "error": "no call in progress for this request"})
-                continue
-            try:
-                value = await handler(request["name"], request["args"], request["kwargs"])
-                await writer.send({"ok": True, "value": value})
-            except Exception as exc:  # the plugin sees it as a HostError with this text
-                await writer.send({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+        """Answer a worker's host-data requests, each for the call whose token it names."""
+        with contextlib.suppress(ProtocolError, ConnectionError):
+            while (request := await read_message(reader)) is not None:
+                await writer.send(await self.answer_host(request))
 
     def kill(self) -> None:
         """Kill the worker and everything it started (its process group and cgroup)."""
@@ -246,10 +492,13 @@ class WorkerProcess:
                 os.kill(pid, signal.SIGKILL)
         self.dead = True
 
+    def _at_process_limit(self) -> bool:
+        return cgroups.at_limit(self.group)
+
     def worn_out(self, max_calls: int) -> bool:
         """Whether to replace this worker once its calls are done: it served enough calls,
         grew past the recycling size, or used most of its CPU time."""
-        if self.dead or self.retiring or self.served >= max_calls:
+        if super().worn_out(max_calls):
             return True
         usage = process_usage(self.pid)
         if usage is None:
@@ -260,124 +509,8 @@ class WorkerProcess:
             limits.cpu_seconds and cpu_seconds > 0.8 * limits.cpu_seconds
         )
 
-    async def call(
-        self,
-        request: dict[str, Any],
-        *,
-        on_event: EventCallback,
-        on_event_call: EventCallback,
-        timeout: float | None,
-        first_timeout: float | None = None,
-        on_host: HostCallback | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Run one call; yield its chunk batches; return at its result, raise on failure."""
-        call_id = request["id"]
-        queue: asyncio.Queue = asyncio.Queue()
-        self.calls[call_id] = queue
-        if on_host is not None:
-            self.host_handlers[call_id] = on_host
-        self.served += 1
-        finished = False
-        try:
-            await self._send_call(request)
-            budgets = (timeout, first_timeout)
-            async for message in self._messages(queue, call_id, budgets, request):
-                if message["op"] == "event":
-                    await on_event(message["event"])
-                elif message["op"] == "event_call":
-                    # Answered on the side: the call keeps streaming while a user decides.
-                    task = asyncio.create_task(self._answer(message, on_event_call))
-                    self._tasks.append(task)
-                    task.add_done_callback(self._tasks.remove)
-                else:
-                    finished = finished or message["op"] == "result"
-                    yield message
-        except WorkerError:
-            finished = True  # the worker already ended the call (error, crash or timeout)
-            raise
-        finally:
-            self.calls.pop(call_id, None)
-            self.host_handlers.pop(call_id, None)
-            if not finished and not self.dead and self._writer is not None:
-                # The caller went away (disconnect, stop): stop the plugin too.
-                with contextlib.suppress(Exception):
-                    await self._writer.send({"op": "cancel", "id": call_id})
-
-    async def _send_call(self, request: dict[str, Any]) -> None:
-        if self.dead or self._writer is None:
-            raise WorkerCrashed("the worker process is not running")
-        message = dict(request)
-        if request["sha256"] in self.known_sources:
-            message.pop("source", None)
-        await self._writer.send(message)
-        self.known_sources.add(request["sha256"])
-
-    async def _messages(self, queue, call_id, budgets, request) -> AsyncIterator[dict]:
-        loop = asyncio.get_running_loop()
-        timeout, first_timeout = budgets
-        deadline = loop.time() + timeout if timeout else None
-        first = loop.time() + first_timeout if first_timeout else None
-        while True:
-            limits = [d for d in (deadline, first) if d is not None]
-            wait = max(0.0, min(limits) - loop.time()) if limits else None
-            try:
-                message = await asyncio.wait_for(queue.get(), wait)
-            except TimeoutError:
-                expired_first = first is not None and (deadline is None or first < deadline)
-                limit = first_timeout if expired_first else timeout
-                await self._expire(call_id, limit, request, first=expired_first)
-            op = message["op"]
-            if op in ("chunks", "result"):
-                first = None
-            if op == "result":
-                yield message
-                return
-            if op == "crashed":
-                raise WorkerCrashed(
-                    f"Function {request['function_id']} failed: {message['message']}"
-                )
-            if op == "error":
-                raise self._failure(message, request["function_id"])
-            yield message
-
-    def _failure(self, message: dict, function_id: str) -> WorkerError:
-        kind = message["type"]
-        limit = self.limits.describe(kind, message["message"])
-        if kind == "BlockingIOError" and not (
-            cgroups.at_limit(self.group) or "fork" in message["traceback"]
-        ):
-            limit = None  # a non-blocking socket, say: the plugin's own business
-        if limit is None:
-            return PluginFailed(message["message"], kind, message["traceback"])
-        self.retiring = True  # whatever it left behind (children, heap) goes with it
-        return LimitExceeded(f"Function {function_id} hit {limit} ({kind}: {message['message']})")
-
-    async def _expire(self, call_id: str, timeout: float, request: dict, *, first=False) -> None:
-        """Cancel a call past its deadline; kill the worker if the call does not let go."""
-        if self._writer is not None and not self.dead:
-            await self._writer.send({"op": "cancel", "id": call_id})
-            queue = self.calls[call_id]
-            try:
-                while (await asyncio.wait_for(queue.get(), KILL_GRACE_SECONDS))["op"] not in (
-                    "error",
-                    "result",
-                    "crashed",
-                ):
-                    pass
-            except TimeoutError:
-                self.kill()
-        what = "first-chunk time limit" if first else "time limit"
-        raise CallTimeout(f"Function {request['function_id']} exceeded its {what} of {timeout:g} s")
-
-    async def _answer(self, message: dict, on_event_call: EventCallback) -> None:
-        value = await on_event_call(message["event"])
-        if self._writer is not None and not self.dead:
-            await self._writer.send({"op": "event_reply", "req": message["req"], "value": value})
-
     async def stop(self) -> None:
-        self.kill()
-        for task in self._tasks:
-            task.cancel()
+        await super().stop()
         if self.process:
             await self.process.wait()
         if self.group is not None:
@@ -417,7 +550,8 @@ def exit_reason(code: int | None, limits: Limits | None = None) -> str:
 
 
 class WorkerPool:
-    """N supervised workers; a dead or worn-out worker is replaced before the next call."""
+    """The workers of one function (or one trust group): N of them, started on demand,
+    a dead or worn-out one replaced before the next call, all stopped when idle."""
 
     def __init__(
         self,
@@ -427,23 +561,33 @@ class WorkerPool:
         limits: Limits | None = None,
         max_calls: int = 1000,
         python: str = sys.executable,
+        name: str = "",
+        factory: Callable[[], Awaitable[WorkerConnection]] | None = None,
     ) -> None:
         self.size, self.source_dir, self.max_calls = size, source_dir, max_calls
-        self.python = python
+        self.python, self.name = python, name
         self.limits = limits or Limits()
-        self.workers: list[WorkerProcess] = []
+        self.workers: list[WorkerConnection] = []
+        self._factory = factory or self._start_process
         self._ids = itertools.count()
         self._lock = asyncio.Lock()
+        self.last_used = time.monotonic()
 
-    async def _healthy(self) -> list[WorkerProcess]:
+    async def _start_process(self) -> WorkerConnection:
+        return await WorkerProcess(self.source_dir, self.limits, python=self.python).start()
+
+    @property
+    def busy(self) -> bool:
+        return any(w.calls for w in self.workers)
+
+    async def _healthy(self) -> list[WorkerConnection]:
         async with self._lock:
             for worker in [w for w in self.workers if w.worn_out(self.max_calls)]:
                 if not worker.calls:
                     self.workers.remove(worker)
                     await worker.stop()
             while len([w for w in self.workers if not w.dead]) < self.size:
-                worker = WorkerProcess(self.source_dir, self.limits, python=self.python)
-                self.workers.append(await worker.start())
+                self.workers.append(await self._factory())
             return [w for w in self.workers if not w.dead] or self.workers
 
     async def start(self) -> None:
@@ -451,11 +595,15 @@ class WorkerPool:
         await self._healthy()
 
     async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:
+        self.last_used = time.monotonic()
         workers = await self._healthy()
         worker = min(workers, key=lambda w: len(w.calls))
         request = {**request, "id": f"c{next(self._ids)}"}
-        async for message in worker.call(request, **options):
-            yield message
+        try:
+            async for message in worker.call(request, **options):
+                yield message
+        finally:
+            self.last_used = time.monotonic()
 
     async def stop(self) -> None:
         for worker in self.workers:

@@ -20,8 +20,17 @@ class ProtocolError(Exception):
     """A frame that is too large or cannot be decoded."""
 
 
+class FrameTooLarge(ProtocolError):
+    """A message over MAX_FRAME: refused by its sender, which says so instead."""
+
+
 def encode(message: dict[str, Any]) -> bytes:
     payload = msgpack.packb(message, use_bin_type=True, default=_fallback)
+    if len(payload) > MAX_FRAME:
+        raise FrameTooLarge(
+            f"the {'answer' if message.get('op') in ('result', 'chunks') else 'message'} is "
+            f"{len(payload) / 2**20:.1f} MB, over the {MAX_FRAME // 2**20} MB limit of one message"
+        )
     return HEADER.pack(len(payload)) + payload
 
 
@@ -59,8 +68,9 @@ class Writer:
         self._lock = asyncio.Lock()
 
     async def send(self, message: dict[str, Any]) -> None:
+        frame = encode(message)  # before the lock: an oversized frame raises, sends nothing
         async with self._lock:
-            self._writer.write(encode(message))
+            self._writer.write(frame)
             await self._writer.drain()
 
     def close(self) -> None:

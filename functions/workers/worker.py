@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import copy
 import inspect
+import logging
 import os
 import socket
 import sys
@@ -23,7 +24,22 @@ from typing import Any
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
 from functions.services.runtime import _arguments, html_of, stream_pipe
-from functions.workers.protocol import Writer, read_message
+from functions.workers.protocol import FrameTooLarge, Writer, read_message
+from valves.spec import build_valves, resolve_options, validate_valves
+
+log = logging.getLogger(__name__)
+# Stream items a call may have produced ahead of the server (backpressure).
+STREAM_AHEAD = 256
+# The sync steps (threads) of the call this task serves, still running; a call that is
+# cancelled with one of them running leaves a thread spinning, so the worker must go.
+running_steps: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "fnplatform_running_steps", default=None
+)
+
+
+class InvalidValves(Exception):
+    """The stored global valves do not fit the plugin's Valves class any more."""
+
 
 # Set at import, in the worker itself. A plugin that forks and lets the child run
 # on (instead of exec-ing or exiting) must not have that child answer the server
@@ -37,13 +53,23 @@ def leave_if_forked(failed: bool = False) -> None:
 
 
 def _guarded(func, /, *args, **kwargs):
+    counter = running_steps.get()
     try:
         result = func(*args, **kwargs)
     except BaseException:
         leave_if_forked(failed=True)
         raise
+    finally:
+        if counter is not None:
+            counter[0] -= 1
     leave_if_forked()
     return result
+
+
+def _step_started() -> None:
+    counter = running_steps.get()
+    if counter is not None:
+        counter[0] += 1
 
 
 class _ThreadSteps:
@@ -51,6 +77,7 @@ class _ThreadSteps:
 
     async def run(self, func, /, *args, **kwargs):
         context = contextvars.copy_context()
+        _step_started()
         return await asyncio.to_thread(context.run, _guarded, func, *args, **kwargs)
 
     async def iterate(self, iterator):
@@ -60,6 +87,8 @@ class _ThreadSteps:
         room = threading.Semaphore(1024)  # backpressure: at most this many items ahead
         stop = threading.Event()
         done = object()
+
+        counter = running_steps.get()
 
         def produce() -> None:
             error = None
@@ -71,12 +100,16 @@ class _ThreadSteps:
                     loop.call_soon_threadsafe(queue.put_nowait, (item, None))
             except BaseException as exc:  # re-raised in the consumer
                 error = exc
+            finally:
+                if counter is not None:
+                    counter[0] -= 1
             leave_if_forked(failed=error is not None)
             loop.call_soon_threadsafe(queue.put_nowait, (done, error))
 
         thread = threading.Thread(
             target=contextvars.copy_context().run, args=(produce,), daemon=True
         )
+        _step_started()
         thread.start()
         try:
             while True:
@@ -103,7 +136,7 @@ class Worker:
 
     def dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
-        if op == "call":
+        if op in ("call", "valves"):
             task = asyncio.create_task(self.handle_call(message))
             self.tasks[message["id"]] = task
             task.add_done_callback(lambda _: self.tasks.pop(message["id"], None))
@@ -119,9 +152,15 @@ class Worker:
         if sha not in self.plugins:
             if "source" not in message:
                 raise LookupError(f"source {sha[:12]} not sent")
-            self.plugins[sha] = load_source(
-                message["source"], function_id=message["function_id"], source_dir=self.source_dir
+            function_id = message["function_id"]
+            loaded = load_source(
+                message["source"], function_id=function_id, source_dir=self.source_dir
             )
+            for old_sha, old in list(self.plugins.items()):
+                if old.function_id == function_id:  # an older version of the same code
+                    del self.plugins[old_sha]
+                    old.close()
+            self.plugins[sha] = loaded
         return self.plugins[sha]
 
     def context(self, call_id: str, data: dict[str, Any]) -> CallContext:
@@ -138,14 +177,43 @@ class Worker:
         return CallContext(**data, event_emitter=emit, event_call=ask)
 
     def prepared(self, message: dict[str, Any]):
+        """A private copy of the plugin's instance with this call's valves, validated here:
+        stored global valves that no longer fit fail the call and say so; a user's bad
+        user valves fall back to the defaults, as in Open WebUI."""
         loaded = self.plugin(message)
         instance = copy.copy(loaded.instance)
-        if loaded.valves_class is not None and message.get("valves") is not None:
-            instance.valves = loaded.valves_class.model_validate(message["valves"])
+        valves_cls, user_cls = loaded.valves_class, loaded.user_valves_class
+        if valves_cls is not None and message.get("valves") is not None:
+            valves, errors = build_valves(valves_cls, message["valves"])
+            if errors is not None:
+                raise InvalidValves(
+                    f"The stored valves of function {message['function_id']!r} no longer fit "
+                    f"its Valves: {_summary(errors)}. Edit them to fix this."
+                )
+            instance.valves = valves
         user_valves = None
-        if loaded.user_valves_class is not None and message.get("user_valves") is not None:
-            user_valves = loaded.user_valves_class.model_validate(message["user_valves"])
+        if user_cls is not None:
+            user_valves, errors = build_valves(user_cls, message.get("user_valves") or {})
+            if errors is not None:
+                log.warning(
+                    "user valves of %s ignored: %s", message["function_id"], _summary(errors)
+                )
+                user_valves, _ = build_valves(user_cls, {})
         return instance, user_valves
+
+    def valves(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Validate values with the plugin's Valves or UserValves, and/or resolve the
+        spec's dynamic option lists for a viewer."""
+        loaded = self.plugin(message)
+        cls = loaded.user_valves_class if message["which"] == "UserValves" else loaded.valves_class
+        if cls is None:
+            return {"missing": True}
+        answer: dict[str, Any] = {}
+        if message.get("values") is not None:
+            answer |= validate_valves(cls, message["values"])
+        if message.get("spec") is not None:
+            answer["options"] = resolve_options(cls, message["spec"], message.get("user"))
+        return answer
 
     async def invoke(self, message: dict[str, Any]) -> Any:
         instance, user_valves = self.prepared(message)
@@ -172,31 +240,51 @@ class Worker:
         call_id = message["id"]
         from open_webui._host import current_call
 
-        current_call.set(call_id)  # host-data requests name the call they serve
+        # Host-data requests carry the call's token: the server refuses any other.
+        current_call.set(message.get("token"))
+        steps = [0]
+        running_steps.set(steps)
         try:
-            result = await self.invoke(message)
-            leave_if_forked()
-            if message.get("stream"):
-                await self.stream(call_id, result)
-            else:
-                await self.out.send({"op": "result", "id": call_id, "value": to_wire(result)})
+            await self._run_call(call_id, message)
         except asyncio.CancelledError:
-            await self.out.send(error_message(call_id, "Cancelled", "the call was cancelled"))
+            error = error_message(call_id, "Cancelled", "the call was cancelled")
+            error["stuck"] = steps[0] > 0  # a sync step spins on in its thread
+            await self.out.send(error)
+        except FrameTooLarge as exc:
+            await self.out.send(error_message(call_id, "FrameTooLarge", str(exc)))
         except SourceError as exc:
             await self.out.send(error_message(call_id, "SourceError", exc.messages[0]))
+        except InvalidValves as exc:
+            await self.out.send(error_message(call_id, "InvalidValves", str(exc)))
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
             leave_if_forked(failed=True)
             await self.out.send(error_message(call_id, type(exc).__name__, str(exc), exc))
 
+    async def _run_call(self, call_id: str, message: dict[str, Any]) -> None:
+        if message["op"] == "valves":
+            value = await self.steps.run(self.valves, message)
+            await self.out.send({"op": "result", "id": call_id, "value": value})
+            return
+        result = await self.invoke(message)
+        leave_if_forked()
+        if message.get("stream"):
+            await self.stream(call_id, result)
+        else:
+            await self.out.send({"op": "result", "id": call_id, "value": to_wire(result)})
+
     async def stream(self, call_id: str, result: Any) -> None:
         """Send stream items, batching those that pile up while a write is in flight."""
-        queue: asyncio.Queue = asyncio.Queue()
+        # Bounded: a plugin that yields faster than the server takes waits for it.
+        queue: asyncio.Queue = asyncio.Queue(maxsize=STREAM_AHEAD)
         sender = asyncio.create_task(self._send_batches(call_id, queue))
         try:
             async for chunk in stream_pipe(result, executor=self.steps):
-                queue.put_nowait({"t": chunk.text, "d": chunk.data, "done": chunk.done})
+                if sender.done():
+                    break  # it failed (an oversized frame, say); its error is raised below
+                await queue.put({"t": chunk.text, "d": chunk.data, "done": chunk.done})
         finally:
-            queue.put_nowait(None)
+            if not sender.done():
+                await queue.put(None)
             await sender
         await self.out.send({"op": "result", "id": call_id, "value": None})
 
@@ -217,6 +305,10 @@ class Worker:
                 await self.out.send({"op": "chunks", "id": call_id, "items": items})
             if end:
                 return
+
+
+def _summary(errors: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items())
 
 
 def error_message(call_id: str, kind: str, message: str, exc: BaseException | None = None):

@@ -5,7 +5,12 @@ import pytest
 from chat.services.actions import ActionRequest, perform_action
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
-from functions.services.runtime import prepare_call
+from tests.support.inline import object_call, seed_worker
+
+
+@pytest.fixture(autouse=True)
+def _plugin_objects(monkeypatch):
+    seed_worker(monkeypatch)
 
 
 class HTMLResponse:
@@ -25,7 +30,7 @@ def request_for(result) -> ActionRequest:
 
     recorder = EventRecorder()
     context = CallContext(user={"id": "1"}, event_emitter=recorder.emit, event_call=recorder.call)
-    return ActionRequest(prepare_call("a", Action()), None, {"id": "m1"}, context, recorder)
+    return ActionRequest(object_call("a", Action()), None, {"id": "m1"}, context, recorder)
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ def install(alice, id, content, *, is_global=False):
 
 
 async def test_title_and_tags_go_through_filters_with_the_task_set(alice, monkeypatch):
-    from functions.services import registry
+    from tests.support.inline import loaded_module
 
     monkeypatch.delenv("OPENAI_API_BASE_URLS", raising=False)
     await sync_to_async(install)(alice, "task_pipe", TASK_PIPE)
@@ -53,9 +53,5 @@ async def test_title_and_tags_go_through_filters_with_the_task_set(alice, monkey
     tags = await generate_tags(user=alice, model_id="task_pipe", messages=messages, catalog=catalog)
     assert title.startswith("Talk About ")
     assert tags == ["Science", "Space"]
-    from functions.models import Function
-
-    seen = (
-        await sync_to_async(registry.get_plugin)(await Function.objects.aget(pk="scrub"))
-    ).module.SEEN
+    seen = loaded_module("scrub").SEEN
     assert seen == ["title_generation", "tags_generation"]

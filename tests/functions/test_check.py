@@ -12,17 +12,19 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def in_worker(settings):
-    settings.FUNCTIONS_CHECK_IN_WORKER = True
+    # The server's executor: the check runs in a throwaway sandboxed process.
+    settings.FUNCTIONS_EXECUTOR = "process"
     settings.FUNCTIONS_CHECK_TIMEOUT = 3
     settings.FUNCTIONS_WORKER_MEMORY_MB = 1024
 
 
-def test_checking_in_a_worker_is_the_default():
+def test_the_server_checks_in_a_throwaway_process_and_no_variable_changes_that(monkeypatch):
     from importlib import reload
 
     import fnplatform.settings as project_settings
 
-    assert reload(project_settings).FUNCTIONS_CHECK_IN_WORKER is True
+    monkeypatch.setenv("FNPLATFORM_EXECUTOR", "inline")
+    assert reload(project_settings).FUNCTIONS_EXECUTOR == "process"
     assert django_settings.FUNCTIONS_CHECK_TIMEOUT > 0
 
 

@@ -5,7 +5,7 @@ import pytest
 from functions.services import runtime
 from functions.services.context import CallContext
 from functions.services.loader import load_source
-from functions.services.runtime import prepare_call
+from tests.support.inline import source_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,9 +38,8 @@ def context_for(user) -> CallContext:
 
 
 async def answer(source: str, user, body: dict) -> str:
-    with load_source(source) as loaded:
-        call = prepare_call("shim", loaded.instance)
-        chunks = [c async for c in runtime.run_pipe(call, body, context_for(user))]
+    call = source_call("shim", source)
+    chunks = [c async for c in runtime.run_pipe(call, body, context_for(user))]
     return "".join(c.text for c in chunks)
 
 

@@ -5,8 +5,8 @@ import pytest
 from functions.services import runtime
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
-from functions.services.loader import load_source
-from functions.services.runtime import FilterAbort, HookError, prepare_call
+from functions.services.loader import check_source, source_sha256
+from functions.services.runtime import FilterAbort, HookError, PluginCall
 from functions.workers.executor import ProcessExecutor
 from functions.workers.pool import Limits
 
@@ -24,14 +24,17 @@ async def executor(tmp_path):
     await process.stop()
 
 
-def call_for(function_id: str, source: str, **valves):
-    loaded = load_source(source, function_id=function_id)
-    values = loaded.valves_class(**valves) if loaded.valves_class else None
-    call = prepare_call(
-        function_id, loaded.instance, valves=values, source=source, sha256=loaded.sha256
+def call_for(function_id: str, source: str, **valves) -> PluginCall:
+    """A call as the server prepares it: the load report, valves as data."""
+    report = check_source(source, function_id=function_id)
+    return PluginCall(
+        function_id,
+        report,
+        source=source,
+        sha256=source_sha256(source),
+        valves=valves if report.has_valves else None,
+        priority=valves.get("priority", report.priority),
     )
-    loaded.close()
-    return call
 
 
 def ctx(recorder: EventRecorder | None = None) -> CallContext:

@@ -11,7 +11,13 @@ from pydantic import BaseModel
 from functions.services import runtime
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
-from functions.services.runtime import Chunk, FilterAbort, HookError, prepare_call
+from functions.services.runtime import Chunk, FilterAbort, HookError
+from tests.support.inline import object_call, seed_worker
+
+
+@pytest.fixture(autouse=True)
+def _plugin_objects(monkeypatch):
+    seed_worker(monkeypatch)
 
 
 def ctx(**overrides) -> CallContext:
@@ -35,7 +41,7 @@ def pipe_returning(value_factory, *, sync=True):
         async def pipe(self, body):
             return value_factory()
 
-    return prepare_call("p", (Pipe if sync else AsyncPipe)())
+    return object_call("p", (Pipe if sync else AsyncPipe)())
 
 
 def sse(text: str) -> str:
@@ -124,7 +130,7 @@ async def test_first_chunk_arrives_before_the_pipe_finishes():
             await release.wait()
             yield "second"
 
-    stream = runtime.run_pipe(prepare_call("p", Pipe()), {}, ctx())
+    stream = runtime.run_pipe(object_call("p", Pipe()), {}, ctx())
     first = await anext(stream)
     assert first.text == "first"
     release.set()
@@ -144,7 +150,7 @@ async def test_sync_generator_is_stepped_off_the_loop():
 
             return gen()
 
-    assert texts(await collect(prepare_call("p", Pipe()))) == "ab"
+    assert texts(await collect(object_call("p", Pipe()))) == "ab"
     assert seen and loop_thread not in seen
 
 
@@ -162,9 +168,9 @@ async def test_sync_hooks_do_not_block_a_concurrent_call():
             finished.append("quick")
             return "quick"
 
-    slow = asyncio.create_task(collect(prepare_call("slow", Slow())))
+    slow = asyncio.create_task(collect(object_call("slow", Slow())))
     await asyncio.sleep(0.05)  # the slow pipe is now sleeping in its thread
-    assert texts(await collect(prepare_call("quick", Quick()))) == "quick"
+    assert texts(await collect(object_call("quick", Quick()))) == "quick"
     assert finished == ["quick"]
     await slow
     assert finished == ["quick", "slow"]
@@ -183,7 +189,7 @@ async def test_concurrent_calls_get_their_own_valves():
             return self.valves.NAME
 
     shared = Pipe()
-    calls = [prepare_call("p", shared, valves=Pipe.Valves(NAME=n)) for n in ("one", "two")]
+    calls = [object_call("p", shared, valves=Pipe.Valves(NAME=n)) for n in ("one", "two")]
     results = await asyncio.gather(*(collect(c) for c in calls))
     assert [texts(r) for r in results] == ["one", "two"]
     assert shared.valves.NAME == "default"
@@ -196,7 +202,7 @@ async def test_errors_mid_stream_name_the_function():
             raise RuntimeError("model went away")
 
     with pytest.raises(HookError) as info:
-        await collect(prepare_call("flaky", Pipe()))
+        await collect(object_call("flaky", Pipe()))
     assert info.value.function_id == "flaky"
     assert info.value.message == "model went away"
 
@@ -206,7 +212,7 @@ async def test_data_argument_passed_positionally_when_named_differently():
         def pipe(self, payload):
             return payload["x"]
 
-    assert texts(await collect(prepare_call("p", Pipe()), {"x": "ok"})) == "ok"
+    assert texts(await collect(object_call("p", Pipe()), {"x": "ok"})) == "ok"
 
 
 def make_filter(name: str, priority: int, log: list, *, user_valves=None, fail=None):
@@ -235,7 +241,9 @@ def make_filter(name: str, priority: int, log: list, *, user_valves=None, fail=N
                 raise ValueError("outlet broke")
             return body
 
-    return prepare_call(
+    if user_valves is not None:
+        Filter.UserValves = type(user_valves)
+    return object_call(
         name, Filter(), valves=Filter.Valves(priority=priority), user_valves=user_valves
     )
 
@@ -295,7 +303,7 @@ async def test_action_gets_its_sub_id():
             return {"id": __id__, "message": body["id"]}
 
     recorder = EventRecorder()
-    call = prepare_call("multi", Action())
+    call = object_call("multi", Action())
     result = await runtime.run_action(
         call, {"id": "m1"}, ctx(event_emitter=recorder.emit), sub_id="translate"
     )
@@ -309,4 +317,4 @@ async def test_failing_action_raises_hook_error():
             raise KeyError("nope")
 
     with pytest.raises(HookError, match=r"broken\.action"):
-        await runtime.run_action(prepare_call("broken", Action()), {}, ctx())
+        await runtime.run_action(object_call("broken", Action()), {}, ctx())

@@ -3,8 +3,6 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from functions.services import registry
-
 VALVES_PIPE = '''"""
 title: Valves Pipe
 description: A pipe with global and per-user valves.
@@ -55,14 +53,6 @@ NO_VALVES_PIPE = (
 @pytest.fixture(autouse=True)
 def _secrets_key(settings):
     settings.FNPLATFORM_SECRETS_KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    # Plugins read os.getenv at class creation, so each test loads its own copy.
-    registry.clear()
-    yield
-    registry.clear()
 
 
 @pytest.fixture

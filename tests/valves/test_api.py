@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from functions.services.functions import function_set_active
-from valves.services import SECRET_MASK, valves_get_global, valves_get_user
+from tests.support.valves import valves_get_global, valves_get_user
+from valves.services import SECRET_MASK
 
 pytestmark = pytest.mark.django_db
 

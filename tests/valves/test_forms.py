@@ -6,8 +6,10 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from pydantic import BaseModel, Field, SecretStr
 
-from valves.forms import apply_field_errors, form_class_for, form_initial, form_values
+from valves.forms import apply_field_errors, form_initial, form_values
+from valves.forms import form_class_for as form_for_spec
 from valves.services import SECRET_MASK, ValvesState
+from valves.spec import describe_valves
 
 
 class Color(Enum):
@@ -43,6 +45,11 @@ class Every(BaseModel):
     DYNAMIC: str = Field(
         default="m1", json_schema_extra={"input": {"type": "select", "options": "list_models"}}
     )
+
+
+def form_class_for(model: type[BaseModel], **kwargs):
+    """The form of a valves class, built as the server builds it: from the class's spec."""
+    return form_for_spec(describe_valves(model), **kwargs)
 
 
 def fields(**kwargs) -> dict[str, forms.Field]:
@@ -130,12 +137,8 @@ def test_multiselect_choices_come_from_the_options():
 
 
 def test_resolved_schema_options_turn_a_method_name_into_a_select():
-    schema = {
-        "properties": {
-            "DYNAMIC": {"input": {"type": "select", "options": [{"value": "m2", "label": "M2"}]}}
-        }
-    }
-    field = form_class_for(Every, schema=schema)().fields["DYNAMIC"]
+    options = {"DYNAMIC": [["m2", "M2"]]}
+    field = form_class_for(Every, options=options)().fields["DYNAMIC"]
     assert field.choices == [("", "Default (m1)"), ("m2", "M2")]
 
 

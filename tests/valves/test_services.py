@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, SecretBytes, SecretStr
 
 from functions.models import Function
 from functions.services.functions import function_set_active, function_update
+from tests.support.valves import valves_get_global, valves_get_user
 from tests.valves.conftest import VALVES_PIPE
 from valves.crypto import SecretsDecryptError
 from valves.models import FunctionValves, UserValves
@@ -15,14 +16,13 @@ from valves.services import (
     SECRET_MASK,
     secret_fields,
     valves_functions_for,
-    valves_get_global,
-    valves_get_user,
     valves_schema,
     valves_state_global,
     valves_state_user,
     valves_update_global,
     valves_update_user,
 )
+from valves.spec import describe_valves
 
 
 def raw_row(table: str, function_id: str) -> tuple[str, str]:
@@ -89,7 +89,7 @@ class Detection(BaseModel):
     ],
 )
 def test_secret_fields_detects_marked_typed_and_key_like_fields(name, secret):
-    assert (name in secret_fields(Detection)) is secret
+    assert (name in secret_fields(describe_valves(Detection))) is secret
 
 
 def test_secret_fields_accepts_the_legacy_extra_keyword_form():
@@ -98,7 +98,7 @@ def test_secret_fields_accepts_the_legacy_extra_keyword_form():
         class Legacy(BaseModel):
             hidden: str = Field(default="", input={"type": "password"})
 
-    assert secret_fields(Legacy) == {"hidden"}
+    assert secret_fields(describe_valves(Legacy)) == {"hidden"}
     assert secret_fields(None) == set()
 
 
@@ -282,7 +282,7 @@ def test_a_lost_key_is_reported_and_clearing_the_secrets_recovers(alice, valves_
     state = valves_state_global(function=valves_pipe)
     assert "FNPLATFORM_SECRETS_KEY" in state.errors[NON_FIELD_ERRORS][0]
     assert state.values == {"MAX_TOKENS": 3}
-    with pytest.raises(SecretsDecryptError):
+    with pytest.raises(ValidationError, match="FNPLATFORM_SECRETS_KEY"):
         valves_get_global(function=valves_pipe)
     with pytest.raises(SecretsDecryptError):
         valves_update_global(user=alice, function=valves_pipe, values={"MAX_TOKENS": 4})
@@ -322,7 +322,7 @@ def test_values_that_no_longer_fit_a_changed_schema_are_reported_not_raised(
 @pytest.mark.django_db
 def test_bad_user_valves_fall_back_to_defaults_with_a_warning(alice, bob, valves_pipe, caplog):
     UserValves.objects.create(user=bob, function=valves_pipe, data={"SHOUT": "loudly"})
-    with caplog.at_level(logging.WARNING, logger="valves.services"):
+    with caplog.at_level(logging.WARNING, logger="functions.workers.worker"):
         valves = valves_get_user(user=bob, function=valves_pipe)
     assert valves.SHOUT is False
     assert "SHOUT" in caplog.text

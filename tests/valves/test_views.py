@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 
 from functions.services.functions import function_set_active
-from valves.services import SECRET_MASK, valves_get_user, valves_state_user, valves_update_user
+from tests.support.valves import valves_get_user
+from valves.services import SECRET_MASK, valves_state_user, valves_update_user
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,57 @@
+"""What the server knows of a function's code: its stored load report, and where its
+code runs. Sync; the server never loads plugin code to find any of this out.
+"""
+
+from django.core.exceptions import ValidationError
+
+from functions.models import Function, FunctionRevision
+from functions.services.functions import function_check_source, function_record_load_error
+from functions.services.loader import REPORT_VERSION, LoadReport, SourceError, source_sha256
+from functions.services.runtime import PluginCall
+
+
+class PluginUnavailable(ValidationError):
+    """A function's stored code or valves cannot be used right now; says why."""
+
+
+def function_report(function: Function) -> LoadReport:
+    """The load report of a function's current code. A report stored by an older
+    version of fnplatform (or for other code) is written anew by the sandboxed check."""
+    revision = function.current_revision
+    data = revision.load_result if revision is not None else None
+    current = revision is not None and revision.content == function.content
+    if current and data and (data.get("version", 1) >= REPORT_VERSION or data.get("pending")):
+        return LoadReport.from_dict(data)
+    try:
+        data = function_check_source(content=function.content, function_id=function.id)
+    except SourceError as exc:
+        function_record_load_error(function=function, error=exc.messages[0])
+        raise PluginUnavailable(
+            f"Function {function.id} cannot be loaded: {exc.messages[0]}", code="unavailable"
+        ) from exc
+    if revision is not None and revision.content == function.content:
+        FunctionRevision.objects.filter(pk=revision.pk).update(load_result=data)
+        revision.load_result = data
+    return LoadReport.from_dict(data)
+
+
+def worker_group(function: Function) -> str:
+    """Which workers run a function: its own, or those of the trust group staff named."""
+    group = (function.trust_group or "").strip()
+    return f"group:{group}" if group else f"function:{function.id}"
+
+
+def plugin_target(function: Function, report: LoadReport | None = None, **fields) -> PluginCall:
+    """A PluginCall for a function's current code, without valves unless given."""
+    report = report if report is not None else function_report(function)
+    return PluginCall(
+        function.id,
+        report,
+        source=function.content,
+        sha256=source_sha256(function.content),
+        name=function.name,
+        environment=function.environment_id,
+        timeout=function.call_timeout,
+        group=worker_group(function),
+        **fields,
+    )

@@ -1,0 +1,53 @@
+"""A worker in the test process itself: for unit tests only, never the server.
+
+It runs the worker's own code (functions.workers.worker.Worker) on the caller's
+event loop, with every message round-tripped through the wire encoding, so tests
+see what a worker process would answer, without starting processes. It cannot
+kill a hook that will not let go; the process executor can, and is the only one
+the server uses.
+"""
+
+from typing import Any
+
+import msgpack
+
+from functions.services.host import set_caller
+from functions.workers.pool import Limits, WorkerConnection
+from functions.workers.protocol import HEADER, encode
+
+
+def over_the_wire(message: dict[str, Any]) -> dict[str, Any]:
+    """What the other side of the socket would read."""
+    return msgpack.unpackb(encode(message)[HEADER.size :], raw=False)
+
+
+class _Outbox:
+    """The worker's writer: its messages go straight to the connection's inboxes."""
+
+    def __init__(self, connection: "InlineWorker") -> None:
+        self.connection = connection
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.deliver(over_the_wire(message))
+
+
+class InlineWorker(WorkerConnection):
+    def __init__(self, source_dir: str, limits: Limits | None = None) -> None:
+        from functions.workers.worker import Worker
+
+        super().__init__()
+        self.limits = limits or Limits()
+        self.worker = Worker(_Outbox(self), source_dir)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message.get("op") in ("call", "valves"):
+            # Host-data shims run here as written, scoped to this call's user.
+            set_caller((message.get("context") or {}).get("user") or message.get("user") or {})
+        self.worker.dispatch(over_the_wire(message))
+
+    def kill(self) -> None:
+        for task in list(self.worker.tasks.values()):
+            task.cancel()
+        if not self.dead:
+            self.dead = True
+            self.fail_all("the worker was stopped")
