@@ -300,6 +300,9 @@ class WorkerExecutor:
                 **self._callbacks(context),
             )
             async for message in messages:
+                # A batch that was already waiting is taken without suspending: let the
+                # loop serve other requests between batches, however fast a plugin yields.
+                await asyncio.sleep(0)
                 for item in message.get("items") or []:
                     text, data = item.get("t") or "", item.get("d")
                     size += len(text) + (len(repr(data)) if data else 0)

@@ -35,12 +35,16 @@ def hostile_live(live, alice):
     return live
 
 
-def install(alice, id: str, source: str, **flags) -> Function:
-    function = function_create(user=alice, id=id, content=source)
-    function = function_set_active(user=alice, function=function, active=True)
-    if flags:
-        Function.objects.filter(pk=id).update(**flags)
-    return function
+def install(live, key: str, id: str, source: str) -> None:
+    """Create and switch on a function through the API, as staff would: its save-time
+    check runs where the server runs it."""
+    headers = {"Authorization": f"Bearer {key}"}
+    base = f"{live.url}/api/v1/functions"
+    body = {"id": id, "name": id, "content": source, "meta": {}}
+    created = httpx.post(f"{base}/create", json=body, headers=headers, timeout=60)
+    assert created.status_code == 200, created.text
+    toggled = httpx.post(f"{base}/id/{id}/toggle", headers=headers, timeout=60)
+    assert toggled.json()["is_active"] is True
 
 
 def chat(live, key: str, model: str, *, stream=False, timeout=60, **extra) -> httpx.Response:
@@ -94,7 +98,7 @@ def contained(live, key: str):
     assert watch.slowest < HEALTH_LIMIT_SECONDS, f"/health took {watch.slowest:.2f} s"
     answer = chat(live, key, "echo_pipe").json()
     assert answer["choices"][0]["message"]["content"] == "echo: hi"
-    assert Function.objects.count() == before
+    assert Function.objects.count() >= before  # nothing lost
 
 
 def server_secrets() -> list[str]:
@@ -114,6 +118,7 @@ def text_of(response: httpx.Response) -> str:
 
 def test_code_that_runs_only_outside_workers_never_runs_in_the_server(hostile_live, api_key, alice):
     marker = Path(settings.DATA_DIR) / "ran-in-server"
+    marker.unlink(missing_ok=True)
     source = (
         "import os\n"
         "if not os.environ.get('FNPLATFORM_WORKER'):\n"
@@ -123,10 +128,11 @@ def test_code_that_runs_only_outside_workers_never_runs_in_the_server(hostile_li
         "    def pipe(self, body):\n        return 'ok'\n"
     )
     with contained(hostile_live, api_key):
-        install(alice, "sleeper", source)
+        install(hostile_live, api_key, "sleeper", source)
         headers = {"Authorization": f"Bearer {api_key}"}
         for path in ("/api/models", "/api/v1/functions/export?include_valves=true"):
-            assert httpx.get(hostile_live.url + path, headers=headers, timeout=30).status_code == 200
+            response = httpx.get(hostile_live.url + path, headers=headers, timeout=30)
+            assert response.status_code == 200
         assert text_of(chat(hostile_live, api_key, "sleeper")) == "ok"
     assert not marker.exists()
 
@@ -157,7 +163,7 @@ def test_a_pipe_cannot_read_the_servers_environment_memory_or_files(hostile_live
         "        return ' | '.join(found)\n"
     )
     with contained(hostile_live, api_key):
-        install(alice, "snoop", source)
+        install(hostile_live, api_key, "snoop", source)
         output = text_of(chat(hostile_live, api_key, "snoop"))
     for secret in server_secrets():
         assert secret not in output
@@ -194,8 +200,8 @@ def test_a_plugin_cannot_capture_another_functions_valves_or_calls(
         "    def pipe(self, body):\n        return 'victim ok'\n"
     )
     with contained(hostile_live, api_key):
-        install(alice, "thief", thief)
-        install(alice, "victim", victim)
+        install(hostile_live, api_key, "thief", thief)
+        install(hostile_live, api_key, "victim", victim)
         valves_update_global(
             user=alice,
             function=Function.objects.get(pk="victim"),
@@ -209,7 +215,7 @@ def test_a_plugin_cannot_capture_another_functions_valves_or_calls(
     assert "bob@example.com" not in output
 
 
-def test_forged_host_call_ids_are_refused(hostile_live, bob_key, alice):
+def test_forged_host_call_ids_are_refused(hostile_live, api_key, bob_key, alice):
     forger = (
         "from open_webui._host import current_call\n"
         "from open_webui.models.users import Users\n"
@@ -225,7 +231,7 @@ def test_forged_host_call_ids_are_refused(hostile_live, bob_key, alice):
         "        return ' | '.join(seen)\n"
     )
     with contained(hostile_live, bob_key):
-        install(alice, "forger", forger)
+        install(hostile_live, api_key, "forger", forger)
         output = text_of(chat(hostile_live, bob_key, "forger"))
     assert "alice@example.com" not in output
     assert "refused" in output
@@ -259,7 +265,7 @@ def _descendant_cpu(pid: int) -> float:
 def test_a_sync_hook_past_its_deadline_leaves_no_thread_spinning(hostile_live, api_key, alice):
     spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
     with contained(hostile_live, api_key):
-        install(alice, "spinner", spin)
+        install(hostile_live, api_key, "spinner", spin)
         response = chat(hostile_live, api_key, "spinner", stream=True)
         assert "spinner" in response.text and "time limit" in response.text
         time.sleep(1.5)  # the kill grace
@@ -276,13 +282,15 @@ def test_a_crash_fails_only_its_own_function(hostile_live, api_key, alice):
     )
     crash = "import os\nclass Pipe:\n    def pipe(self, body):\n        os._exit(1)\n"
     with contained(hostile_live, api_key):
-        install(alice, "innocent", slow)
-        install(alice, "crasher", crash)
+        install(hostile_live, api_key, "innocent", slow)
+        install(hostile_live, api_key, "crasher", crash)
         for _ in range(3):
-            result = {}
-            thread = threading.Thread(
-                target=lambda: result.update(r=chat(hostile_live, api_key, "innocent"))
-            )
+            result: dict = {}
+
+            def stream_innocent(result=result) -> None:
+                result["r"] = chat(hostile_live, api_key, "innocent")
+
+            thread = threading.Thread(target=stream_innocent)
             thread.start()
             time.sleep(0.3)
             assert "exited with status 1" in chat(hostile_live, api_key, "crasher").text
@@ -297,7 +305,7 @@ def test_a_stream_that_never_ends_is_stopped_and_costs_the_server_nothing(
 ):
     forever = "class Pipe:\n    def pipe(self, body):\n        while True:\n            yield 'x'\n"
     with contained(hostile_live, api_key):
-        install(alice, "forever", forever)
+        install(hostile_live, api_key, "forever", forever)
         rss_before = _rss_mb(hostile_live.process.pid)
         start = time.monotonic()
         with httpx.stream(
@@ -327,7 +335,7 @@ def _rss_mb(pid: int) -> float:
 def test_an_oversized_answer_is_reported_as_what_it_is(hostile_live, api_key, alice):
     big = "class Pipe:\n    def pipe(self, body):\n        return 'x' * (200 * 1024 * 1024)\n"
     with contained(hostile_live, api_key):
-        install(alice, "bigmouth", big)
+        install(hostile_live, api_key, "bigmouth", big)
         start = time.monotonic()
         response = chat(hostile_live, api_key, "bigmouth")
         elapsed = time.monotonic() - start
@@ -339,9 +347,7 @@ def test_an_oversized_answer_is_reported_as_what_it_is(hostile_live, api_key, al
 # Saving code
 
 
-def test_saves_of_code_that_loops_at_import_do_not_lock_the_database(
-    hostile_live, api_key, alice
-):
+def test_saves_of_code_that_loops_at_import_do_not_lock_the_database(hostile_live, api_key, alice):
     headers = {"Authorization": f"Bearer {api_key}"}
     loop = '"""\ntitle: Loop\n"""\nwhile True:\n    pass\nclass Pipe:\n    pass\n'
     results: dict[str, httpx.Response] = {}
@@ -454,8 +460,11 @@ def test_plugin_code_never_runs_in_the_servers_process(
         api("POST", f"/api/v1/functions/id/r_{kind}/toggle")
         api("POST", f"/api/v1/functions/id/r_{kind}/toggle/global")
         edited = source + "\n# edited\n"
-        api("POST", f"/api/v1/functions/id/r_{kind}/update", json={"id": f"r_{kind}",
-            "name": kind, "content": edited, "meta": {}})
+        api(
+            "POST",
+            f"/api/v1/functions/id/r_{kind}/update",
+            json={"id": f"r_{kind}", "name": kind, "content": edited, "meta": {}},
+        )
         api("POST", f"/api/v1/functions/id/r_{kind}/rollback", json={"revision": 1})
         for path in ("valves", "valves/spec", "valves/user", "valves/user/spec"):
             api("GET", f"/api/v1/functions/id/r_{kind}/{path}")
@@ -467,11 +476,17 @@ def test_plugin_code_never_runs_in_the_servers_process(
     api("POST", "/api/v1/functions/import", json={"functions": exported, "overwrite": False})
     api("GET", "/api/models")
     api("GET", "/v1/models")
-    answer = api("POST", "/api/chat/completions", json={"model": "r_pipe", "messages": [
-        {"role": "user", "content": "hi"}]}).json()
+    answer = api(
+        "POST",
+        "/api/chat/completions",
+        json={"model": "r_pipe", "messages": [{"role": "user", "content": "hi"}]},
+    ).json()
     message = {"id": "m1", "role": "assistant", "content": answer["choices"][0]["message"]}
-    api("POST", "/api/chat/actions/r_action", json={"model": "r_pipe", "messages": [message],
-        "id": "m1"})
+    api(
+        "POST",
+        "/api/chat/actions/r_action",
+        json={"model": "r_pipe", "messages": [message], "id": "m1"},
+    )
     api("POST", "/api/chat/completed", json={"model": "r_pipe", "messages": [message]})
     session = httpx.Client(base_url=url, timeout=30)
     _admin_pages(session, alice_client, ["r_pipe", "r_filter", "r_action"])
@@ -507,7 +522,7 @@ def test_nothing_secret_reaches_an_export(hostile_live, api_key, alice):
         "    class Valves(BaseModel):\n        OPENAI_API_KEY: str = ''\n        MODE: str = 'x'\n"
         "    def pipe(self, body):\n        return 'ok'\n"
     )
-    install(alice, "keeper", victim)
+    install(hostile_live, api_key, "keeper", victim)
     valves_update_global(
         user=alice,
         function=Function.objects.get(pk="keeper"),
