@@ -30,9 +30,9 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 
+from fnplatform.permissions import require_perm
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
-from functions.services.functions import require_staff
 from functions.services.registry import get_plugin
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 from valves.models import FunctionValves, UserValves
@@ -309,7 +309,7 @@ def valves_update_global(
     *, user: User, function: Function, values: dict[str, Any], clear: Iterable[str] = ()
 ) -> ValvesState:
     """Validate and store global valves; staff only. A None value means "back to the default"."""
-    require_staff(user)
+    require_perm(user, "valves.change_functionvalves")
     cls = valves_class_for(function=function)
     if cls is None:
         raise ValidationError("This function has no Valves.", code="no_valves")

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from fnplatform.permissions import require_perm
 from functions.models import Function, FunctionHealth
-from functions.services.functions import require_staff
 
 KEEP_FAILURES = 20
 SEVERE = frozenset({"crash", "timeout", "limit"})
@@ -53,7 +53,7 @@ def _severe_recently(health: FunctionHealth, now) -> bool:
 
 def health_release(*, user, function: Function) -> FunctionHealth | None:
     """Let a quarantined function run again (staff), keeping its failure history."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     health = FunctionHealth.objects.filter(function=function).first()
     if health is None or not health.is_quarantined:
         raise ValidationError(f"Function {function.id} is not quarantined.")

@@ -103,6 +103,39 @@ def test_pages_render_for_staff(alice_client, echo, page):
     assert response.status_code == 200
 
 
+# (admin page, API call, permissions held): both doors answer alike.
+AGREEMENT = [
+    ("changelist", ("get", "/api/v1/functions/export"), ()),
+    ("changelist", ("get", "/api/v1/functions/export"), ("functions.view_function",)),
+    ("add", ("post", "/api/v1/functions/create"), ("functions.view_function",)),
+    ("add", ("post", "/api/v1/functions/create"), ("functions.add_function",)),
+    ("valves", ("get", "/api/v1/functions/id/echo/valves"), ("functions.view_function",)),
+    (
+        "valves",
+        ("get", "/api/v1/functions/id/echo/valves"),
+        ("functions.view_function", "valves.view_functionvalves"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("page", "api", "perms"), AGREEMENT)
+def test_admin_and_api_agree_on_staff_permissions(staff_with, echo, page, api, perms):
+    client = Client()
+    client.force_login(staff_with("stan", *perms))
+    method, path = api
+    body = {"id": "new_pipe", "content": NO_VALVES_PIPE}
+    answer = (
+        client.post(path, body, content_type="application/json")
+        if method == "post"
+        else (client.get(path))
+    )
+    admin_status = client.get(page_urls(echo.id)[page]).status_code
+
+    assert admin_status in (200, 403)
+    assert (answer.status_code == 403) == (admin_status == 403), answer.content
+    assert answer.status_code in (200, 403)
+
+
 @pytest.mark.parametrize("who", ["bob", "anonymous"])
 @pytest.mark.parametrize("page", PAGES)
 def test_pages_redirect_non_staff_to_admin_login(bob_client, echo, who, page):

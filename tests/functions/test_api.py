@@ -215,3 +215,88 @@ def test_openapi_docs_are_served(alice_client):
     assert alice_client.get("/api/docs").status_code == 200
     schema = alice_client.get("/api/openapi.json").json()
     assert "/api/v1/functions/id/{id}/rollback" in schema["paths"]
+
+
+# The permission matrix: the API asks for the admin's model permissions.
+
+PERSONAS = ["superuser", "viewer", "bare_staff", "user"]
+
+
+@pytest.fixture
+def as_persona(alice, bob, staff_with):
+    """Return a client logged in as one of PERSONAS."""
+    users = {
+        "superuser": lambda: alice,
+        "viewer": lambda: staff_with("vera", "functions.view_function"),
+        "bare_staff": lambda: staff_with("stan"),
+        "user": lambda: bob,
+    }
+
+    def login(persona: str) -> Client:
+        client = Client()
+        client.force_login(users[persona]())
+        return client
+
+    return login
+
+
+# (method, path, expected status for superuser, viewer, bare staff, plain user)
+MATRIX = [
+    ("get", "/export", 200, 200, 403, 403),
+    ("get", "/list", 200, 200, 403, 403),
+    ("get", "/id/api_pipe", 200, 200, 403, 403),
+    ("get", "/id/api_pipe/revisions", 200, 200, 403, 403),
+    ("post", "/create", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/update", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/toggle", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/toggle/global", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/rollback", 400, 403, 403, 403),
+    ("delete", "/id/api_pipe/delete", 200, 403, 403, 403),
+]
+CASES = [
+    pytest.param(method, path, persona, expected[i], id=f"{persona}-{method}-{path}")
+    for method, path, *expected in MATRIX
+    for i, persona in enumerate(PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "persona", "expected"), CASES)
+def test_permission_matrix(as_persona, fn, method, path, persona, expected):
+    response = call(as_persona(persona), method, path)
+    assert response.status_code == expected, response.content
+    if expected == 403 and persona != "user":
+        assert "permission" in response.json()["detail"]
+    if expected == 403:
+        assert Function.objects.get(pk="api_pipe").content == PIPE
+        assert not Function.objects.filter(pk="x").exists()
+
+
+def test_staff_without_a_permission_are_told_which_one(as_persona, fn):
+    response = post(
+        as_persona("viewer"), f"{BASE}/id/api_pipe/update", BODIES["/id/api_pipe/update"]
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "Changing functions needs the functions.change_function permission, "
+        "which your account does not have."
+    )
+
+
+@pytest.mark.parametrize(
+    ("persona", "sees_inactive"),
+    [("superuser", True), ("viewer", True), ("bare_staff", False), ("user", False)],
+)
+def test_list_shows_inactive_functions_only_to_those_who_may_view_them(
+    as_persona, fn, persona, sees_inactive
+):
+    response = as_persona(persona).get(f"{BASE}/")
+    assert response.status_code == 200
+    assert [f["id"] for f in response.json()] == (["api_pipe"] if sees_inactive else [])
+
+
+def test_export_with_valves_needs_the_valves_view_permission(as_persona, fn):
+    client = as_persona("viewer")
+    assert client.get(f"{BASE}/export").status_code == 200
+    response = client.get(f"{BASE}/export?include_valves=true")
+    assert response.status_code == 403
+    assert "valves.view_functionvalves" in response.json()["detail"]
