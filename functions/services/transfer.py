@@ -53,14 +53,18 @@ def fetch_source(*, user, url: str) -> FetchedSource:
     Nothing is saved."""
     require_perm(user, "functions.add_function")
     raw = github_raw_url(url)
-    if urlparse(raw).scheme not in {"http", "https"}:
+    try:
+        scheme = urlparse(raw).scheme
+    except ValueError as exc:  # "http://[" is not a URL at all
+        raise ValidationError({"url": [f"Not a valid URL: {exc}."]}) from exc
+    if scheme not in {"http", "https"}:
         raise ValidationError({"url": ["Only http and https URLs can be imported."]})
     limit = settings.FUNCTIONS_IMPORT_MAX_BYTES
     try:
         body = _download(raw, limit, settings.FUNCTIONS_IMPORT_TIMEOUT)
     except httpx.TimeoutException as exc:
         raise ValidationError({"url": [f"Timed out fetching {raw}."]}) from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ValidationError({"url": [f"Could not fetch {raw}: {exc}"]}) from exc
     try:
         content = body.decode("utf-8")

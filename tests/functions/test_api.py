@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from functions.models import Function
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 
 pytestmark = pytest.mark.django_db
 
@@ -300,3 +301,62 @@ def test_export_with_valves_needs_the_valves_view_permission(as_persona, fn):
     response = client.get(f"{BASE}/export?include_valves=true")
     assert response.status_code == 403
     assert "valves.view_functionvalves" in response.json()["detail"]
+
+
+# Wrong-typed bodies are refused with a 4xx, never a 500.
+
+STRING, OBJECT = {"string"}, {"object"}
+FUNCTION_FIELDS = {"id": STRING, "name": STRING, "content": STRING, "meta": OBJECT}
+IMPORT_ITEM = {"id": "imported", "name": "I", "content": PIPE, "meta": {}, "is_global": False}
+TYPED_BODIES = [
+    *typed_cases({"url": "http://127.0.0.1:1/x.py"}, {"url": STRING}, "/load/url "),
+    *typed_cases(BODIES["/create"], FUNCTION_FIELDS, "/create "),
+    *typed_cases(
+        {**BODIES["/create"], "meta": {"description": "d"}},
+        {"meta.description": STRING | {"null"}},
+        "/create ",
+    ),
+    *typed_cases(BODIES["/id/api_pipe/update"], FUNCTION_FIELDS, "/id/api_pipe/update "),
+    *typed_cases(BODIES["/id/api_pipe/rollback"], {"revision": {"int"}}, "/id/api_pipe/rollback "),
+    *typed_cases(
+        {"functions": [], "overwrite": False},
+        {"functions": {"array"}, "overwrite": {"bool"}},
+        "/import ",
+    ),
+    *typed_cases(
+        {"functions": [IMPORT_ITEM], "overwrite": True},
+        {
+            "functions.0": OBJECT,
+            "functions.0.id": STRING,
+            "functions.0.name": {"string", "null", "int", "float", "bool", "array", "object"},
+            "functions.0.content": STRING,
+            "functions.0.meta": {"object", "null", "int", "float", "bool", "array", "string"},
+            "functions.0.is_global": {"bool", "null", "int", "float", "string", "array", "object"},
+            "functions.0.valves": {"object", "null", "int", "float", "bool", "array", "string"},
+        },
+        "/import ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "must_refuse"), TYPED_BODIES)
+def test_wrong_typed_bodies_are_a_4xx_never_a_500(alice_client, fn, request, body, must_refuse):
+    path = request.node.callspec.id.split(" ", 1)[0]
+    response = post(alice_client, BASE + path, body)
+    assert_refused_or_accepted(response, must_refuse)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[", "http://a\x00b/", "http://", "https://exa mple.com/x", "ftp://x/y.py"]
+)
+def test_load_url_refuses_urls_that_are_not_urls_with_a_400(alice_client, url):
+    response = post(alice_client, f"{BASE}/load/url", {"url": url})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["url"]
+
+
+def test_create_keeps_meta_keys_the_schema_does_not_name(alice_client):
+    body = {**BODIES["/create"], "meta": {"description": "d", "tags": ["a"]}}
+    response = post(alice_client, f"{BASE}/create", body)
+    assert response.status_code == 200, response.content
+    assert response.json()["meta"]["tags"] == ["a"]

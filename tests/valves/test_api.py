@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from functions.services.functions import function_set_active
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 from valves.services import SECRET_MASK, valves_get_global, valves_get_user
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +231,41 @@ def test_valves_view_permission_alone_does_not_update(as_persona, valves_pipe):
     response = post(as_persona("viewer"), f"{BASE}/valves_pipe/valves/update", {"MAX_TOKENS": 7})
     assert response.status_code == 403
     assert "valves.change_functionvalves" in response.json()["detail"]
+
+
+# Wrong-typed bodies are refused with a 4xx, never a 500.
+
+# The plugin's own pydantic class decides, in lax mode: it takes true for an int.
+NULLABLE_INT, NULLABLE_BOOL, NULLABLE_STR = (
+    {"int", "bool", "null"},
+    {"bool", "null"},
+    {"string", "null"},
+)
+GLOBAL_BODY = {"MAX_TOKENS": 9, "STREAM": True, "OPENAI_API_KEY": "sk-1", "__clear__": []}
+USER_BODY = {"GREETING": "Hi", "SHOUT": True, "__clear__": []}
+TYPED_BODIES = [
+    *typed_cases(
+        GLOBAL_BODY,
+        {
+            "MAX_TOKENS": NULLABLE_INT,
+            "STREAM": NULLABLE_BOOL,
+            "OPENAI_API_KEY": NULLABLE_STR,
+            "__clear__": {"array"},
+        },
+        "/valves/update ",
+    ),
+    *typed_cases(
+        USER_BODY,
+        {"GREETING": NULLABLE_STR, "SHOUT": NULLABLE_BOOL, "__clear__": {"array"}},
+        "/valves/user/update ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "must_refuse"), TYPED_BODIES)
+def test_wrong_typed_bodies_are_a_4xx_never_a_500(
+    alice_client, valves_pipe, request, body, must_refuse
+):
+    path = request.node.callspec.id.split(" ", 1)[0]
+    response = post(alice_client, f"{BASE}/valves_pipe{path}", body)
+    assert_refused_or_accepted(response, must_refuse)
