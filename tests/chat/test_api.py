@@ -565,3 +565,52 @@ def test_unknown_keys_reach_the_plugin_as_sent(alice_client, make_function):
     assert response.status_code == 200, response.content
     answer = response.json()["choices"][0]["message"]["content"]
     assert json.loads(answer) == [0.25, {"k": [2]}, {"k": [1]}]
+
+
+# A lone surrogate is refused at the door, and is never blamed on the function.
+
+SURROGATE_BODY = '{"model": "echo_pipe", "messages": [{"role": "user", "content": "hi \\ud800"}]}'
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/chat/completions", "/v1/chat/completions"])
+def test_a_lone_surrogate_in_a_message_is_a_400_and_no_failure_of_the_function(
+    alice_client, chat_functions, path
+):
+    from functions.models import FunctionHealth
+
+    response = alice_client.post(path, SURROGATE_BODY, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["messages.0.content"]
+    assert not FunctionHealth.objects.filter(function_id="echo_pipe").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_async_door_refuses_a_lone_surrogate_too(async_client, alice, chat_functions):
+    from functions.models import FunctionHealth
+
+    await async_client.aforce_login(alice)
+    response = await async_client.post(
+        "/api/chat/completions", SURROGATE_BODY, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "messages.0.content" in response.json()["detail"]
+    assert not await FunctionHealth.objects.filter(function_id="echo_pipe").aexists()
+
+
+def test_a_lone_surrogate_never_reaches_a_worker_or_the_health_record(live, api_key, install):
+    from functions.models import FunctionHealth
+
+    install("echo_pipe")
+    response = httpx.post(
+        f"{live.url}/api/chat/completions",
+        content=SURROGATE_BODY.encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 400, response.text
+    assert list(response.json()["errors"]) == ["messages.0.content"]
+    assert not FunctionHealth.objects.filter(function_id="echo_pipe").exists()

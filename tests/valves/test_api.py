@@ -269,3 +269,29 @@ def test_wrong_typed_bodies_are_a_4xx_never_a_500(
     path = request.node.callspec.id.split(" ", 1)[0]
     response = post(alice_client, f"{BASE}/valves_pipe{path}", body)
     assert_refused_or_accepted(response, must_refuse)
+
+
+# A lone surrogate is refused before the valves service sees it.
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"GREETING": "hi \\ud800"}', "GREETING"),
+        ('{"GREETING": ["\\udfff"]}', "GREETING.0"),
+        ('{"\\ud800": "x"}', "\\ud800"),
+    ],
+)
+def test_user_valves_with_a_lone_surrogate_are_a_400_and_nothing_is_stored(
+    bob_client, bob, valves_pipe, raw, field
+):
+    from valves.models import UserValves
+
+    response = bob_client.post(
+        f"{BASE}/valves_pipe/valves/user/update", raw, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [field]
+    assert not UserValves.objects.filter(user=bob).exists()
+    assert valves_get_user(user=bob, function=valves_pipe).GREETING == "Hello"
