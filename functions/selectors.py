@@ -26,6 +26,15 @@ def function_list_for(*, user) -> QuerySet[Function]:
     return function_list(active=True)
 
 
+def function_list_quarantined() -> QuerySet[Function]:
+    """Return the quarantined functions, most recently quarantined first, with their health."""
+    return (
+        Function.objects.filter(health__quarantined_at__isnull=False)
+        .select_related("health")
+        .order_by("-health__quarantined_at", "id")
+    )
+
+
 def function_get(*, id: str) -> Function:
     """Return one function; raise Function.DoesNotExist naming the id."""
     try:
