@@ -13,6 +13,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from fnplatform.permissions import has_perm
 from functions import admin_views
 from functions.forms import FunctionAdminForm
 from functions.models import Function, FunctionHealth, ModelSettings, RequirementEnv
@@ -285,7 +286,11 @@ class RequirementEnvAdmin(admin.ModelAdmin):
     def pip_log(self, obj: RequirementEnv):
         return format_html('<pre class="pip-log">{}</pre>', obj.log or "(nothing yet)")
 
-    @admin.action(description="Install the selected environments again", permissions=["view"])
+    def has_reinstall_permission(self, request) -> bool:
+        # What environment_reinstall asks for, so the action shows only to those it serves.
+        return has_perm(request.user, "functions.change_function")
+
+    @admin.action(description="Install the selected environments again", permissions=["reinstall"])
     def reinstall(self, request, queryset):
         try:
             for env in queryset:

@@ -685,3 +685,20 @@ def test_admin_index_hides_quarantined_functions_from_staff_who_may_not_view_the
     response = client.get(reverse("admin:index"))
 
     assert response.status_code == 200 and "quarantined-functions" not in page_text(response)
+
+
+@pytest.mark.parametrize(
+    ("perms", "offered"),
+    [
+        (("functions.view_requirementenv", "functions.view_function"), False),
+        (("functions.view_requirementenv", "functions.change_function"), True),
+    ],
+)
+def test_install_again_is_offered_to_those_the_service_lets_do_it(staff_with, perms, offered):
+    from functions.models import RequirementEnv
+
+    RequirementEnv.objects.create(key="k" * 64, requirements=["x"])
+    client = Client()
+    client.force_login(staff_with("stan", *perms))
+    page = page_text(client.get(reverse("admin:functions_requirementenv_changelist")))
+    assert ('value="reinstall"' in page) is offered
