@@ -14,8 +14,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from ninja import Body, Router
+from ninja import Router
 
+from chat.schemas import ActionIn, ChatCompletionIn
 from chat.services import completion as completions
 from chat.services.actions import perform_action, prepare_action
 from chat.services.background import run_background_tasks
@@ -26,18 +27,6 @@ from functions.services.catalog import build_catalog, catalog_for
 from functions.services.runtime import HookError, apply_outlet
 
 log = logging.getLogger(__name__)
-
-
-def _require_chat_body(body: dict[str, Any]) -> None:
-    from django.core.exceptions import ValidationError
-
-    errors = {}
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        errors["model"] = ["A model id is required."]
-    if not isinstance(body.get("messages"), list):
-        errors["messages"] = ["messages must be a list."]
-    if errors:
-        raise ValidationError(errors)
 
 
 def _error_frame(exc: Exception) -> dict[str, Any]:
@@ -92,7 +81,6 @@ async def _complete(req: completions.CompletionRequest) -> HttpResponse:
 
 async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
     """Answer an OpenAI chat completion request, streamed as SSE when asked."""
-    _require_chat_body(body)
     catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
         user=request.auth, body=body, catalog=catalog
@@ -133,8 +121,8 @@ def build_router(*, openwebui: bool) -> Router:
     return router
 
 
-async def _completions_view(request: HttpRequest, body: dict[str, Any] = Body(...)):
-    return await chat_completion(request, body)
+async def _completions_view(request: HttpRequest, payload: ChatCompletionIn):
+    return await chat_completion(request, payload.body())
 
 
 async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str, Any]:
@@ -151,14 +139,16 @@ async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str,
     }
 
 
-async def run_chat_action(request: HttpRequest, action_id: str, body: dict[str, Any] = Body(...)):
-    req = await sync_to_async(prepare_action)(user=request.auth, action_id=action_id, body=body)
+async def run_chat_action(request: HttpRequest, action_id: str, payload: ActionIn):
+    req = await sync_to_async(prepare_action)(
+        user=request.auth, action_id=action_id, body=payload.body()
+    )
     return await perform_action(req)
 
 
-async def chat_completed(request: HttpRequest, body: dict[str, Any] = Body(...)):
+async def chat_completed(request: HttpRequest, payload: ChatCompletionIn):
     """Run the outlet filters on a finished conversation (for clients that call it)."""
-    _require_chat_body(body)
+    body = payload.body()
     catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
         user=request.auth, body=body, catalog=catalog

@@ -13,12 +13,13 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from fnplatform.permissions import has_perm
 from functions import admin_views
 from functions.forms import FunctionAdminForm
-from functions.models import Function, ModelSettings, RequirementEnv
+from functions.models import Function, FunctionHealth, ModelSettings, RequirementEnv
 from functions.services import environments
 from functions.services import functions as services
-from functions.services.health import health_release
+from functions.services.health import health_release, health_summary
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied)
 MAIN_FIELDS = ["id", "name", "description", "content", "call_timeout", "note"]
@@ -45,10 +46,11 @@ class FunctionAdmin(admin.ModelAdmin):
         "revision",
         "updated_at",
         "has_load_error",
+        "health_status",
     ]
     list_filter = ["type", "is_active", "is_global"]
     search_fields = ["id", "name", "meta__description"]
-    list_select_related = ["current_revision"]
+    list_select_related = ["current_revision", "health"]
     actions = [
         "activate",
         "deactivate",
@@ -79,6 +81,20 @@ class FunctionAdmin(admin.ModelAdmin):
     @admin.display(description="Load error", boolean=True, ordering="load_error")
     def has_load_error(self, obj: Function) -> bool:
         return bool(obj.load_error)
+
+    @admin.display(description="Health", ordering="health__quarantined_at")
+    def health_status(self, obj: Function):
+        try:
+            health = obj.health
+        except FunctionHealth.DoesNotExist:
+            health = None
+        summary = health_summary(health)
+        return format_html(
+            '<span class="health health-{}" title="{}">{}</span>',
+            summary.state,
+            summary.detail,
+            summary.text,
+        )
 
     # The change form
 
@@ -270,7 +286,11 @@ class RequirementEnvAdmin(admin.ModelAdmin):
     def pip_log(self, obj: RequirementEnv):
         return format_html('<pre class="pip-log">{}</pre>', obj.log or "(nothing yet)")
 
-    @admin.action(description="Install the selected environments again", permissions=["view"])
+    def has_reinstall_permission(self, request) -> bool:
+        # What environment_reinstall asks for, so the action shows only to those it serves.
+        return has_perm(request.user, "functions.change_function")
+
+    @admin.action(description="Install the selected environments again", permissions=["reinstall"])
     def reinstall(self, request, queryset):
         try:
             for env in queryset:

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from fnplatform.permissions import has_perm
 from functions import selectors
 from functions.forms import CloneForm, ImportFileForm, ImportJsonForm, ImportUrlForm
 from functions.models import Function, FunctionRevision
@@ -387,6 +388,9 @@ def save_valves(request: HttpRequest, function: Function, form) -> bool:
 
 def edit_valves(request: HttpRequest, object_id: str, *, model_admin) -> HttpResponse:
     function = get_function(model_admin, request, object_id)
+    # The same permission the API's valves endpoints ask for; saving needs the change
+    # one, which valves_update_global checks.
+    require(has_perm(request.user, "valves.view_functionvalves"))
     title = f"Valves of {function.name}"
     page = partial(render_page, model_admin, request, "valves", title, original=function)
     try:

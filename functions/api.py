@@ -7,6 +7,7 @@ returns its result; fnplatform.api maps service errors to HTTP statuses.
 from django.http import HttpRequest
 from ninja import Router
 
+from fnplatform.permissions import require_perm
 from functions import selectors
 from functions.models import FunctionHealth
 from functions.schemas import (
@@ -28,10 +29,13 @@ from functions.services.health import health_release
 
 router = Router(tags=["functions"])
 
+VIEW = "functions.view_function"
+
 
 def _staff_get(request: HttpRequest, id: str):
-    """Check staff first, so a non-staff caller cannot probe which ids exist."""
-    services.require_staff(request.auth)
+    """Check the view permission first, so a caller without it cannot probe which ids
+    exist; writes are then checked for their own permission by the service."""
+    require_perm(request.auth, VIEW)
     return selectors.function_get(id=id)
 
 
@@ -42,7 +46,7 @@ def list_functions(request: HttpRequest):
 
 @router.get("/list", response=list[FunctionUserOut])
 def list_functions_with_users(request: HttpRequest):
-    services.require_staff(request.auth)
+    require_perm(request.auth, VIEW)
     return selectors.function_list()
 
 

@@ -3,14 +3,17 @@
 from typing import Any
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def _epoch(value) -> int:
     return int(value.timestamp()) if value else 0
 
 
-class FunctionMetaIn(Schema):
+class FunctionMetaIn(BaseModel):
+    """Open WebUI's meta object. A plain pydantic model: a ninja Schema reads attributes
+    from any object, so it took `"meta": 7` for an empty meta and dropped extra keys."""
+
     model_config = ConfigDict(extra="allow")
     description: str | None = None
 
@@ -114,7 +117,8 @@ class RevisionOut(Schema):
 
 
 class RollbackIn(Schema):
-    revision: int
+    # Revision numbers are database integers: a bigger one is no revision at all.
+    revision: int = Field(ge=1, le=2**31 - 1)
 
 
 class ImportIn(Schema):

@@ -4,6 +4,7 @@ import difflib
 
 from django.db.models import QuerySet
 
+from fnplatform.permissions import has_perm
 from functions.models import Function, FunctionRevision
 
 
@@ -18,10 +19,20 @@ def function_list(*, type: str | None = None, active: bool | None = None) -> Que
 
 
 def function_list_for(*, user) -> QuerySet[Function]:
-    """Return the functions a user may see: all for staff, active ones for others."""
-    if user.is_staff:
+    """Return the functions a user may see: all for staff who may view functions, active
+    ones for others."""
+    if has_perm(user, "functions.view_function"):
         return function_list()
     return function_list(active=True)
+
+
+def function_list_quarantined() -> QuerySet[Function]:
+    """Return the quarantined functions, most recently quarantined first, with their health."""
+    return (
+        Function.objects.filter(health__quarantined_at__isnull=False)
+        .select_related("health")
+        .order_by("-health__quarantined_at", "id")
+    )
 
 
 def function_get(*, id: str) -> Function:
@@ -33,10 +44,11 @@ def function_get(*, id: str) -> Function:
 
 
 def function_usable_by(*, user, function: Function) -> bool:
-    """Whether a user may use a function (chat with it, set its user valves)."""
+    """Whether a user may use a function (chat with it, set its user valves): an active
+    one, or any for staff who may view functions (to try them before switching on)."""
     if user is None or not user.is_authenticated:
         return False
-    return bool(user.is_staff or function.is_active)
+    return bool(function.is_active or has_perm(user, "functions.view_function"))
 
 
 def revision_list(*, function: Function) -> QuerySet[FunctionRevision]:

@@ -46,6 +46,23 @@ def outsider(django_user_model):
 
 
 @pytest.fixture
+def staff_with(django_user_model):
+    """Make an active staff member (not a superuser) holding only the named permissions."""
+    from django.contrib.auth.models import Permission
+
+    def make(username: str, *perms: str):
+        user = django_user_model.objects.create_user(username, password="pw", is_staff=True)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        return django_user_model.objects.get(pk=user.pk)  # a fresh permission cache
+
+    return make
+
+
+@pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
     return client

@@ -1,17 +1,17 @@
 """Open WebUI-compatible valve endpoints under /api/v1/functions/id/{id}/valves.
 
-Global valves are staff-only; user valves are for any signed-in user, on
-functions that user may use. Each operation calls one service; fnplatform.api
-turns service errors into 400/403/404.
+Global valves are for staff with the admin's valves permissions; user valves are
+for any signed-in user, on functions that user may use. Each operation calls one
+service; fnplatform.api turns service errors into 400/403/404.
 """
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from ninja import Router
 
+from fnplatform.permissions import require_perm
 from functions import selectors
 from functions.models import Function
-from functions.services.functions import require_staff
 from valves import services
 from valves.schemas import ErrorOut, ValvesIn, ValvesOut
 
@@ -21,8 +21,9 @@ ERRORS = {400: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
 def _staff_get(request: HttpRequest, id: str) -> Function:
-    """Check staff first, so a non-staff caller cannot probe which ids exist."""
-    require_staff(request.auth)
+    """Check the view permission first, so a caller without it cannot probe which ids
+    exist; updates are then checked for the change permission by the service."""
+    require_perm(request.auth, "valves.view_functionvalves")
     return selectors.function_get(id=id)
 
 

@@ -28,10 +28,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import transaction
 from django.db.models import QuerySet
 
+from fnplatform.permissions import require_perm
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
 from functions.services.executor import run_blocking
-from functions.services.functions import require_staff
 from functions.services.reports import function_report, plugin_target
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 from valves.models import FunctionValves, UserValves
@@ -228,7 +228,7 @@ def valves_update_global(
     *, user: User, function: Function, values: dict[str, Any], clear: Iterable[str] = ()
 ) -> ValvesState:
     """Validate and store global valves; staff only. A None value means "back to the default"."""
-    require_staff(user)
+    require_perm(user, "valves.change_functionvalves")
     spec = valves_spec(function=function)
     if spec is None:
         raise ValidationError("This function has no Valves.", code="no_valves")

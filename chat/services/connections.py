@@ -32,7 +32,7 @@ from django.db import transaction
 
 from chat.models import Connection, validate_base_url
 from chat.selectors import connection_list
-from functions.services.functions import require_staff
+from fnplatform.permissions import require_staff
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,8 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from fnplatform.accounts.models import ApiKey
 from fnplatform.accounts.services import api_key_create, api_key_revoke
@@ -42,14 +44,28 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
-        """Create new keys through the service and show the plaintext this one time."""
+        """Create new keys through the service; response_add shows the plaintext this one time."""
         if change:
             return
         created, key = api_key_create(user=obj.user, name=obj.name)
         # The admin goes on to log and redirect to `obj`, so it must become the saved row.
         for field in ApiKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created, field.attname))
-        messages.warning(request, f"New API key (copy it now; it will not be shown again): {key}")
+        # Only for response_add of this request: a message would carry it in a cookie.
+        obj._plaintext = key
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
+        """Answer with a page showing the new key once, instead of redirecting with a message."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New API key",
+            "api_key": obj,
+            "plaintext": obj._plaintext,
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+        add_never_cache_headers(response)  # no cache may keep the plaintext either
+        return response
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

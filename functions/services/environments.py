@@ -32,6 +32,7 @@ from django.utils import timezone
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from fnplatform.permissions import require_perm
 from functions.models import Function, RequirementEnv
 from functions.services.loader import requirement_satisfied
 
@@ -108,9 +109,7 @@ def schedule_install(key: str) -> None:
 
 def environment_reinstall(*, user, environment: RequirementEnv) -> None:
     """Staff asked to install again (after fixing an index, say)."""
-    from functions.services.functions import require_staff
-
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     env = environment
     RequirementEnv.objects.filter(pk=env.pk).update(status=RequirementEnv.Status.PENDING)
     with contextlib.suppress(FileNotFoundError):

@@ -2,18 +2,20 @@
 
 Every door (admin, API, HTMX pages, management commands) calls these. Errors:
 ValidationError (code "invalid_source" with the loader's detail for code that
-cannot load; field errors for bad input), PermissionDenied for non-staff callers.
+cannot load; field errors for bad input), PermissionDenied for callers who are not
+active staff or lack the admin's permission for the step (fnplatform.permissions).
 A rejected call changes nothing.
 """
 
 import time
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from fnplatform.permissions import require_perm, require_staff  # noqa: F401 (re-exported)
 from functions.models import Function, FunctionRevision, RequirementEnv, validate_function_id
 from functions.services import environments
 from functions.services.executor import get_executor
@@ -31,12 +33,6 @@ from functions.services.loader import (
 _CHECK_TTL_SECONDS = 300
 UNCHANGED = object()
 _checked: dict[str, tuple[float, dict]] = {}
-
-
-def require_staff(user) -> None:
-    """Raise PermissionDenied unless the user is active staff: only staff author code."""
-    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
-        raise PermissionDenied("Only staff members can manage functions.")
 
 
 def function_check_source(*, content: str, function_id: str = "plugin", fresh: bool = False):
@@ -159,7 +155,7 @@ def function_create(
     call_timeout: float | None = None,
 ) -> Function:
     """Create a function from source that loads, with its first revision."""
-    require_staff(user)
+    require_perm(user, "functions.add_function")
     function_id = _clean_id(id)
     # Checked before the transaction: the check may take seconds and must hold no lock.
     report = function_check_source(content=content, function_id=function_id)
@@ -199,7 +195,7 @@ def function_update(
 ) -> Function:
     """Change name, meta, source or deadline; new source is checked and becomes a new
     revision. The new code is checked before any transaction opens."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     checked = None
     if content is not None and content != function.content:
         checked = function_check_source(content=content, function_id=function.id)
@@ -245,7 +241,7 @@ def _update(user, function, name, content, meta, note, call_timeout, checked) ->
 
 def function_rollback(*, user, function: Function, revision: FunctionRevision) -> Function:
     """Make an old revision's source current again, as a new revision."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     if revision.function_id != function.id:
         raise ValidationError("That revision belongs to another function.")
     function = Function.objects.get(pk=function.pk)
@@ -298,7 +294,7 @@ def function_environment_settled(*, function: Function, environment: Requirement
 
 def function_set_active(*, user, function: Function, active: bool) -> Function:
     """Switch a function on or off; switching on reloads its code and refuses on failure."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     if active:
         try:
             report = function_check_source(
@@ -328,7 +324,7 @@ def function_set_active(*, user, function: Function, active: bool) -> Function:
 @transaction.atomic
 def function_set_global(*, user, function: Function, is_global: bool) -> Function:
     """Apply a filter or action to every model (or stop doing so)."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     function = Function.objects.select_for_update().get(pk=function.pk)
     function.is_global = is_global
     function.save(update_fields=["is_global", "updated_at"])
@@ -337,7 +333,7 @@ def function_set_global(*, user, function: Function, is_global: bool) -> Functio
 
 def function_delete(*, user, function: Function) -> None:
     """Delete a function with its revisions and valves."""
-    require_staff(user)
+    require_perm(user, "functions.delete_function")
     function_id = function.id
     with transaction.atomic():
         Function.objects.filter(pk=function_id).delete()
@@ -361,7 +357,9 @@ def epoch(value) -> int:
 
 def function_export_items(*, user, functions, include_valves: bool = False) -> list[dict[str, Any]]:
     """Return functions in Open WebUI's export format; secret valves are never included."""
-    require_staff(user)
+    require_perm(user, "functions.view_function")
+    if include_valves:
+        require_perm(user, "valves.view_functionvalves")
     from valves.services import valves_state_global
 
     items = []

@@ -5,6 +5,8 @@ the deadline, a resource limit); a plugin that raises an ordinary exception is
 recorded but keeps running, as its next call may well succeed.
 """
 
+import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,11 +14,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from fnplatform.permissions import require_perm
 from functions.models import Function, FunctionHealth
-from functions.services.functions import require_staff
+
+logger = logging.getLogger(__name__)
 
 KEEP_FAILURES = 20
 SEVERE = frozenset({"crash", "timeout", "limit"})
+# What the admin's change list counts as "recent" failures.
+RECENT = timedelta(hours=24)
 
 
 @transaction.atomic
@@ -41,6 +47,7 @@ def health_record_failure(*, function_id: str, kind: str, message: str, tracebac
             f"{settings.FUNCTIONS_QUARANTINE_CRASHES} severe failures within "
             f"{settings.FUNCTIONS_QUARANTINE_WINDOW:g} s; the last: {message}"
         )
+        logger.warning("Function %s quarantined: %s", function.id, health.quarantine_reason)
     health.save()
     return health
 
@@ -53,7 +60,7 @@ def _severe_recently(health: FunctionHealth, now) -> bool:
 
 def health_release(*, user, function: Function) -> FunctionHealth | None:
     """Let a quarantined function run again (staff), keeping its failure history."""
-    require_staff(user)
+    require_perm(user, "functions.change_function")
     health = FunctionHealth.objects.filter(function=function).first()
     if health is None or not health.is_quarantined:
         raise ValidationError(f"Function {function.id} is not quarantined.")
@@ -71,3 +78,24 @@ def quarantine_reason(function: Function) -> str | None:
         f"Function {function.id} is quarantined since {health.quarantined_at:%Y-%m-%d %H:%M} "
         f"UTC: {health.quarantine_reason} Staff can release it in the admin."
     )
+
+
+@dataclass(frozen=True)
+class HealthSummary:
+    """One line about a function's health: state "ok", "failing" or "quarantined"."""
+
+    state: str
+    text: str
+    detail: str
+
+
+def health_summary(health: FunctionHealth | None, *, now=None) -> HealthSummary:
+    """Summarise a health record (None: never failed) for lists: what, and why."""
+    if health is not None and health.is_quarantined:
+        return HealthSummary("quarantined", "quarantined", health.quarantine_reason)
+    since = ((now or timezone.now()) - RECENT).isoformat()
+    recent = [f for f in (health.failures if health else []) if f["at"] >= since]
+    if not recent:
+        return HealthSummary("ok", "ok", "")
+    plural = "" if len(recent) == 1 else "s"
+    return HealthSummary("failing", f"{len(recent)} recent failure{plural}", recent[-1]["message"])

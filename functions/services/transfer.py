@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from fnplatform.permissions import require_perm, require_staff
 from functions.models import Function
-from functions.services.functions import function_create, function_update, require_staff
+from functions.services.functions import function_create, function_update
 
 _GITHUB_BLOB = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/blob/(.+)$")
 _GITHUB_TREE = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/tree/(.+?)/?$")
@@ -48,17 +49,22 @@ class FetchedSource:
 
 
 def fetch_source(*, user, url: str) -> FetchedSource:
-    """Download a plugin file (staff only), with a timeout and a size cap. Nothing is saved."""
-    require_staff(user)
+    """Download a plugin file to create a function from, with a timeout and a size cap.
+    Nothing is saved."""
+    require_perm(user, "functions.add_function")
     raw = github_raw_url(url)
-    if urlparse(raw).scheme not in {"http", "https"}:
+    try:
+        scheme = urlparse(raw).scheme
+    except ValueError as exc:  # "http://[" is not a URL at all
+        raise ValidationError({"url": [f"Not a valid URL: {exc}."]}) from exc
+    if scheme not in {"http", "https"}:
         raise ValidationError({"url": ["Only http and https URLs can be imported."]})
     limit = settings.FUNCTIONS_IMPORT_MAX_BYTES
     try:
         body = _download(raw, limit, settings.FUNCTIONS_IMPORT_TIMEOUT)
     except httpx.TimeoutException as exc:
         raise ValidationError({"url": [f"Timed out fetching {raw}."]}) from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise ValidationError({"url": [f"Could not fetch {raw}: {exc}"]}) from exc
     try:
         content = body.decode("utf-8")
@@ -97,7 +103,10 @@ def _item_fields(item: dict, index: int) -> tuple[str, str, str, dict]:
 
 @transaction.atomic
 def function_import_items(*, user, items: list, overwrite: bool = False) -> list[Function]:
-    """Import Open WebUI export items; all or nothing, errors name the item."""
+    """Import Open WebUI export items; all or nothing, errors name the item.
+
+    New ids need functions.add_function, overwritten ones functions.change_function
+    (function_create and function_update check them item by item)."""
     require_staff(user)
     if not isinstance(items, list):
         raise ValidationError("The import must be a JSON list of functions.")

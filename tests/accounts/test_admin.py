@@ -1,5 +1,10 @@
+import json
+import re
+
 import pytest
 from django.contrib.messages import get_messages
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from fnplatform.accounts.models import ApiKey
@@ -20,17 +25,36 @@ def test_changelist_shows_keys_without_hashes(alice_client, bob):
     assert api_key.key_hash not in response.text
 
 
-def test_add_generates_a_key_and_shows_it_once(alice_client, bob):
+def test_add_generates_a_key_and_shows_it_once_in_the_page(alice_client, bob):
     response = alice_client.post(
         reverse("admin:accounts_apikey_add"), {"user": bob.pk, "name": "from-admin"}
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 200
     api_key = ApiKey.objects.get(name="from-admin")
-    texts = [str(m) for m in get_messages(response.wsgi_request)]
-    key = next(t for t in texts if "fnp_" in t).rsplit(" ", 1)[-1]
+    key = re.search(r'<code id="new-api-key">(fnp_[^<]+)</code>', response.text).group(1)
     assert api_key_authenticate(key) == bob
-    assert api_key.key_hash != key
+    assert api_key.key_hash != key and api_key.key_hash not in response.text
+    assert response.text.count(key) == 1
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_new_key_is_in_no_cookie_message_or_session(alice_client, bob):
+    response = alice_client.post(
+        reverse("admin:accounts_apikey_add"), {"user": bob.pk, "name": "from-admin"}
+    )
+    key = re.search(r'id="new-api-key">(fnp_[^<]+)<', response.text).group(1)
+
+    assert all(key not in morsel.value for morsel in response.cookies.values())
+    # The messages cookie is signed and compressed, so decode it to look inside.
+    if "messages" in response.cookies:
+        stored = CookieStorage(response.wsgi_request)._decode(response.cookies["messages"].value)
+        assert all(key not in str(m) for m in stored or [])
+    assert all(key not in str(m) for m in get_messages(response.wsgi_request))
+    session = Session.objects.get(session_key=alice_client.session.session_key)
+    assert key not in json.dumps(session.get_decoded())
+    # The next page shows no leftover message with it either.
+    assert key not in alice_client.get(CHANGELIST_URL).text
 
 
 def test_change_page_is_read_only(alice_client, bob):

@@ -1,4 +1,8 @@
+import json
+
 import pytest
+from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from fnplatform.accounts.models import ApiKey
@@ -56,6 +60,17 @@ def test_create_shows_the_new_key_once(bob_client, bob):
     assert api_key_authenticate(key) == bob
     assert "no-store" in response["Cache-Control"]
     assert key not in bob_client.get(SETTINGS_URL).text
+
+
+def test_the_new_key_is_in_no_cookie_message_or_session(bob_client):
+    response = bob_client.post(CREATE_URL, {"name": "ci"})
+    key = response.context["new_key"]
+
+    assert response.text.count(key) == 1
+    assert all(key not in morsel.value for morsel in response.cookies.values())
+    assert all(key not in str(m) for m in get_messages(response.wsgi_request))
+    session = Session.objects.get(session_key=bob_client.session.session_key)
+    assert key not in json.dumps(session.get_decoded())
 
 
 def test_create_rejects_a_too_long_name(bob_client, bob):

@@ -3,6 +3,7 @@
 The upstream model is a real loopback OpenAI-compatible server (tests/support).
 """
 
+import json
 import threading
 import time
 
@@ -12,6 +13,7 @@ import pytest
 
 from functions.services.functions import function_create, function_set_active, function_set_global
 from tests.conftest import read_plugin
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 from valves.services import valves_update_global
 
 
@@ -446,3 +448,169 @@ def test_host_data_shims_work_on_either_executor(live, bob_key, alice, bob):
     client = openai.OpenAI(base_url=f"{live.url}/api", api_key=bob_key, max_retries=0)
     answer = ask(client, "host_probe", "hi").choices[0].message.content
     assert json.loads(answer) == ["bob@example.com", "bob@example.com", None, ["likes tea"]]
+
+
+# Wrong-typed bodies are a 4xx, never a 500 (Django's test client, no live server).
+
+NULL_OR = lambda *types: {"null", *types}  # noqa: E731
+MESSAGES = [{"role": "user", "content": "hi"}]
+IDS = {"id": NULL_OR("string"), "chat_id": NULL_OR("string"), "session_id": NULL_OR("string")}
+COMPLETION = {
+    "model": "echo_pipe",
+    "messages": MESSAGES,
+    "stream": False,
+    "id": "m1",
+    "chat_id": "c1",
+    "session_id": "s1",
+    "metadata": {"filter_ids": []},
+    "background_tasks": {"title_generation": False},
+    "filter_ids": [],
+    "tool_ids": [],
+    "features": {},
+    "files": [],
+}
+COMPLETION_FIELDS = {
+    "model": {"string"},
+    "messages": {"array"},
+    "messages.0": {"object"},
+    "messages.0.role": {"string"},
+    "messages.0.content": NULL_OR("string", "array"),
+    # true streams; the streamed path is covered by the live tests above.
+    "stream": {"null", "bool"},
+    **IDS,
+    "metadata": NULL_OR("object"),
+    "metadata.filter_ids": NULL_OR("array"),
+    "background_tasks": NULL_OR("object"),
+    "background_tasks.title_generation": {"bool"},
+    "filter_ids": NULL_OR("array"),
+    "tool_ids": NULL_OR("array"),
+    "features": NULL_OR("object"),
+    "files": NULL_OR("array"),
+}
+ACTION = {"model": "echo_pipe", "messages": MESSAGES, "id": "m1", "chat_id": "c1"}
+ACTION_FIELDS = {"model": {"string"}, "messages": {"array"}, "messages.0": {"object"}, **IDS}
+TYPED_BODIES = [
+    case
+    for case in [
+        *typed_cases(COMPLETION, COMPLETION_FIELDS, "/api/chat/completions "),
+        *typed_cases(COMPLETION, COMPLETION_FIELDS, "/api/chat/completed "),
+        *typed_cases(ACTION, ACTION_FIELDS, "/api/chat/actions/ping_action "),
+    ]
+    # A streamed answer is read by the live tests above.
+    if case.values[0].get("stream") is not True
+]
+
+
+@pytest.fixture
+def chat_functions(make_function):
+    make_function("echo_pipe", is_active=True)
+    make_function("ping_action", is_active=True)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("body", "must_refuse"), TYPED_BODIES)
+def test_wrong_typed_bodies_are_a_4xx_never_a_500(
+    alice_client, chat_functions, request, body, must_refuse
+):
+    path = request.node.callspec.id.split(" ", 1)[0]
+    response = alice_client.post(path, json.dumps(body), content_type="application/json")
+    assert_refused_or_accepted(response, must_refuse)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat/completions", COMPLETION),
+        ("/api/chat/completed", COMPLETION),
+        ("/api/chat/actions/ping_action", ACTION),
+    ],
+)
+def test_the_well_typed_bodies_those_cases_start_from_are_answered(
+    alice_client, chat_functions, path, body
+):
+    response = alice_client.post(path, json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "value"), [("metadata", [1]), ("chat_id", {}), ("background_tasks", "x")]
+)
+@pytest.mark.parametrize("path", ["/api/chat/completions", "/v1/chat/completions"])
+def test_a_wrong_type_is_a_422_naming_the_field(alice_client, chat_functions, path, field, value):
+    body = {**COMPLETION, field: value}
+    response = alice_client.post(path, json.dumps(body), content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+@pytest.mark.django_db
+def test_unknown_keys_reach_the_plugin_as_sent(alice_client, make_function):
+    source = (
+        "import json\nclass Pipe:\n    def pipe(self, body):\n"
+        "        return json.dumps([body.get('temperature'), body.get('custom'),"
+        " body['messages'][0].get('extra')])\n"
+    )
+    make_function("body_probe", content=source, is_active=True)
+    body = {
+        "model": "body_probe",
+        "messages": [{"role": "user", "content": "hi", "extra": {"k": [1]}}],
+        "temperature": 0.25,
+        "custom": {"k": [2]},
+    }
+    response = alice_client.post(
+        "/api/chat/completions", json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    answer = response.json()["choices"][0]["message"]["content"]
+    assert json.loads(answer) == [0.25, {"k": [2]}, {"k": [1]}]
+
+
+# A lone surrogate is refused at the door, and is never blamed on the function.
+
+SURROGATE_BODY = '{"model": "echo_pipe", "messages": [{"role": "user", "content": "hi \\ud800"}]}'
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/chat/completions", "/v1/chat/completions"])
+def test_a_lone_surrogate_in_a_message_is_a_400_and_no_failure_of_the_function(
+    alice_client, chat_functions, path
+):
+    from functions.models import FunctionHealth
+
+    response = alice_client.post(path, SURROGATE_BODY, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["messages.0.content"]
+    assert not FunctionHealth.objects.filter(function_id="echo_pipe").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_async_door_refuses_a_lone_surrogate_too(async_client, alice, chat_functions):
+    from functions.models import FunctionHealth
+
+    await async_client.aforce_login(alice)
+    response = await async_client.post(
+        "/api/chat/completions", SURROGATE_BODY, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "messages.0.content" in response.json()["detail"]
+    assert not await FunctionHealth.objects.filter(function_id="echo_pipe").aexists()
+
+
+def test_a_lone_surrogate_never_reaches_a_worker_or_the_health_record(live, api_key, install):
+    from functions.models import FunctionHealth
+
+    install("echo_pipe")
+    response = httpx.post(
+        f"{live.url}/api/chat/completions",
+        content=SURROGATE_BODY.encode(),
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+
+    assert response.status_code == 400, response.text
+    assert list(response.json()["errors"]) == ["messages.0.content"]
+    assert not FunctionHealth.objects.filter(function_id="echo_pipe").exists()

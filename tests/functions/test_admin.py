@@ -1,6 +1,7 @@
 """The functions admin: pages, permissions, and that every write goes through the services."""
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -101,6 +102,39 @@ def test_pages_render_for_staff(alice_client, echo, page):
     response = alice_client.get(page_urls(echo.id)[page])
 
     assert response.status_code == 200
+
+
+# (admin page, API call, permissions held): both doors answer alike.
+AGREEMENT = [
+    ("changelist", ("get", "/api/v1/functions/export"), ()),
+    ("changelist", ("get", "/api/v1/functions/export"), ("functions.view_function",)),
+    ("add", ("post", "/api/v1/functions/create"), ("functions.view_function",)),
+    ("add", ("post", "/api/v1/functions/create"), ("functions.add_function",)),
+    ("valves", ("get", "/api/v1/functions/id/echo/valves"), ("functions.view_function",)),
+    (
+        "valves",
+        ("get", "/api/v1/functions/id/echo/valves"),
+        ("functions.view_function", "valves.view_functionvalves"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("page", "api", "perms"), AGREEMENT)
+def test_admin_and_api_agree_on_staff_permissions(staff_with, echo, page, api, perms):
+    client = Client()
+    client.force_login(staff_with("stan", *perms))
+    method, path = api
+    body = {"id": "new_pipe", "content": NO_VALVES_PIPE}
+    answer = (
+        client.post(path, body, content_type="application/json")
+        if method == "post"
+        else (client.get(path))
+    )
+    admin_status = client.get(page_urls(echo.id)[page]).status_code
+
+    assert admin_status in (200, 403)
+    assert (answer.status_code == 403) == (admin_status == 403), answer.content
+    assert answer.status_code in (200, 403)
 
 
 @pytest.mark.parametrize("who", ["bob", "anonymous"])
@@ -580,3 +614,91 @@ def test_valves_page_shows_the_load_error_when_code_cannot_load(alice_client, ma
 
     assert response.status_code == 200
     assert "SyntaxError at line 1" in page_text(response)
+
+
+# Quarantine seen: the change list's health column and the admin index
+
+
+def health_cell(page: str, function_id: str) -> str:
+    """The health cell of one function's row in the change list."""
+    row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*?>{function_id}<(?:(?!</tr>).)*</tr>", page, re.S)
+    return re.search(r'<td class="field-health_status">(.*?)</td>', row.group(0), re.S).group(1)
+
+
+def test_change_list_shows_each_functions_health(alice_client, make_function, settings):
+    from functions.services.health import health_record_failure
+
+    settings.FUNCTIONS_QUARANTINE_CRASHES = 1
+    make_function("echo_pipe", id="healthy")
+    make_function("echo_pipe", id="flaky")
+    make_function("echo_pipe", id="broken")
+    health_record_failure(function_id="flaky", kind="error", message="ValueError: one")
+    health_record_failure(function_id="flaky", kind="error", message="ValueError: <two>")
+    health_record_failure(function_id="broken", kind="crash", message="worker died")
+
+    page = page_text(alice_client.get(url("changelist")))
+
+    assert health_cell(page, "healthy") == '<span class="health health-ok" title="">ok</span>'
+    assert health_cell(page, "flaky") == (
+        '<span class="health health-failing" title="ValueError: &lt;two&gt;">'
+        "2 recent failures</span>"
+    )
+    quarantined = health_cell(page, "broken")
+    assert quarantined.startswith('<span class="health health-quarantined" title="1 severe')
+    assert "the last: worker died" in quarantined and quarantined.endswith(">quarantined</span>")
+
+
+def test_admin_index_lists_quarantined_functions_with_links(alice_client, make_function, settings):
+    from functions.services.health import health_record_failure
+
+    settings.FUNCTIONS_QUARANTINE_CRASHES = 1
+    make_function("echo_pipe", id="broken", name="Broken Pipe")
+    make_function("echo_pipe", id="fine")
+    health_record_failure(function_id="broken", kind="crash", message="worker died")
+
+    page = page_text(alice_client.get(reverse("admin:index")))
+
+    section = page[page.index('id="quarantined-functions"') :]
+    section = section[: section.index("</table>")]
+    assert f'href="{url("change", "broken")}"' in section and "Broken Pipe" in section
+    assert "worker died" in section and url("change", "fine") not in section
+    assert "app-functions" in page  # the stock index is still there
+
+
+def test_admin_index_has_no_quarantine_section_when_none_is(alice_client, make_function):
+    make_function("echo_pipe", id="fine")
+    page = page_text(alice_client.get(reverse("admin:index")))
+    assert "quarantined-functions" not in page and "app-functions" in page
+
+
+def test_admin_index_hides_quarantined_functions_from_staff_who_may_not_view_them(
+    staff_with, make_function, settings
+):
+    from functions.services.health import health_record_failure
+
+    settings.FUNCTIONS_QUARANTINE_CRASHES = 1
+    make_function("echo_pipe", id="broken")
+    health_record_failure(function_id="broken", kind="crash", message="worker died")
+    client = Client()
+    client.force_login(staff_with("stan", "accounts.view_apikey"))
+
+    response = client.get(reverse("admin:index"))
+
+    assert response.status_code == 200 and "quarantined-functions" not in page_text(response)
+
+
+@pytest.mark.parametrize(
+    ("perms", "offered"),
+    [
+        (("functions.view_requirementenv", "functions.view_function"), False),
+        (("functions.view_requirementenv", "functions.change_function"), True),
+    ],
+)
+def test_install_again_is_offered_to_those_the_service_lets_do_it(staff_with, perms, offered):
+    from functions.models import RequirementEnv
+
+    RequirementEnv.objects.create(key="k" * 64, requirements=["x"])
+    client = Client()
+    client.force_login(staff_with("stan", *perms))
+    page = page_text(client.get(reverse("admin:functions_requirementenv_changelist")))
+    assert ('value="reinstall"' in page) is offered

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from functions.models import Function
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 
 pytestmark = pytest.mark.django_db
 
@@ -215,3 +216,147 @@ def test_openapi_docs_are_served(alice_client):
     assert alice_client.get("/api/docs").status_code == 200
     schema = alice_client.get("/api/openapi.json").json()
     assert "/api/v1/functions/id/{id}/rollback" in schema["paths"]
+
+
+# The permission matrix: the API asks for the admin's model permissions.
+
+PERSONAS = ["superuser", "viewer", "bare_staff", "user"]
+
+
+@pytest.fixture
+def as_persona(alice, bob, staff_with):
+    """Return a client logged in as one of PERSONAS."""
+    users = {
+        "superuser": lambda: alice,
+        "viewer": lambda: staff_with("vera", "functions.view_function"),
+        "bare_staff": lambda: staff_with("stan"),
+        "user": lambda: bob,
+    }
+
+    def login(persona: str) -> Client:
+        client = Client()
+        client.force_login(users[persona]())
+        return client
+
+    return login
+
+
+# (method, path, expected status for superuser, viewer, bare staff, plain user)
+MATRIX = [
+    ("get", "/export", 200, 200, 403, 403),
+    ("get", "/list", 200, 200, 403, 403),
+    ("get", "/id/api_pipe", 200, 200, 403, 403),
+    ("get", "/id/api_pipe/revisions", 200, 200, 403, 403),
+    ("post", "/create", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/update", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/toggle", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/toggle/global", 200, 403, 403, 403),
+    ("post", "/id/api_pipe/rollback", 400, 403, 403, 403),
+    ("delete", "/id/api_pipe/delete", 200, 403, 403, 403),
+]
+CASES = [
+    pytest.param(method, path, persona, expected[i], id=f"{persona}-{method}-{path}")
+    for method, path, *expected in MATRIX
+    for i, persona in enumerate(PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "persona", "expected"), CASES)
+def test_permission_matrix(as_persona, fn, method, path, persona, expected):
+    response = call(as_persona(persona), method, path)
+    assert response.status_code == expected, response.content
+    if expected == 403 and persona != "user":
+        assert "permission" in response.json()["detail"]
+    if expected == 403:
+        assert Function.objects.get(pk="api_pipe").content == PIPE
+        assert not Function.objects.filter(pk="x").exists()
+
+
+def test_staff_without_a_permission_are_told_which_one(as_persona, fn):
+    response = post(
+        as_persona("viewer"), f"{BASE}/id/api_pipe/update", BODIES["/id/api_pipe/update"]
+    )
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "Changing functions needs the functions.change_function permission, "
+        "which your account does not have."
+    )
+
+
+@pytest.mark.parametrize(
+    ("persona", "sees_inactive"),
+    [("superuser", True), ("viewer", True), ("bare_staff", False), ("user", False)],
+)
+def test_list_shows_inactive_functions_only_to_those_who_may_view_them(
+    as_persona, fn, persona, sees_inactive
+):
+    response = as_persona(persona).get(f"{BASE}/")
+    assert response.status_code == 200
+    assert [f["id"] for f in response.json()] == (["api_pipe"] if sees_inactive else [])
+
+
+def test_export_with_valves_needs_the_valves_view_permission(as_persona, fn):
+    client = as_persona("viewer")
+    assert client.get(f"{BASE}/export").status_code == 200
+    response = client.get(f"{BASE}/export?include_valves=true")
+    assert response.status_code == 403
+    assert "valves.view_functionvalves" in response.json()["detail"]
+
+
+# Wrong-typed bodies are refused with a 4xx, never a 500.
+
+STRING, OBJECT = {"string"}, {"object"}
+FUNCTION_FIELDS = {"id": STRING, "name": STRING, "content": STRING, "meta": OBJECT}
+IMPORT_ITEM = {"id": "imported", "name": "I", "content": PIPE, "meta": {}, "is_global": False}
+TYPED_BODIES = [
+    *typed_cases({"url": "http://127.0.0.1:1/x.py"}, {"url": STRING}, "/load/url "),
+    *typed_cases(BODIES["/create"], FUNCTION_FIELDS, "/create "),
+    *typed_cases(
+        {**BODIES["/create"], "meta": {"description": "d"}},
+        {"meta.description": STRING | {"null"}},
+        "/create ",
+    ),
+    *typed_cases(BODIES["/id/api_pipe/update"], FUNCTION_FIELDS, "/id/api_pipe/update "),
+    *typed_cases(BODIES["/id/api_pipe/rollback"], {"revision": {"int"}}, "/id/api_pipe/rollback "),
+    *typed_cases(
+        {"functions": [], "overwrite": False},
+        {"functions": {"array"}, "overwrite": {"bool"}},
+        "/import ",
+    ),
+    *typed_cases(
+        {"functions": [IMPORT_ITEM], "overwrite": True},
+        {
+            "functions.0": OBJECT,
+            "functions.0.id": STRING,
+            "functions.0.name": {"string", "null", "int", "float", "bool", "array", "object"},
+            "functions.0.content": STRING,
+            "functions.0.meta": {"object", "null", "int", "float", "bool", "array", "string"},
+            "functions.0.is_global": {"bool", "null", "int", "float", "string", "array", "object"},
+            "functions.0.valves": {"object", "null", "int", "float", "bool", "array", "string"},
+        },
+        "/import ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "must_refuse"), TYPED_BODIES)
+def test_wrong_typed_bodies_are_a_4xx_never_a_500(alice_client, fn, request, body, must_refuse):
+    path = request.node.callspec.id.split(" ", 1)[0]
+    response = post(alice_client, BASE + path, body)
+    assert_refused_or_accepted(response, must_refuse)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[", "http://a\x00b/", "http://", "https://exa mple.com/x", "ftp://x/y.py"]
+)
+def test_load_url_refuses_urls_that_are_not_urls_with_a_400(alice_client, url):
+    response = post(alice_client, f"{BASE}/load/url", {"url": url})
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]["url"]
+
+
+def test_create_keeps_meta_keys_the_schema_does_not_name(alice_client):
+    body = {**BODIES["/create"], "meta": {"description": "d", "tags": ["a"]}}
+    response = post(alice_client, f"{BASE}/create", body)
+    assert response.status_code == 200, response.content
+    assert response.json()["meta"]["tags"] == ["a"]

@@ -1,11 +1,19 @@
 """Run-time failures are recorded; repeated crashes quarantine a function until released."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from functions.services.health import health_record_failure, health_release
+from functions.services.health import (
+    RECENT,
+    HealthSummary,
+    health_record_failure,
+    health_release,
+    health_summary,
+)
 from functions.services.plugins import PluginUnavailable, plugin_call_for
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +98,40 @@ async def test_a_crashing_worker_call_is_recorded(tmp_path, alice, transactional
         await process.stop()
     health = await FunctionHealth.objects.aget(function_id="crasher")
     assert health.failures[-1]["kind"] == "crash"
+
+
+def test_quarantine_logs_a_warning_naming_the_function_and_the_reason(pipe, settings, caplog):
+    settings.FUNCTIONS_QUARANTINE_CRASHES = 2
+    with caplog.at_level("WARNING", logger="functions.services.health"):
+        health_record_failure(function_id="fragile", kind="crash", message="first")
+        assert not caplog.records  # one crash is not yet a quarantine
+        health_record_failure(function_id="fragile", kind="crash", message="worker died")
+        health_record_failure(function_id="fragile", kind="crash", message="again")
+
+    [record] = caplog.records  # once, when it is quarantined; not for later failures
+    assert record.levelname == "WARNING" and record.name == "functions.services.health"
+    assert record.getMessage() == (
+        "Function fragile quarantined: 2 severe failures within "
+        f"{settings.FUNCTIONS_QUARANTINE_WINDOW:g} s; the last: worker died"
+    )
+
+
+def test_summary_is_ok_without_failures_then_counts_recent_ones(pipe):
+    assert health_summary(None) == HealthSummary("ok", "ok", "")
+    health_record_failure(function_id="fragile", kind="error", message="ValueError: a")
+    health = health_record_failure(function_id="fragile", kind="error", message="ValueError: b")
+    assert health_summary(health) == HealthSummary("failing", "2 recent failures", "ValueError: b")
+
+
+def test_summary_forgets_failures_older_than_a_day(pipe):
+    health = health_record_failure(function_id="fragile", kind="error", message="old")
+    later = timezone.now() + RECENT + timedelta(minutes=1)
+    assert health_summary(health, now=later) == HealthSummary("ok", "ok", "")
+
+
+def test_summary_of_a_quarantined_function_gives_the_reason(pipe, settings):
+    settings.FUNCTIONS_QUARANTINE_CRASHES = 1
+    health = health_record_failure(function_id="fragile", kind="crash", message="boom")
+    summary = health_summary(health)
+    assert (summary.state, summary.text) == ("quarantined", "quarantined")
+    assert summary.detail == health.quarantine_reason and "boom" in summary.detail

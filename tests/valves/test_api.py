@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from functions.services.functions import function_set_active
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 from tests.support.valves import valves_get_global, valves_get_user
 from valves.services import SECRET_MASK
 
@@ -171,3 +172,127 @@ def test_a_valve_called_clear_is_a_value_not_the_clear_list(alice_client, make_f
 
 def test_a_body_that_is_not_an_object_is_422(alice_client, valves_pipe):
     assert post(alice_client, f"{BASE}/valves_pipe/valves/update", [1]).status_code == 422
+
+
+# The permission matrix: global valves ask for the admin's valves permissions.
+
+PERSONAS = ["superuser", "viewer", "bare_staff", "user"]
+
+
+@pytest.fixture
+def as_persona(alice, bob, staff_with):
+    """Return a client logged in as one of PERSONAS."""
+    users = {
+        "superuser": lambda: alice,
+        "viewer": lambda: staff_with(
+            "vera", "functions.view_function", "valves.view_functionvalves"
+        ),
+        "bare_staff": lambda: staff_with("stan"),
+        "user": lambda: bob,
+    }
+
+    def login(persona: str) -> Client:
+        client = Client()
+        client.force_login(users[persona]())
+        return client
+
+    return login
+
+
+# (method, path, expected status for superuser, viewer, bare staff, plain user)
+MATRIX = [
+    ("get", "/valves", 200, 200, 403, 403),
+    ("get", "/valves/spec", 200, 200, 403, 403),
+    ("post", "/valves/update", 200, 403, 403, 403),
+    # A user's own valves stay open to anyone who may use the (active) function.
+    ("get", "/valves/user", 200, 200, 200, 200),
+    ("post", "/valves/user/update", 200, 200, 200, 200),
+]
+CASES = [
+    pytest.param(method, path, persona, expected[i], id=f"{persona}-{method}-{path}")
+    for method, path, *expected in MATRIX
+    for i, persona in enumerate(PERSONAS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "persona", "expected"), CASES)
+def test_permission_matrix(as_persona, valves_pipe, method, path, persona, expected):
+    client = as_persona(persona)
+    url = f"{BASE}/valves_pipe{path}"
+    body = {"GREETING": "Hi"} if "user" in path else {"MAX_TOKENS": 7}
+    response = post(client, url, body) if method == "post" else client.get(url)
+    assert response.status_code == expected, response.content
+    if expected == 403:
+        assert valves_get_global(function=valves_pipe).MAX_TOKENS == 256
+    if expected == 403 and persona != "user":
+        assert "permission" in response.json()["detail"]
+
+
+def test_valves_view_permission_alone_does_not_update(as_persona, valves_pipe):
+    response = post(as_persona("viewer"), f"{BASE}/valves_pipe/valves/update", {"MAX_TOKENS": 7})
+    assert response.status_code == 403
+    assert "valves.change_functionvalves" in response.json()["detail"]
+
+
+# Wrong-typed bodies are refused with a 4xx, never a 500.
+
+# The plugin's own pydantic class decides, in lax mode: it takes true for an int.
+NULLABLE_INT, NULLABLE_BOOL, NULLABLE_STR = (
+    {"int", "bool", "null"},
+    {"bool", "null"},
+    {"string", "null"},
+)
+GLOBAL_BODY = {"MAX_TOKENS": 9, "STREAM": True, "OPENAI_API_KEY": "sk-1", "__clear__": []}
+USER_BODY = {"GREETING": "Hi", "SHOUT": True, "__clear__": []}
+TYPED_BODIES = [
+    *typed_cases(
+        GLOBAL_BODY,
+        {
+            "MAX_TOKENS": NULLABLE_INT,
+            "STREAM": NULLABLE_BOOL,
+            "OPENAI_API_KEY": NULLABLE_STR,
+            "__clear__": {"array"},
+        },
+        "/valves/update ",
+    ),
+    *typed_cases(
+        USER_BODY,
+        {"GREETING": NULLABLE_STR, "SHOUT": NULLABLE_BOOL, "__clear__": {"array"}},
+        "/valves/user/update ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "must_refuse"), TYPED_BODIES)
+def test_wrong_typed_bodies_are_a_4xx_never_a_500(
+    alice_client, valves_pipe, request, body, must_refuse
+):
+    path = request.node.callspec.id.split(" ", 1)[0]
+    response = post(alice_client, f"{BASE}/valves_pipe{path}", body)
+    assert_refused_or_accepted(response, must_refuse)
+
+
+# A lone surrogate is refused before the valves service sees it.
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"GREETING": "hi \\ud800"}', "GREETING"),
+        ('{"GREETING": ["\\udfff"]}', "GREETING.0"),
+        ('{"\\ud800": "x"}', "\\ud800"),
+    ],
+)
+def test_user_valves_with_a_lone_surrogate_are_a_400_and_nothing_is_stored(
+    bob_client, bob, valves_pipe, raw, field
+):
+    from valves.models import UserValves
+
+    response = bob_client.post(
+        f"{BASE}/valves_pipe/valves/user/update", raw, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [field]
+    assert not UserValves.objects.filter(user=bob).exists()
+    assert valves_get_user(user=bob, function=valves_pipe).GREETING == "Hello"

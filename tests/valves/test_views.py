@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from fnplatform.middleware import MESSAGE
 from functions.services.functions import function_set_active
 from tests.support.valves import valves_get_user
 from valves.services import SECRET_MASK, valves_state_user, valves_update_user
@@ -152,3 +153,27 @@ def test_submitting_the_form_as_shown_resets_a_bad_stored_value(bob_client, bob,
 def test_masked_value_is_never_the_input_value(bob_client, bob, valves_pipe):
     valves_update_user(user=bob, function=valves_pipe, values={"PERSONAL_TOKEN": "t-1"})
     assert f'value="{SECRET_MASK}"' not in bob_client.get(edit_url(valves_pipe)).text
+
+
+def test_a_form_post_holding_a_lone_surrogate_is_a_400_and_nothing_is_stored(
+    bob_client, bob, valves_pipe
+):
+    from valves.models import UserValves
+
+    # Django reads url-encoded forms only as UTF-8; a multipart form may name UTF-7,
+    # whose decoder yields lone surrogates ("+2AA-" is U+D800).
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="GREETING"\r\n\r\n+2AA-\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="LANGUAGE"\r\n\r\nen\r\n--b--\r\n'
+    )
+    # generic(), as post() would re-encode the bytes in the named charset.
+    response = bob_client.generic(
+        "POST",
+        edit_url(valves_pipe),
+        body,
+        content_type="multipart/form-data; boundary=b; charset=utf-7",
+    )
+
+    assert response.status_code == 400
+    assert response.text == f"GREETING: {MESSAGE}"
+    assert not UserValves.objects.filter(user=bob).exists()

@@ -1,0 +1,114 @@
+"""Refuse request bodies that hold a lone surrogate, before any view, service or plugin.
+
+A lone surrogate ("\\ud800" in JSON, or a form posted in UTF-7) is a Python str that
+cannot be encoded as UTF-8. Let through, it fails far from its cause: in a plugin's
+worker pipe (recorded against the function as if the plugin had failed), in the
+database, or, stored in a user valve, in every later call of that user. So it is
+refused here, once for every door: JSON bodies (the API, however the client labels
+them) and form posts (the admin, the valves pages), with a 400 naming the field.
+
+This runs before URL routing, where fnplatform.api's exception handlers cannot see
+it, so it writes the response itself, in the shape those handlers use.
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+
+from fnplatform.api import validation_error_body
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+# How a body can carry one: as a JSON escape (\ud800 through \udfff), as the bytes
+# UTF-8 would give it (which json.loads reads, with "surrogatepass"), or in UTF-16 or
+# UTF-32 (json.loads reads those too; their ASCII has NULs). A body with none of these
+# (nearly all of them) is not parsed here at all.
+MAY_HOLD_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}|\xed[\xa0-\xbf]|\x00")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MESSAGE = "Contains a lone surrogate (an unpaired UTF-16 half), which is not valid text."
+
+
+def printable(text: str) -> str:
+    """The text with any surrogate shown as its escape, safe to put in a response."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def surrogate_paths(data: Any, path: str = "") -> Iterator[str]:
+    """Yield the dotted path ("messages.0.content") of every string holding a surrogate.
+
+    Keys count too: a key with a surrogate is reported as its own path.
+    """
+    if isinstance(data, str):
+        if SURROGATE.search(data):
+            yield path or "body"
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            child = f"{path}.{printable(str(key))}" if path else printable(str(key))
+            if isinstance(key, str) and SURROGATE.search(key):
+                yield child
+            yield from surrogate_paths(value, child)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from surrogate_paths(value, f"{path}.{index}" if path else str(index))
+
+
+def body_surrogate_paths(request: HttpRequest) -> list[str]:
+    """The fields of the request's body that hold a lone surrogate (usually none)."""
+    if request.method not in WRITE_METHODS:
+        return []
+    try:
+        if request.content_type in FORM_TYPES:
+            return [
+                path
+                for key, values in request.POST.lists()
+                for path in surrogate_paths({key: values[0] if len(values) == 1 else values})
+            ]
+        raw = request.body
+    except (RequestDataTooBig, MultiPartParserError):
+        return []  # the view refuses such a request in its usual way
+    if not MAY_HOLD_SURROGATE.search(raw):
+        return []
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return []  # not JSON: the view's parser says so
+    return list(surrogate_paths(data))
+
+
+def refusal(request: HttpRequest, paths: list[str]) -> HttpResponse:
+    error = ValidationError({path: [MESSAGE] for path in paths})
+    if request.content_type in FORM_TYPES:
+        lines = [f"{path}: {MESSAGE}" for path in paths]
+        return HttpResponseBadRequest("\n".join(lines), content_type="text/plain")
+    return JsonResponse(validation_error_body(error), status=400)
+
+
+class RefuseLoneSurrogatesMiddleware:
+    """Answer 400 to a body holding a lone surrogate; pass everything else on."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self.__acall__(request)
+        paths = body_surrogate_paths(request)
+        return refusal(request, paths) if paths else self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest):
+        # The ASGI handler has read the whole body before the request reaches us, so
+        # reading it here does not block on the network.
+        paths = body_surrogate_paths(request)
+        return refusal(request, paths) if paths else await self.get_response(request)

@@ -1,0 +1,99 @@
+"""fnplatform.middleware: bodies holding a lone surrogate are refused before any view."""
+
+import json
+
+import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
+
+from fnplatform.middleware import RefuseLoneSurrogatesMiddleware, surrogate_paths
+
+PIPE = '"""\ntitle: P\n"""\nclass Pipe:\n    def pipe(self, body):\n        return "\\\\ud800"\n'
+
+
+def test_paths_name_every_string_and_key_holding_a_surrogate():
+    data = {"a": ["ok", {"b": "x\ud800"}], "\udfff": 1, "c": "\U0001f600", "d": 5}
+    assert list(surrogate_paths(data)) == ["a.1.b", "\\udfff"]
+    assert list(surrogate_paths("\ud800")) == ["body"]
+
+
+def test_a_surrogate_pair_is_one_character_and_passes():
+    assert list(surrogate_paths(json.loads('{"smile": "\\ud83d\\ude00"}'))) == []
+
+
+def run(body: bytes, content_type: str = "application/json", method: str = "post"):
+    """Send a request through the middleware alone; the view answers 200 'passed'."""
+    request = RequestFactory().generic(method.upper(), "/api/x", body, content_type=content_type)
+    return RefuseLoneSurrogatesMiddleware(lambda r: HttpResponse("passed"))(request)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages.0.content"),
+        (b'{"k": "\\uDBFF"}', "k"),
+        (b'["\\udc00"]', "0"),
+        (b'"\\ud800"', "body"),
+    ],
+)
+def test_json_bodies_with_a_surrogate_are_a_400_naming_the_field(body, field):
+    response = run(body)
+    assert response.status_code == 400
+    assert list(json.loads(response.content)["errors"]) == [field]
+    assert field in json.loads(response.content)["detail"]
+
+
+def test_json_labelled_as_something_else_is_checked_too():
+    assert run(b'{"k": "\\ud800"}', content_type="text/plain").status_code == 400
+
+
+def test_utf16_json_is_checked_too():
+    body = '{"k": "\\ud800"}'.encode("utf-16")
+    assert json.loads(body) == {"k": "\ud800"}  # what a JSON parser downstream would see
+    assert run(body).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"smile": "\\ud83d\\ude00"}',
+        b'{"escaped": "\\\\ud800"}',  # a backslash, then the text "ud800"
+        json.dumps({"content": PIPE}).encode(),
+        b"not json \\ud800",
+        b"",
+    ],
+)
+def test_everything_else_passes(body):
+    assert run(body).content == b"passed"
+
+
+def test_reads_are_not_checked():
+    assert run(b'{"k": "\\ud800"}', method="get").content == b"passed"
+
+
+async def test_the_async_chain_refuses_and_passes_alike():
+    async def view(request):
+        return HttpResponse("passed")
+
+    middleware = RefuseLoneSurrogatesMiddleware(view)
+    factory = RequestFactory()
+    bad = factory.post("/x", b'{"k": "\\ud800"}', content_type="application/json")
+    good = factory.post("/x", b'{"k": "fine"}', content_type="application/json")
+    assert (await middleware(bad)).status_code == 400
+    assert (await middleware(good)).content == b"passed"
+
+
+def test_a_surrogate_sent_as_its_utf8_bytes_is_refused_too():
+    # Not valid UTF-8, yet json.loads reads it (it decodes bytes with "surrogatepass").
+    body = b'{"content": "\xed\xa0\x80"}'
+    assert json.loads(body) == {"content": "\ud800"}
+    assert run(body).status_code == 400
+
+
+@pytest.mark.django_db
+def test_the_api_answers_a_surrogate_in_utf8_bytes_with_a_400_not_a_500(alice_client):
+    response = alice_client.post(
+        "/api/v1/functions/create", b'{"id": "x", "content": "\xed\xa0\x80"}', "application/json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["content"]
