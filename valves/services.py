@@ -282,6 +282,7 @@ def _apply(
             explicit[name] = value
     for name in clear:
         explicit.pop(name, None)
+    _refuse_unsendable(explicit)
     checked = _ask_worker(function, which, values=explicit)
     if checked.get("errors"):
         raise ValidationError(_form_errors(checked["errors"]), code="invalid_valves")
@@ -289,6 +290,31 @@ def _apply(
     secrets = {name: dumped[name] for name in names if name in dumped}
     row.data = {key: value for key, value in dumped.items() if key not in secrets}
     row.secrets = encrypt_json(secrets) if secrets else ""
+
+
+# Integers the wire to a worker (msgpack) carries; JSON allows any size.
+_WIRE_INT = range(-(2**63), 2**64)
+
+
+def _refuse_unsendable(explicit: dict[str, Any]) -> None:
+    """Refuse numbers too large to reach the plugin intact, naming the valve."""
+    bad = [name for name, value in explicit.items() if _has_huge_int(value)]
+    if bad:
+        raise ValidationError(
+            {name: ["This number is too large."] for name in bad}, code="invalid_valves"
+        )
+
+
+def _has_huge_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value not in _WIRE_INT
+    if isinstance(value, dict):
+        return any(_has_huge_int(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_huge_int(v) for v in value)
+    return False
 
 
 def _keeps_secret(value: Any) -> bool:

@@ -374,11 +374,16 @@ class ProcessExecutor(WorkerExecutor):
         )
 
 
-class InlineExecutor(WorkerExecutor):
-    """Unit tests only: the worker's own code in this process (functions.workers.inline)."""
+class InlineExecutor(ProcessExecutor):
+    """Unit tests only: the worker's own code in this process (functions.workers.inline).
+    Code with a requirement environment needs that environment's interpreter, so its
+    checks and calls go to sandboxed processes, as on the server."""
 
     def _new_pool(self, call: PluginCall) -> WorkerPool:
         from functions.workers.inline import InlineWorker
+
+        if call.environment:
+            return super()._new_pool(call)
 
         async def start() -> WorkerConnection:
             return InlineWorker(self.source_dir, self.limits)
@@ -388,4 +393,6 @@ class InlineExecutor(WorkerExecutor):
     def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
         from functions.services.loader import check_source
 
+        if environment:
+            return super().check(source, function_id=function_id, environment=environment)
         return check_source(source, function_id=function_id, source_dir=self.source_dir).as_dict()
