@@ -240,3 +240,11 @@ FUNCTIONS_CHECK_TIMEOUT = float(env_str("FNPLATFORM_CHECK_TIMEOUT", "20"))
 # Manifold pipes() listings: a timeout each, and how long a listing is reused.
 FUNCTIONS_MANIFOLD_TIMEOUT = float(env_str("FNPLATFORM_MANIFOLD_TIMEOUT", "5"))
 FUNCTIONS_MANIFOLD_CACHE_SECONDS = float(env_str("FNPLATFORM_MANIFOLD_CACHE_SECONDS", "30"))
+# Plugin processes run under bubblewrap (functions/workers/sandbox.py): "auto" uses the
+# protections this host has and warns about the others, "required" refuses to run plugin
+# code without all of them, "off" runs it unsandboxed (to debug). FNPLATFORM_BWRAP names
+# the bubblewrap binary (default: bwrap on PATH); a root server drops plugin processes
+# to this uid and gid, which must belong to nobody else on the host.
+FUNCTIONS_SANDBOX = env_str("FNPLATFORM_SANDBOX", "auto").strip().lower()
+FUNCTIONS_BWRAP = env_str("FNPLATFORM_BWRAP")
+FUNCTIONS_SANDBOX_UID = env_int("FNPLATFORM_SANDBOX_UID", 64123)
