@@ -1,4 +1,5 @@
-"""Health checks: installed versions, and whether the database and channel layer answer."""
+"""Health checks: installed versions, whether the database and channel layer answer, and
+which protections the plugin sandbox has on this host."""
 
 import asyncio
 import platform
@@ -81,7 +82,9 @@ async def check_channel_layer() -> dict[str, Any]:
 
 async def health_report() -> dict[str, Any]:
     """Return the full report; status is "degraded" when any check fails."""
-    database, channel_layer = await asyncio.gather(check_database(), check_channel_layer())
+    database, channel_layer, sandbox = await asyncio.gather(
+        check_database(), check_channel_layer(), check_sandbox()
+    )
     healthy = database["ok"] and channel_layer["ok"]
     return {
         "status": "ok" if healthy else "degraded",
@@ -89,7 +92,17 @@ async def health_report() -> dict[str, Any]:
         "versions": versions(),
         "database": database,
         "channel_layer": channel_layer,
+        "sandbox": sandbox,
     }
+
+
+async def check_sandbox() -> dict:
+    """Each protection of plugin processes and whether it is on (probed once, in a thread).
+    Its own "ok": a host without some protection still serves, as FNPLATFORM_SANDBOX=auto
+    decides."""
+    from functions.workers import sandbox
+
+    return (await asyncio.to_thread(sandbox.status)).as_dict()
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from fnplatform.datafiles import restrict_data_dir, restrict_sqlite
+
 # 1. Paths and env helpers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,15 +39,20 @@ def env_list(name: str, default: str) -> list[str]:
 
 DATA_DIR = Path(env_str("FNPLATFORM_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Only the server's user may enter the data dir or read its keys (also files made before).
+restrict_data_dir(DATA_DIR, ["secret_key", "secrets_key"])
 
 
 def generated_secret(filename: str, make) -> str:
     """Return the secret stored in DATA_DIR/filename, creating it once (mode 0600)."""
     path = DATA_DIR / filename
     try:
-        return path.read_text().strip()
+        value = path.read_text().strip()
     except FileNotFoundError:
         pass
+    else:
+        restrict_data_dir(DATA_DIR, [filename])
+        return value
     value = make()
     # O_EXCL: if two processes race, one writes and both read the winner.
     try:
@@ -148,6 +155,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not memory) test database, so a live server process can share it;
     # one per test run, so concurrent runs never share (or corrupt) one.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
+    restrict_sqlite(DATABASES["default"]["NAME"])  # and on creation: FunctionsConfig.ready
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_TZ = True
@@ -243,3 +251,11 @@ FUNCTIONS_CHECK_TIMEOUT = float(env_str("FNPLATFORM_CHECK_TIMEOUT", "20"))
 # Manifold pipes() listings: a timeout each, and how long a listing is reused.
 FUNCTIONS_MANIFOLD_TIMEOUT = float(env_str("FNPLATFORM_MANIFOLD_TIMEOUT", "5"))
 FUNCTIONS_MANIFOLD_CACHE_SECONDS = float(env_str("FNPLATFORM_MANIFOLD_CACHE_SECONDS", "30"))
+# Plugin processes run under bubblewrap (functions/workers/sandbox.py): "auto" uses the
+# protections this host has and warns about the others, "required" refuses to run plugin
+# code without all of them, "off" runs it unsandboxed (to debug). FNPLATFORM_BWRAP names
+# the bubblewrap binary (default: bwrap on PATH); a root server drops plugin processes
+# to this uid and gid, which must belong to nobody else on the host.
+FUNCTIONS_SANDBOX = env_str("FNPLATFORM_SANDBOX", "auto").strip().lower()
+FUNCTIONS_BWRAP = env_str("FNPLATFORM_BWRAP")
+FUNCTIONS_SANDBOX_UID = env_int("FNPLATFORM_SANDBOX_UID", 64123)

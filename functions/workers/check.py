@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from functions.services.loader import SourceError
-from functions.workers.pool import ROOT, Limits, exit_reason, worker_env
+from functions.workers import sandbox
+from functions.workers.pool import Limits, exit_reason, worker_env
 
 RESULT_MARK = "@@fnplatform-check@@ "
 
@@ -32,15 +33,25 @@ def check_in_worker(
 
     `python` is the interpreter of the function's requirement environment, if it has one.
     """
-    process = subprocess.Popen(
-        [python, "-m", "functions.workers.check", function_id, source_dir],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=worker_env(),
-        cwd=str(ROOT),
-        preexec_fn=limits.apply,
-    )
+    try:
+        box = sandbox.prepare(python=python)
+    except sandbox.SandboxUnavailable as exc:
+        raise SourceError("sandbox_unavailable", "SandboxUnavailable", str(exc)) from None
+    # The source is written in the process's own scratch dir, not in source_dir.
+    argv = [python, "-m", "functions.workers.check", function_id, box.source_dir]
+    try:
+        process = subprocess.Popen(
+            box.command(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=box.env(worker_env()),
+            cwd=box.cwd,
+            preexec_fn=box.preexec(limits, None),
+        )
+    except BaseException:
+        box.close()
+        raise
     try:
         output, _ = process.communicate(source.encode(), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -52,7 +63,8 @@ def check_in_worker(
         ) from None
     finally:
         _kill_group(process)  # whatever the plugin started goes with it
-    return _parse(output, process.returncode)
+        box.close()
+    return _parse(output, box.returncode(process.returncode))
 
 
 def _kill_group(process: subprocess.Popen) -> None:

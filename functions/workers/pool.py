@@ -14,7 +14,6 @@ plugin). A WorkerPool holds the workers of one function (or trust group).
 import asyncio
 import contextlib
 import ctypes
-import functools
 import itertools
 import logging
 import os
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from functions.workers import cgroups
+from functions.workers import cgroups, sandbox
 from functions.workers.protocol import ProtocolError, Writer, read_message
 
 log = logging.getLogger(__name__)
@@ -81,19 +80,24 @@ class Limits:
     # Resident memory past which a worker is recycled after its calls; 0: never.
     recycle_mb: int = 0
 
-    def apply(self, group: Path | None = None) -> None:
+    def apply(self, group: Path | None = None, become: Callable[[], None] | None = None) -> None:
         """Run in the child before exec: its own process group, its limits, and death
-        with its parent (a killed server must not leave workers behind)."""
+        with its parent (a killed server must not leave workers behind). `become` drops
+        to the sandbox's uid (functions.workers.sandbox)."""
         os.setsid()
-        _die_with_parent()
         # The cgroup first: joining it opens a file, and until exec this child still
         # holds every descriptor of the server, which may be more than the limit below.
+        # It also needs root, which `become` gives up.
         if group is not None:
             cgroups.enter(group)
         elif self.processes:
             # Per uid, and ignored for root: the cgroup is the real cap there.
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+        if become is not None:
+            become()
+        # After any uid change: a change of credentials clears the parent-death signal.
+        _die_with_parent()
         if self.memory_mb:
             size = self.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
@@ -135,15 +139,12 @@ def _die_with_parent() -> None:
 
 
 def worker_env() -> dict[str, str]:
-    from django.conf import settings
-
     env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONUNBUFFERED"] = "1"
     env["FNPLATFORM_WORKER"] = "1"
     env["DJANGO_SETTINGS_MODULE"] = "fnplatform.worker_settings"
-    # A path, not a secret: plugins write uploads and caches under it.
-    env["FNPLATFORM_DATA_DIR"] = str(settings.DATA_DIR)
+    # FNPLATFORM_DATA_DIR, HOME and TMPDIR: the process's own scratch dir (sandbox.Box.env).
     return env
 
 
@@ -394,6 +395,8 @@ class WorkerProcess(WorkerConnection):
         self.python = python  # a requirements environment's interpreter, or ours
         self.process: asyncio.subprocess.Process | None = None
         self.group: Path | None = None  # its pids cgroup, where there is one
+        self.box: sandbox.Box | None = None  # its sandbox and scratch dir
+        self.payload: int | None = None  # the interpreter's pid, when bubblewrap is its parent
         self.output_tail = b""
         self._writer: Writer | None = None
 
@@ -401,21 +404,19 @@ class WorkerProcess(WorkerConnection):
         parent, child = socket.socketpair()
         host_parent, host_child = socket.socketpair()  # host data, requested by the worker
         fds = [child.fileno(), host_child.fileno()]
+        # Sources go to the worker's own scratch dir, not self.source_dir (the data dir's).
+        self.box = box = sandbox.prepare(python=self.python)
         self.group = cgroups.create(self.limits.processes)
+        argv = [self.python, "-m", "functions.workers.worker"]
         self.process = await asyncio.create_subprocess_exec(
-            self.python,
-            "-m",
-            "functions.workers.worker",
-            str(fds[0]),
-            self.source_dir,
-            str(fds[1]),
+            *box.command([*argv, str(fds[0]), box.source_dir, str(fds[1])]),
             pass_fds=fds,
-            env=worker_env(),
-            cwd=str(ROOT),
+            env=box.env(worker_env()),
+            cwd=box.cwd,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=functools.partial(self.limits.apply, self.group),
+            preexec_fn=box.preexec(self.limits, self.group),
         )
         child.close()
         host_child.close()
@@ -429,14 +430,18 @@ class WorkerProcess(WorkerConnection):
             ready = None
         if not ready or ready.get("op") != "ready":
             self.kill()
+            if self.box is not None:
+                self.box.close()
             raise WorkerCrashed(f"worker failed to start: {self.tail()}")
+        self.payload = sandbox.payload_pid(self.process.pid, box.sandboxed)
         self._spawn(self._read(reader))
         self._spawn(self._serve_host(host_reader, Writer(host_writer)))
         return self
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        """The worker interpreter's pid (inside a sandbox, bubblewrap's grandchild)."""
+        return self.payload or (self.process.pid if self.process else None)
 
     def tail(self) -> str:
         """The last lines the worker printed (for error messages and diagnostics)."""
@@ -474,6 +479,7 @@ class WorkerProcess(WorkerConnection):
                     code = await asyncio.wait_for(self.process.wait(), KILL_GRACE_SECONDS * 2)
             self.kill()  # what it started goes with it
             code = await self.process.wait() if code is None else code
+            code = self.box.returncode(code) if self.box else code
         self.fail_all(f"the worker process {reason or exit_reason(code, self.limits)}")
 
     async def _serve_host(self, reader: asyncio.StreamReader, writer: Writer) -> None:
@@ -513,6 +519,8 @@ class WorkerProcess(WorkerConnection):
         await super().stop()
         if self.process:
             await self.process.wait()
+        if self.box is not None:
+            self.box.close()
         if self.group is not None:
             await asyncio.to_thread(cgroups.kill_and_remove, self.group)
             self.group = None

@@ -1,5 +1,7 @@
 """Saved code is loaded first in a throwaway process: hostile imports cost one child."""
 
+import re
+
 import pytest
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
@@ -45,7 +47,12 @@ def test_good_code_is_saved_with_its_report(in_worker, alice):
         pytest.param("import os\nos._exit(1)\n", "exited with status 1", id="os-exit"),
         pytest.param("import ctypes\nctypes.string_at(0)\n", "SIGSEGV", id="segfault"),
         pytest.param("x = bytearray(8 * 1024**3)\n", "MemoryError", id="memory"),
-        pytest.param("import os\nwhile True:\n    os.fork()\n", "Load", id="fork-loop"),
+        # Stopped by the time limit, or (as the sandbox uid, under RLIMIT_NPROC) at a fork.
+        pytest.param(
+            "import os\nwhile True:\n    os.fork()\n",
+            "Load|BlockingIOError at line 3",
+            id="fork-loop",
+        ),
         pytest.param(
             "class Pipe:\n    def pipe(self, body)\n", "SyntaxError at line 2", id="syntax"
         ),
@@ -54,5 +61,5 @@ def test_good_code_is_saved_with_its_report(in_worker, alice):
 def test_hostile_code_at_import_is_refused_and_nothing_saved(in_worker, alice, source, message):
     with pytest.raises(ValidationError) as info:
         function_create(user=alice, id="hostile", content=source)
-    assert message in info.value.messages[0]
+    assert re.search(message, info.value.messages[0])
     assert not Function.objects.exists()
