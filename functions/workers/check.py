@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from functions.services.loader import SourceError
-from functions.workers import sandbox
+from functions.workers import cgroups, sandbox
 from functions.workers.pool import Limits, exit_reason, worker_env
 
 RESULT_MARK = "@@fnplatform-check@@ "
@@ -39,6 +39,8 @@ def check_in_worker(
         raise SourceError("sandbox_unavailable", "SandboxUnavailable", str(exc)) from None
     # The source is written in the process's own scratch dir, not in source_dir.
     argv = [python, "-m", "functions.workers.check", function_id, box.source_dir]
+    # A pids cgroup of its own: RLIMIT_NPROC would count every process of the sandbox uid.
+    group = cgroups.create(limits.processes)
     try:
         process = subprocess.Popen(
             box.command(argv),
@@ -47,10 +49,11 @@ def check_in_worker(
             stderr=subprocess.STDOUT,
             env=box.env(worker_env()),
             cwd=box.cwd,
-            preexec_fn=box.preexec(limits, None),
+            preexec_fn=box.preexec(limits, group),
         )
     except BaseException:
         box.close()
+        _remove(group)
         raise
     try:
         output, _ = process.communicate(source.encode(), timeout=timeout)
@@ -64,7 +67,13 @@ def check_in_worker(
     finally:
         _kill_group(process)  # whatever the plugin started goes with it
         box.close()
+        _remove(group)
     return _parse(output, box.returncode(process.returncode))
+
+
+def _remove(group) -> None:
+    if group is not None:
+        cgroups.kill_and_remove(group)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -91,9 +91,12 @@ class Limits:
         if group is not None:
             cgroups.enter(group)
         elif self.processes:
-            # Per uid, and ignored for root: the cgroup is the real cap there.
+            # Per uid, and ignored for root: the cgroup is the real cap there. Every
+            # worker of a root server shares the sandbox uid, so the uid gets a budget
+            # for many workers (threads count too); without a cgroup it is a coarse cap.
+            count = self.processes * (64 if become is not None else 1)
             with contextlib.suppress(ValueError, OSError):
-                resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
+                resource.setrlimit(resource.RLIMIT_NPROC, (count, count))
         if become is not None:
             become()
         # After any uid change: a change of credentials clears the parent-death signal.
