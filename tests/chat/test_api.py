@@ -119,15 +119,33 @@ def test_inlet_exception_is_a_400_with_the_plugins_message(sdk, install):
     assert "Conversation turn limit exceeded" in str(info.value)
 
 
-def test_first_chunk_reaches_the_client_before_the_pipe_finishes(sdk, install, tmp_path):
-    marker = tmp_path / "finished"
-    install("marker_stream_pipe", valves={"MARKER": str(marker), "PAUSE": 1.5})
-    stream = ask(sdk, "marker_stream_pipe", "go", stream=True)
-    first = next(c for c in stream if c.choices and c.choices[0].delta.content)
-    assert first.choices[0].delta.content == "first "
-    assert not marker.exists()
-    rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert rest == "second" and marker.exists()
+def test_first_chunk_reaches_the_client_before_the_pipe_finishes(sdk, install):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    called = threading.Event()
+
+    class Marker(BaseHTTPRequestHandler):
+        def do_GET(self):
+            called.set()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Marker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        marker = f"http://127.0.0.1:{server.server_address[1]}/finished"
+        install("marker_stream_pipe", valves={"MARKER": marker, "PAUSE": 1.5})
+        stream = ask(sdk, "marker_stream_pipe", "go", stream=True)
+        first = next(c for c in stream if c.choices and c.choices[0].delta.content)
+        assert first.choices[0].delta.content == "first "
+        assert not called.is_set()
+        rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert rest == "second" and called.wait(5)
+    finally:
+        server.shutdown()
 
 
 def test_a_sleeping_sync_pipe_does_not_block_other_requests(sdk, install):

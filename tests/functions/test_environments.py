@@ -58,10 +58,25 @@ def settled(key: str, timeout: float = 180) -> RequirementEnv:
     while time.monotonic() < deadline:
         env = RequirementEnv.objects.get(pk=key)
         if env.status in (RequirementEnv.Status.READY, RequirementEnv.Status.FAILED):
-            time.sleep(0.2)  # the job rechecks the waiting functions right after
+            _rechecked(key, deadline)  # the job rechecks the waiting functions right after
             return env
         time.sleep(0.2)
     raise AssertionError(f"environment {key[:12]} still {env.status} after {timeout} s")
+
+
+def _rechecked(key: str, deadline: float) -> None:
+    """Wait until the job has rechecked (in a sandboxed process) each function using it."""
+    from functions.models import Function
+
+    while time.monotonic() < deadline:
+        waiting = [
+            f
+            for f in Function.objects.filter(environment_id=key).select_related("current_revision")
+            if (f.current_revision.load_result or {}).get("pending") and not f.load_error
+        ]
+        if not waiting:
+            return
+        time.sleep(0.2)
 
 
 def pip_freeze() -> str:

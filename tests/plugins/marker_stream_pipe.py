@@ -4,10 +4,11 @@ author: fnplatform tests
 version: 0.1.0
 """
 
-# Yields one chunk, waits, then writes a marker file when it finishes: a client that
-# sees the first chunk while the marker is absent proves nothing was buffered.
+# Yields one chunk, waits, then calls the marker URL when it finishes: a client that
+# sees the first chunk before the marker was called proves nothing was buffered.
+# (A URL, not a file: the plugin's sandbox cannot write where the test reads.)
 import asyncio
-from pathlib import Path
+import urllib.request
 
 from pydantic import BaseModel
 
@@ -24,4 +25,4 @@ class Pipe:
         yield "first "
         await asyncio.sleep(self.valves.PAUSE)
         yield "second"
-        Path(self.valves.MARKER).write_text("finished")
+        await asyncio.to_thread(lambda: urllib.request.urlopen(self.valves.MARKER, timeout=5).read())
