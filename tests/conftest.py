@@ -148,3 +148,27 @@ def bob_key(bob):
     from fnplatform.accounts.services import api_key_create
 
     return api_key_create(user=bob, name="tests")[1]
+
+
+@pytest.fixture
+def persona_login(alice, bob, staff_with):
+    """persona_login(*viewer_perms)(persona): a client logged in as one of
+    tests.support.personas.PERSONAS; the viewer holds viewer_perms."""
+    from django.test import Client
+
+    def personas(*viewer_perms: str):
+        users = {
+            "superuser": lambda: alice,
+            "viewer": lambda: staff_with("vera", *viewer_perms),
+            "bare_staff": lambda: staff_with("stan"),
+            "user": lambda: bob,
+        }
+
+        def login(persona: str) -> Client:
+            client = Client()
+            client.force_login(users[persona]())
+            return client
+
+        return login
+
+    return personas

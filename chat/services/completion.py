@@ -25,6 +25,7 @@ from functions.models import Function
 from functions.services.catalog import Catalog, CatalogModel, find_model
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
+from functions.services.executor import get_executor
 from functions.services.plugins import (
     model_allowed,
     model_wiring,
@@ -258,6 +259,9 @@ class Outcome:
 
 async def start_completion(req: CompletionRequest) -> None:
     """Run the inlet filters (FilterAbort aborts the turn) and follow a rerouted model."""
+    # Functions called for the first time in a while start their workers together,
+    # not one after another as the hooks run.
+    await get_executor().warm([*req.filters, *([req.target.pipe] if req.target.pipe else [])])
     req.body = await apply_inlet(req.filters, req.body, req.context)
     req.context.messages = req.body.get("messages") or []
     if any(f.report.file_handler for f in req.filters):

@@ -191,6 +191,13 @@ class WorkerExecutor:
     def _new_pool(self, call: PluginCall) -> WorkerPool:
         raise NotImplementedError
 
+    async def warm(self, calls: list[PluginCall]) -> None:
+        """Start the workers these calls will need, all at once; a failure to start is
+        left for the call itself to report."""
+        pools = {id(p): p for p in (self.pool_for(call) for call in calls) if not p.workers}
+        if pools:
+            await asyncio.gather(*(p.start() for p in pools.values()), return_exceptions=True)
+
     def pools(self) -> dict[tuple, WorkerPool]:
         """This event loop's pools (tests, health)."""
         return dict(self._state().pools)

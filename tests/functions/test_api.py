@@ -7,6 +7,7 @@ from django.test import Client
 
 from functions.models import Function
 from tests.support.payloads import assert_refused_or_accepted, typed_cases
+from tests.support.personas import matrix_cases
 
 pytestmark = pytest.mark.django_db
 
@@ -220,25 +221,11 @@ def test_openapi_docs_are_served(alice_client):
 
 # The permission matrix: the API asks for the admin's model permissions.
 
-PERSONAS = ["superuser", "viewer", "bare_staff", "user"]
-
 
 @pytest.fixture
-def as_persona(alice, bob, staff_with):
+def as_persona(persona_login):
     """Return a client logged in as one of PERSONAS."""
-    users = {
-        "superuser": lambda: alice,
-        "viewer": lambda: staff_with("vera", "functions.view_function"),
-        "bare_staff": lambda: staff_with("stan"),
-        "user": lambda: bob,
-    }
-
-    def login(persona: str) -> Client:
-        client = Client()
-        client.force_login(users[persona]())
-        return client
-
-    return login
+    return persona_login("functions.view_function")
 
 
 # (method, path, expected status for superuser, viewer, bare staff, plain user)
@@ -254,11 +241,7 @@ MATRIX = [
     ("post", "/id/api_pipe/rollback", 400, 403, 403, 403),
     ("delete", "/id/api_pipe/delete", 200, 403, 403, 403),
 ]
-CASES = [
-    pytest.param(method, path, persona, expected[i], id=f"{persona}-{method}-{path}")
-    for method, path, *expected in MATRIX
-    for i, persona in enumerate(PERSONAS)
-]
+CASES = matrix_cases(MATRIX)
 
 
 @pytest.mark.parametrize(("method", "path", "persona", "expected"), CASES)

@@ -5,10 +5,10 @@ import pytest
 from functions.services import runtime
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
-from functions.services.loader import check_source, source_sha256
-from functions.services.runtime import FilterAbort, HookError, PluginCall
+from functions.services.runtime import FilterAbort, HookError
 from functions.workers.executor import ProcessExecutor
 from functions.workers.pool import Limits
+from tests.support.inline import source_call
 
 
 @pytest.fixture
@@ -24,19 +24,6 @@ async def executor(tmp_path):
     await process.stop()
 
 
-def call_for(function_id: str, source: str, **valves) -> PluginCall:
-    """A call as the server prepares it: the load report, valves as data."""
-    report = check_source(source, function_id=function_id)
-    return PluginCall(
-        function_id,
-        report,
-        source=source,
-        sha256=source_sha256(source),
-        valves=valves if report.has_valves else None,
-        priority=valves.get("priority", report.priority),
-    )
-
-
 def ctx(recorder: EventRecorder | None = None) -> CallContext:
     recorder = recorder or EventRecorder()
     return CallContext(
@@ -50,7 +37,7 @@ async def answer(executor, source: str, **valves) -> str:
     chunks = [
         c
         async for c in runtime.run_pipe(
-            call_for("p", source, **valves), {"messages": []}, ctx(), executor=executor
+            source_call("p", source, **valves), {"messages": []}, ctx(), executor=executor
         )
     ]
     return "".join(
@@ -111,14 +98,14 @@ async def test_filters_in_priority_order_and_inlet_abort(executor):
             f"        event['by'] = event.get('by', []) + ['{name}']\n        return event\n"
         )
 
-    filters = [call_for(n, source(n, p), priority=p) for n, p in (("b", 2), ("a", 1))]
+    filters = [source_call(n, source(n, p), priority=p) for n, p in (("b", 2), ("a", 1))]
     body = await runtime.apply_inlet(filters, {}, ctx(), executor=executor)
     assert body["seen"] == ["a", "b"]
     event = await runtime.apply_stream(filters, {}, ctx(), executor=executor)
     assert event["by"] == ["a", "b"]
     with pytest.raises(FilterAbort) as info:
         await runtime.apply_inlet(
-            [call_for("guard", source("guard", 0, True))], {}, ctx(), executor=executor
+            [source_call("guard", source("guard", 0, True))], {}, ctx(), executor=executor
         )
     assert info.value.message == "blocked by policy"
 
@@ -134,7 +121,7 @@ async def test_actions_events_and_html(executor):
         "        return HTMLResponse('<i>hi</i>')\n"
     )
     recorder = EventRecorder()
-    call = call_for("act", source)
+    call = source_call("act", source)
     result = await runtime.run_action(call, {}, ctx(recorder), sub_id="sub", executor=executor)
     assert html_of(result) == "<i>hi</i>"  # the action door turns it into an embed
     assert recorder.events[0].data["description"] == "sub"
@@ -176,7 +163,8 @@ async def test_a_per_function_cap_queues_excess_calls_without_blocking_others(tm
 
     async def run(name: str, source: str) -> None:
         chunks = [
-            c async for c in runtime.run_pipe(call_for(name, source), {}, ctx(), executor=process)
+            c
+            async for c in runtime.run_pipe(source_call(name, source), {}, ctx(), executor=process)
         ]
         finished.append(f"{name}:{''.join(c.text for c in chunks)}")
 

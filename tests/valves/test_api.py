@@ -7,6 +7,7 @@ from django.test import Client
 
 from functions.services.functions import function_set_active
 from tests.support.payloads import assert_refused_or_accepted, typed_cases
+from tests.support.personas import matrix_cases
 from tests.support.valves import valves_get_global, valves_get_user
 from valves.services import SECRET_MASK
 
@@ -176,27 +177,11 @@ def test_a_body_that_is_not_an_object_is_422(alice_client, valves_pipe):
 
 # The permission matrix: global valves ask for the admin's valves permissions.
 
-PERSONAS = ["superuser", "viewer", "bare_staff", "user"]
-
 
 @pytest.fixture
-def as_persona(alice, bob, staff_with):
+def as_persona(persona_login):
     """Return a client logged in as one of PERSONAS."""
-    users = {
-        "superuser": lambda: alice,
-        "viewer": lambda: staff_with(
-            "vera", "functions.view_function", "valves.view_functionvalves"
-        ),
-        "bare_staff": lambda: staff_with("stan"),
-        "user": lambda: bob,
-    }
-
-    def login(persona: str) -> Client:
-        client = Client()
-        client.force_login(users[persona]())
-        return client
-
-    return login
+    return persona_login("functions.view_function", "valves.view_functionvalves")
 
 
 # (method, path, expected status for superuser, viewer, bare staff, plain user)
@@ -208,11 +193,7 @@ MATRIX = [
     ("get", "/valves/user", 200, 200, 200, 200),
     ("post", "/valves/user/update", 200, 200, 200, 200),
 ]
-CASES = [
-    pytest.param(method, path, persona, expected[i], id=f"{persona}-{method}-{path}")
-    for method, path, *expected in MATRIX
-    for i, persona in enumerate(PERSONAS)
-]
+CASES = matrix_cases(MATRIX)
 
 
 @pytest.mark.parametrize(("method", "path", "persona", "expected"), CASES)
