@@ -394,7 +394,7 @@ def edit_valves(request: HttpRequest, object_id: str, *, model_admin) -> HttpRes
     title = f"Valves of {function.name}"
     page = partial(render_page, model_admin, request, "valves", title, original=function)
     try:
-        state = valves_state_global(function=function)
+        state = valves_state_global(function=function, check=True)
         form_class = valves_form_class(function, state, request.user)
     except ValidationError as exc:
         # Code that cannot load has no schema to build a form from; say why instead.

@@ -166,21 +166,25 @@ def valves_explicit_user(*, user: User, function: Function) -> dict[str, Any]:
         return {}
 
 
-def valves_state_global(*, function: Function) -> ValvesState:
-    """Return the stored global valves for display, with problems listed; never raise for them."""
+def valves_state_global(*, function: Function, check: bool = False) -> ValvesState:
+    """Return the stored global valves for display, with problems listed; never raise for
+    them. `check` also has the function's worker say which stored values no longer fit."""
     row = FunctionValves.objects.filter(function=function).first()
-    return _state_for(function, row, user=False)
+    return _state_for(function, row, user=False, check=check)
 
 
-def valves_state_user(*, user: User, function: Function) -> ValvesState:
-    """Return a user's stored valves for display, with problems listed; never raise for them."""
+def valves_state_user(*, user: User, function: Function, check: bool = False) -> ValvesState:
+    """Return a user's stored valves for display, with problems listed; never raise for
+    them. `check` also has the function's worker say which stored values no longer fit."""
     row = None
     if user is not None and user.is_authenticated:
         row = UserValves.objects.filter(user=user, function=function).first()
-    return _state_for(function, row, user=True)
+    return _state_for(function, row, user=True, check=check)
 
 
-def _state_for(function: Function, row: ValvesRow | None, *, user: bool) -> ValvesState:
+def _state_for(
+    function: Function, row: ValvesRow | None, *, user: bool, check: bool
+) -> ValvesState:
     try:
         spec = valves_spec(function=function, user=user)
     except ValidationError as exc:
@@ -188,7 +192,7 @@ def _state_for(function: Function, row: ValvesRow | None, *, user: bool) -> Valv
         state.errors.setdefault(NON_FIELD_ERRORS, []).extend(exc.messages)
         return state
     state = build_state(spec, row)
-    if spec is not None and row is not None and not state.errors:
+    if check and spec is not None and row is not None and not state.errors:
         try:
             checked = _ask_worker(function, _which(user), values=_explicit(row))
         except ValidationError as exc:

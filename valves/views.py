@@ -75,7 +75,7 @@ def _save(request: HtmxHttpRequest, function: Function, form: ValvesForm) -> Val
 @require_http_methods(["GET", "POST"])
 def edit_user_valves(request: HtmxHttpRequest, function_id: str) -> HttpResponse:
     function = _usable_function_or_404(request, function_id)
-    state = valves_state_user(user=request.user, function=function)
+    state = valves_state_user(user=request.user, function=function, check=True)
     data = request.POST if request.method == "POST" else None
     form = _user_valves_form(request, function, state, data)
     saved = None

@@ -307,10 +307,11 @@ def test_values_that_no_longer_fit_a_changed_schema_are_reported_not_raised(
     )
     function = function_update(user=alice, function=valves_pipe, content=changed)
 
-    state = valves_state_global(function=function)
+    state = valves_state_global(function=function, check=True)
     assert list(state.errors) == ["MODE"]
     assert state.values == {"MODE": "slow", "MAX_TOKENS": 9}
-    user_state = valves_state_user(user=bob, function=function)
+    assert valves_state_global(function=function).errors == {}  # not asked: no worker call
+    user_state = valves_state_user(user=bob, function=function, check=True)
     assert list(user_state.errors) == ["GREETING"]
 
     with pytest.raises(ValidationError) as info:
@@ -326,7 +327,7 @@ def test_bad_user_valves_fall_back_to_defaults_with_a_warning(alice, bob, valves
         valves = valves_get_user(user=bob, function=valves_pipe)
     assert valves.SHOUT is False
     assert "SHOUT" in caplog.text
-    assert list(valves_state_user(user=bob, function=valves_pipe).errors) == ["SHOUT"]
+    assert list(valves_state_user(user=bob, function=valves_pipe, check=True).errors) == ["SHOUT"]
 
 
 @pytest.mark.django_db
