@@ -114,7 +114,9 @@ def setup() -> dict:
 
     from fnplatform.accounts.services import api_key_create
 
-    user = get_user_model().objects.create_user(USERNAME, "", None, is_staff=True)
+    user = get_user_model().objects.create_user(
+        USERNAME, "", None, is_staff=True, is_superuser=True
+    )
     _, key = api_key_create(user=user, name="benchmark")
     _install(user, "bench_echo", ECHO_PIPE)
     _install(user, "bench_stream", STREAM_PIPE)
