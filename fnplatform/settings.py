@@ -223,6 +223,8 @@ FUNCTIONS_EXECUTOR = "process"
 FUNCTIONS_WORKERS_PER_FUNCTION = env_int("FNPLATFORM_WORKERS_PER_FUNCTION", 1)
 FUNCTIONS_WORKER_IDLE_SECONDS = float(env_str("FNPLATFORM_WORKER_IDLE_SECONDS", "300"))
 FUNCTIONS_MAX_RESPONSE_BYTES = env_int("FNPLATFORM_MAX_RESPONSE_BYTES", 32 * 1024 * 1024)
+# Functions with live workers at once: past it, the longest idle one's are stopped.
+FUNCTIONS_MAX_WORKER_POOLS = env_int("FNPLATFORM_MAX_WORKER_POOLS", 64)
 # Seconds a hook may run in a worker, and a stream may take to its first chunk.
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))

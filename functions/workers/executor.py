@@ -123,6 +123,7 @@ class _LoopState:
         self.pools: dict[tuple, WorkerPool] = {}
         self.caps: dict[str, asyncio.Semaphore] = {}
         self.reaper: asyncio.Task | None = None
+        self.stopping: set[asyncio.Task] = set()
 
 
 class WorkerExecutor:
@@ -140,11 +141,13 @@ class WorkerExecutor:
         max_calls: int = 1000,
         idle_seconds: float = 300.0,
         max_response_bytes: int = 0,
+        max_pools: int = 0,
     ) -> None:
         self.size, self.source_dir, self.limits = size, source_dir, limits
         self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
         self.max_concurrency, self.max_calls = max_concurrency, max_calls
         self.idle_seconds, self.max_response_bytes = idle_seconds, max_response_bytes
+        self.max_pools = max_pools  # functions with live workers at once; 0: no cap
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -159,6 +162,7 @@ class WorkerExecutor:
             max_concurrency=settings.FUNCTIONS_MAX_CONCURRENCY,
             idle_seconds=settings.FUNCTIONS_WORKER_IDLE_SECONDS,
             max_response_bytes=settings.FUNCTIONS_MAX_RESPONSE_BYTES,
+            max_pools=settings.FUNCTIONS_MAX_WORKER_POOLS,
         )
 
     # Pools
@@ -183,6 +187,7 @@ class WorkerExecutor:
         key = (call.group, call.environment)
         pool = state.pools.get(key)
         if pool is None:
+            self._make_room(state)
             pool = state.pools[key] = self._new_pool(call)
         if state.reaper is None or state.reaper.done():
             state.reaper = asyncio.get_running_loop().create_task(self._reap(state))
@@ -190,6 +195,18 @@ class WorkerExecutor:
 
     def _new_pool(self, call: PluginCall) -> WorkerPool:
         raise NotImplementedError
+
+    def _make_room(self, state: _LoopState) -> None:
+        """At the cap, stop the workers of the function idle the longest (if any is idle:
+        busy ones are never stopped for another's sake)."""
+        if not self.max_pools or len(state.pools) < self.max_pools:
+            return
+        idle = sorted((p.last_used, k) for k, p in state.pools.items() if not p.busy)
+        if idle:
+            pool = state.pools.pop(idle[0][1])
+            task = asyncio.get_running_loop().create_task(pool.stop())
+            state.stopping.add(task)
+            task.add_done_callback(state.stopping.discard)
 
     async def warm(self, calls: list[PluginCall]) -> None:
         """Start the workers these calls will need, all at once; a failure to start is

@@ -1,0 +1,178 @@
+"""The worker executor: workers per function, started on demand, reaped, bounded."""
+
+import asyncio
+import os
+from dataclasses import replace
+
+import pytest
+
+from functions.services import runtime
+from functions.services.context import CallContext
+from functions.workers.executor import ProcessExecutor
+from functions.workers.pool import CallTimeout, LimitExceeded, Limits, WorkerProcess
+from functions.workers.protocol import FrameTooLarge, encode
+from tests.support.inline import source_call
+
+# Answers with a mark of the process it runs in (pids repeat across pid namespaces).
+PID_PIPE = (
+    "import os, sys\n"
+    "sys.fnp_mark = getattr(sys, 'fnp_mark', None) or os.urandom(8).hex()\n"
+    "class Pipe:\n    def pipe(self, body):\n        return sys.fnp_mark\n"
+)
+
+
+def executor(tmp_path, **options) -> ProcessExecutor:
+    defaults = {"timeout": 10, "first_chunk_timeout": 10, "limits": Limits(memory_mb=1024)}
+    return ProcessExecutor(source_dir=str(tmp_path), **(defaults | options))
+
+
+async def answer(process, call) -> str:
+    chunks = [c async for c in runtime.run_pipe(call, {}, CallContext(user={}), executor=process)]
+    return "".join(c.text for c in chunks)
+
+
+def alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def gone(pid: int | None) -> bool:
+    """Whether the process ends within a few seconds (a kill is not instant)."""
+    for _ in range(50):
+        if not alive(pid):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def test_each_function_gets_workers_of_its_own_and_a_trust_group_shares(tmp_path):
+    process = executor(tmp_path)
+    one, two = source_call("one", PID_PIPE), source_call("two", PID_PIPE)
+    grouped = [replace(source_call(n, PID_PIPE), group="group:team") for n in ("g1", "g2")]
+    try:
+        assert await answer(process, one) != await answer(process, two)
+        assert await answer(process, grouped[0]) == await answer(process, grouped[1])
+        assert set(process.pools()) == {
+            ("function:one", None),
+            ("function:two", None),
+            ("group:team", None),
+        }
+    finally:
+        await process.stop()
+
+
+async def test_idle_workers_are_stopped_and_start_again_on_the_next_call(tmp_path):
+    process = executor(tmp_path, idle_seconds=0.3)
+    call = source_call("napper", PID_PIPE)
+    try:
+        await answer(process, call)
+        worker = process.pools()[("function:napper", None)].workers[0]
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if not process.pools():
+                break
+        assert not process.pools() and await gone(worker.pid)
+        assert await answer(process, call)  # a fresh worker
+    finally:
+        await process.stop()
+
+
+async def test_past_the_cap_the_longest_idle_functions_workers_make_room(tmp_path):
+    process = executor(tmp_path, max_pools=2)
+    calls = [source_call(name, PID_PIPE) for name in ("a", "b", "c")]
+    try:
+        for call in calls[:2]:
+            await answer(process, call)
+        first = process.pools()[("function:a", None)].workers[0]
+        await answer(process, calls[2])
+        assert set(process.pools()) == {("function:b", None), ("function:c", None)}
+        assert await gone(first.pid)
+    finally:
+        await process.stop()
+
+
+async def test_a_sync_hook_past_its_deadline_takes_its_worker_with_it(tmp_path):
+    process = executor(tmp_path, timeout=0.5)
+    spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
+    call = source_call("spin", spin)
+    try:
+        with pytest.raises(runtime.HookError, match=r"time limit of 0\.5 s"):
+            await answer(process, call)
+        worker = process.pools()[("function:spin", None)].workers[0]
+        assert worker.dead and await gone(worker.pid)
+    finally:
+        await process.stop()
+
+
+async def test_an_async_hook_that_lets_go_at_its_deadline_keeps_its_worker(tmp_path):
+    process = executor(tmp_path, timeout=0.5)
+    nap = "import asyncio\nclass Pipe:\n    async def pipe(self, body):\n"
+    nap += "        await asyncio.sleep(30)\n        return 'late'\n"
+    call = source_call("nap", nap)
+    try:
+        with pytest.raises(runtime.HookError, match="time limit"):
+            await answer(process, call)
+        worker = process.pools()[("function:nap", None)].workers[0]
+        assert not worker.dead and alive(worker.pid)
+    finally:
+        await process.stop()
+
+
+async def test_a_stream_is_cut_off_at_the_response_limit(tmp_path):
+    process = executor(tmp_path, max_response_bytes=10_000)
+    forever = "class Pipe:\n    def pipe(self, body):\n        while True:\n"
+    forever += "            yield 'x' * 100\n"
+    try:
+        with pytest.raises(runtime.HookError, match="response limit of 10000 bytes") as info:
+            await answer(process, source_call("forever", forever))
+        assert isinstance(info.value.error, LimitExceeded)
+    finally:
+        await process.stop()
+
+
+async def test_an_oversized_result_is_reported_as_such_not_as_a_timeout(tmp_path):
+    process = executor(tmp_path, timeout=20)
+    big = "class Pipe:\n    def pipe(self, body):\n        return 'x' * (70 * 1024 * 1024)\n"
+    try:
+        with pytest.raises(runtime.HookError, match="over the 64 MB limit") as info:
+            await answer(process, source_call("big", big))
+        assert not isinstance(info.value.error, CallTimeout)
+    finally:
+        await process.stop()
+
+
+def test_a_frame_over_the_limit_is_refused_by_its_sender():
+    with pytest.raises(FrameTooLarge, match="over the 64 MB limit"):
+        encode({"op": "result", "value": "x" * (65 * 1024 * 1024)})
+
+
+async def test_host_requests_need_the_token_of_a_call_in_progress(tmp_path):
+    connection = WorkerProcess(str(tmp_path))
+
+    async def handler(name, args, kwargs):
+        return "served"
+
+    connection.host_handlers["the-token"] = handler
+    request = {"name": "x", "args": [], "kwargs": {}}
+    assert (await connection.answer_host(request | {"call": "the-token"}))["value"] == "served"
+    for forged in ("c0", "", None, "the-token "):
+        refused = await connection.answer_host(request | {"call": forged})
+        assert not refused["ok"] and "refused" in refused["error"]
+
+
+async def test_a_completion_starts_its_functions_workers_together(tmp_path):
+    process = executor(tmp_path)
+    calls = [source_call(name, PID_PIPE) for name in ("w1", "w2", "w3")]
+    try:
+        await process.warm(calls)
+        pools = process.pools()
+        assert all(pools[(c.group, None)].workers for c in calls)
+        await process.warm(calls)  # already warm: nothing new starts
+        assert len(process.pools()) == 3
+    finally:
+        await process.stop()
