@@ -22,7 +22,7 @@ from functions.services import functions as services
 from functions.services.health import health_release, health_summary
 
 SERVICE_ERRORS = (ValidationError, PermissionDenied)
-MAIN_FIELDS = ["id", "name", "description", "content", "call_timeout", "note"]
+MAIN_FIELDS = ["id", "name", "description", "content", "call_timeout", "trust_group", "note"]
 STATUS_FIELDS = [
     "type",
     "is_active",
@@ -121,6 +121,7 @@ class FunctionAdmin(admin.ModelAdmin):
             "content": data["content"],
             "meta": {**(obj.meta or {}), "description": data["description"]},
             "call_timeout": data.get("call_timeout"),
+            "trust_group": data.get("trust_group") or "",
         }
         if change:
             services.function_update(function=obj, note=data["note"], **fields)

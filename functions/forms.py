@@ -43,7 +43,7 @@ class FunctionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Function
-        fields = ["id", "name", "description", "content", "call_timeout", "note"]
+        fields = ["id", "name", "description", "content", "call_timeout", "trust_group", "note"]
         widgets = {"content": code_editor()}
         help_texts = {
             "id": "A lower-case Python identifier; it cannot be changed later.",

@@ -7,6 +7,7 @@ active staff or lack the admin's permission for the step (fnplatform.permissions
 A rejected call changes nothing.
 """
 
+import re
 import time
 from typing import Any
 
@@ -131,6 +132,16 @@ def _clean_timeout(value) -> float | None:
     return seconds
 
 
+def _clean_group(value) -> str:
+    """A trust group name (a slug), or "" for workers of the function's own."""
+    group = (value or "").strip().lower()
+    if group and not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", group):
+        raise ValidationError(
+            {"trust_group": ["Letters, digits, '-' and '_' only (at most 64), or empty."]}
+        )
+    return group
+
+
 def _clean_id(value: str) -> str:
     function_id = (value or "").strip().lower()
     try:
@@ -153,6 +164,7 @@ def function_create(
     is_active: bool = False,
     is_global: bool = False,
     call_timeout: float | None = None,
+    trust_group: str = "",
 ) -> Function:
     """Create a function from source that loads, with its first revision."""
     require_perm(user, "functions.add_function")
@@ -173,6 +185,7 @@ def function_create(
         created_by=user,
         environment_id=report.get("environment"),
         call_timeout=_clean_timeout(call_timeout),
+        trust_group=_clean_group(trust_group),
     )
     function.full_clean(exclude=["current_revision"], validate_unique=False)
     with transaction.atomic():
@@ -192,6 +205,7 @@ def function_update(
     meta: dict | None = None,
     note: str = "",
     call_timeout: float | object | None = UNCHANGED,
+    trust_group: str | object = UNCHANGED,
 ) -> Function:
     """Change name, meta, source or deadline; new source is checked and becomes a new
     revision. The new code is checked before any transaction opens."""
@@ -200,7 +214,11 @@ def function_update(
     if content is not None and content != function.content:
         checked = function_check_source(content=content, function_id=function.id)
     with transaction.atomic():
-        return _update(user, function, name, content, meta, note, call_timeout, checked)
+        function = _update(user, function, name, content, meta, note, call_timeout, checked)
+        if trust_group is not UNCHANGED:
+            function.trust_group = _clean_group(trust_group)
+            function.save(update_fields=["trust_group", "updated_at"])
+        return function
 
 
 def _update(user, function, name, content, meta, note, call_timeout, checked) -> Function:

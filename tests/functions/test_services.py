@@ -254,3 +254,17 @@ def test_fetch_source_from_a_url(alice, file_server, settings, bob):
         transfer.fetch_source(user=alice, url="file:///etc/passwd")
     with pytest.raises(PermissionDenied):
         transfer.fetch_source(user=bob, url=f"{file_server}/plugin.py")
+
+
+def test_a_trust_group_is_kept_and_names_the_workers_the_function_shares(alice):
+    from functions.services.plugins import plugin_call_for
+
+    function = create(alice, trust_group="Team-A")
+    assert function.trust_group == "team-a"
+    assert plugin_call_for(function=function).group == "group:team-a"
+    function = services.function_update(user=alice, function=function, trust_group="")
+    assert plugin_call_for(function=function).group == "function:greeter"
+    with pytest.raises(ValidationError) as info:
+        services.function_update(user=alice, function=function, trust_group="no spaces")
+    assert "trust_group" in info.value.message_dict
+    assert Function.objects.get(pk="greeter").trust_group == ""
