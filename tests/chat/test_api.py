@@ -3,8 +3,11 @@
 The upstream model is a real loopback OpenAI-compatible server (tests/support).
 """
 
+import tempfile
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 import openai
@@ -117,15 +120,23 @@ def test_inlet_exception_is_a_400_with_the_plugins_message(sdk, install):
     assert "Conversation turn limit exceeded" in str(info.value)
 
 
-def test_first_chunk_reaches_the_client_before_the_pipe_finishes(sdk, install, tmp_path):
-    marker = tmp_path / "finished"
-    install("marker_stream_pipe", valves={"MARKER": str(marker), "PAUSE": 1.5})
+def marker_written(name: str) -> bool:
+    """Whether the pipe wrote /tmp/<name>: the host's /tmp (thread executor) or a sandboxed
+    worker's, which is its scratch dir (functions/workers/sandbox.py)."""
+    temp = Path(tempfile.gettempdir())
+    return (temp / name).exists() or any(temp.glob(f"fnplatform-sandbox-*/home/tmp/{name}"))
+
+
+def test_first_chunk_reaches_the_client_before_the_pipe_finishes(sdk, install):
+    name = f"finished-{uuid.uuid4().hex}"
+    install("marker_stream_pipe", valves={"MARKER": f"/tmp/{name}", "PAUSE": 1.5})
     stream = ask(sdk, "marker_stream_pipe", "go", stream=True)
     first = next(c for c in stream if c.choices and c.choices[0].delta.content)
     assert first.choices[0].delta.content == "first "
-    assert not marker.exists()
+    assert not marker_written(name)
     rest = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert rest == "second" and marker.exists()
+    assert rest == "second" and marker_written(name)
+    (Path(tempfile.gettempdir()) / name).unlink(missing_ok=True)
 
 
 def test_a_sleeping_sync_pipe_does_not_block_other_requests(sdk, install):
