@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from functions.services.loader import SourceError
-from functions.workers import sandbox
+from functions.workers import cgroups, sandbox
 from functions.workers.pool import Limits, exit_reason, worker_env
 
 RESULT_MARK = "@@fnplatform-check@@ "
@@ -47,7 +47,7 @@ def check_in_worker(
             stderr=subprocess.STDOUT,
             env=box.env(worker_env()),
             cwd=box.cwd,
-            preexec_fn=box.preexec(limits, None),
+            preexec_fn=box.preexec(limits, group := cgroups.create(limits.processes)),
         )
     except BaseException:
         box.close()
@@ -63,6 +63,8 @@ def check_in_worker(
         ) from None
     finally:
         _kill_group(process)  # whatever the plugin started goes with it
+        if group is not None:
+            cgroups.kill_and_remove(group)
         box.close()
     return _parse(output, box.returncode(process.returncode))
 

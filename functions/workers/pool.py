@@ -79,8 +79,9 @@ class Limits:
         # It also needs root, which `become` gives up.
         if group is not None:
             cgroups.enter(group)
-        elif self.processes:
-            # Per uid, and ignored for root: the cgroup is the real cap there.
+        elif self.processes and become is None:
+            # Per uid, and ignored for root: the cgroup is the real cap there. Not for a
+            # process that becomes the sandbox uid: all of them share it, and the limit.
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
         if become is not None:
