@@ -356,7 +356,8 @@ class Box:
 
     def preexec(self, limits, group: Path | None) -> Callable[[], None]:
         """The preexec_fn: limits.apply, becoming the sandbox uid after the cgroup join."""
-        return functools.partial(limits.apply, group, become=self.enter)
+        become = self.enter if self.sandboxed and self.status.uid is not None else None
+        return functools.partial(limits.apply, group, become=become)
 
     def returncode(self, code: int | None) -> int | None:
         """bubblewrap exits 128+N when its child died of signal N: report it as Popen does."""
