@@ -307,6 +307,10 @@ class Box:
         args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
         # --new-session: no way back to the server's terminal (TIOCSTI).
         args += ["--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+        home = self.scratch / "home"
+        # /tmp first: code or a venv that lives under /tmp (a clone there, say) is then
+        # bound on top of the private /tmp, not hidden by it.
+        args += ["--bind", str(home / "tmp"), "/tmp"]
         args += ["--ro-bind", "/usr", "/usr"]
         for link in USR_LINKS:
             if os.path.islink(link):
@@ -324,8 +328,7 @@ class Box:
             args += ["--ro-bind", *bind]
         for mask in self.masks:
             args += ["--remount-ro", mask]
-        home = self.scratch / "home"
-        args += ["--bind", str(home), INSIDE, "--bind", str(home / "tmp"), "/tmp"]
+        args += ["--bind", str(home), INSIDE]
         return [*args, "--chdir", str(ROOT), "--", *argv]
 
     def _bind(self, number: int, source: str) -> tuple[str, str]:
