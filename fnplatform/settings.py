@@ -225,6 +225,9 @@ FUNCTIONS_WORKER_IDLE_SECONDS = float(env_str("FNPLATFORM_WORKER_IDLE_SECONDS", 
 FUNCTIONS_MAX_RESPONSE_BYTES = env_int("FNPLATFORM_MAX_RESPONSE_BYTES", 32 * 1024 * 1024)
 # Functions with live workers at once: past it, the longest idle one's are stopped.
 FUNCTIONS_MAX_WORKER_POOLS = env_int("FNPLATFORM_MAX_WORKER_POOLS", 64)
+# Events (and __event_call__ questions) one call may send; they share the response's
+# byte budget too.
+FUNCTIONS_MAX_EVENTS = env_int("FNPLATFORM_MAX_EVENTS", 10000)
 # Seconds a hook may run in a worker, and a stream may take to its first chunk.
 FUNCTIONS_CALL_TIMEOUT = float(env_str("FNPLATFORM_CALL_TIMEOUT", "300"))
 FUNCTIONS_FIRST_CHUNK_TIMEOUT = float(env_str("FNPLATFORM_FIRST_CHUNK_TIMEOUT", "120"))

@@ -21,11 +21,12 @@ import contextlib
 import contextvars
 import importlib
 import inspect
+import json
 import logging
 import sys
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -116,6 +117,32 @@ async def _no_session(event: dict) -> dict:
     return {"error": "No interactive session."}
 
 
+class _Budget:
+    """What one call may send back: its answer and its events share a byte budget, and
+    its events are counted, so a plugin cannot grow the server's memory through them."""
+
+    def __init__(self, call: PluginCall, max_bytes: int, max_events: int) -> None:
+        self.call, self.max_bytes, self.max_events = call, max_bytes, max_events
+        self.bytes = self.events = 0
+
+    def charge(self, size: int) -> None:
+        self.bytes += size
+        if self.max_bytes and self.bytes > self.max_bytes:
+            raise LimitExceeded(
+                f"Function {self.call.function_id} exceeded the response limit of "
+                f"{self.max_bytes} bytes"
+            )
+
+    def charge_event(self, event: Any) -> None:
+        self.events += 1
+        if self.max_events and self.events > self.max_events:
+            raise LimitExceeded(
+                f"Function {self.call.function_id} exceeded the limit of "
+                f"{self.max_events} events per call"
+            )
+        self.charge(len(json.dumps(event, default=str)))
+
+
 class _LoopState:
     """The pools and concurrency caps of one event loop."""
 
@@ -142,12 +169,14 @@ class WorkerExecutor:
         idle_seconds: float = 300.0,
         max_response_bytes: int = 0,
         max_pools: int = 0,
+        max_events: int = 0,
     ) -> None:
         self.size, self.source_dir, self.limits = size, source_dir, limits
         self.timeout, self.first_chunk_timeout = timeout, first_chunk_timeout
         self.max_concurrency, self.max_calls = max_concurrency, max_calls
         self.idle_seconds, self.max_response_bytes = idle_seconds, max_response_bytes
         self.max_pools = max_pools  # functions with live workers at once; 0: no cap
+        self.max_events = max_events  # events (and questions) per call; 0: no cap
         self._loops: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -163,6 +192,7 @@ class WorkerExecutor:
             idle_seconds=settings.FUNCTIONS_WORKER_IDLE_SECONDS,
             max_response_bytes=settings.FUNCTIONS_MAX_RESPONSE_BYTES,
             max_pools=settings.FUNCTIONS_MAX_WORKER_POOLS,
+            max_events=settings.FUNCTIONS_MAX_EVENTS,
         )
 
     # Pools
@@ -270,19 +300,25 @@ class WorkerExecutor:
             context=context_payload(context),
         )
 
-    def _callbacks(self, context: CallContext) -> dict[str, Any]:
+    def _budget(self, call: PluginCall) -> _Budget:
+        return _Budget(call, self.max_response_bytes, self.max_events)
+
+    def _callbacks(self, context: CallContext, budget: _Budget | None = None) -> dict[str, Any]:
         async def on_event(event: dict) -> None:
+            if budget is not None:
+                budget.charge_event(event)
             if context.event_emitter is not None:
                 await context.event_emitter(event)
+
+        def on_event_call(event: dict) -> Awaitable[Any]:
+            if budget is not None:
+                budget.charge_event(event)  # raises at once, before the question is asked
+            return (context.event_call or _no_session)(event)
 
         async def on_host(name: str, args: list, kwargs: dict) -> Any:
             return await serve_host(name, args, kwargs, context.user)
 
-        return {
-            "on_event": on_event,
-            "on_event_call": context.event_call or _no_session,
-            "on_host": on_host,
-        }
+        return {"on_event": on_event, "on_event_call": on_event_call, "on_host": on_host}
 
     async def invoke(
         self,
@@ -299,9 +335,10 @@ class WorkerExecutor:
             call, hook, data, context, data_name=data_name, id=id, stream=False
         )
         value = None
+        callbacks = self._callbacks(context, self._budget(call))
         async with self.cap(call.function_id), recorded(call.function_id):
             async for message in self.pool_for(call).call(
-                request, timeout=call.timeout or self.timeout, **self._callbacks(context)
+                request, timeout=call.timeout or self.timeout, **callbacks
             ):
                 if message["op"] == "result":
                     value = message["value"]
@@ -315,13 +352,13 @@ class WorkerExecutor:
         request = self._hook_request(
             call, hook, data, context, data_name="body", id=id, stream=True
         )
-        size = 0
+        budget = self._budget(call)
         async with self.cap(call.function_id), recorded(call.function_id):
             messages = self.pool_for(call).call(
                 request,
                 timeout=call.timeout or self.timeout,
                 first_timeout=self.first_chunk_timeout,
-                **self._callbacks(context),
+                **self._callbacks(context, budget),
             )
             async for message in messages:
                 # A batch that was already waiting is taken without suspending: let the
@@ -329,16 +366,8 @@ class WorkerExecutor:
                 await asyncio.sleep(0)
                 for item in message.get("items") or []:
                     text, data = item.get("t") or "", item.get("d")
-                    size += len(text) + (len(repr(data)) if data else 0)
-                    self._check_size(call, size)
+                    budget.charge(len(text) + (len(repr(data)) if data else 0))
                     yield Chunk(text=text, data=data, done=bool(item["done"]))
-
-    def _check_size(self, call: PluginCall, size: int) -> None:
-        if self.max_response_bytes and size > self.max_response_bytes:
-            raise LimitExceeded(
-                f"Function {call.function_id} exceeded the response limit of "
-                f"{self.max_response_bytes} bytes"
-            )
 
     async def valves(
         self,

@@ -185,6 +185,42 @@ class CallInbox:
             self.queue.put_nowait(message)
 
 
+_SHAPES: dict[str, dict[str, type | tuple]] = {
+    "chunks": {"items": list},
+    "result": {},
+    "error": {"type": str, "message": str},
+    "event": {"event": dict},
+    "event_call": {"event": dict, "req": str},
+}
+
+
+def malformed(message: Any) -> str | None:
+    """What is wrong with a worker's message, or None when it has the shape we expect."""
+    if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        return "not a message of a call"
+    shape = _SHAPES.get(message.get("op"))  # type: ignore[arg-type]
+    if shape is None:
+        return f"unknown op {str(message.get('op'))[:40]!r}"
+    for key, kind in shape.items():
+        if not isinstance(message.get(key), kind):
+            return f"{message['op']} without a valid {key!r}"
+    if message["op"] == "result" and "value" not in message:
+        return "result without a value"
+    if message["op"] == "chunks":
+        return next(filter(None, (_bad_item(item) for item in message["items"])), None)
+    if message["op"] == "error" and not isinstance(message.get("traceback", ""), str):
+        return "error with a bad traceback"
+    return None
+
+
+def _bad_item(item: Any) -> str | None:
+    if not isinstance(item, dict) or not isinstance(item.get("done"), bool):
+        return "a stream item without 'done'"
+    if not isinstance(item.get("t") or "", str) or not isinstance(item.get("d") or {}, dict):
+        return "a stream item of the wrong types"
+    return None
+
+
 class WorkerConnection:
     """The server's side of one worker: calls, their messages, deadlines and events.
 
@@ -221,8 +257,16 @@ class WorkerConnection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def deliver(self, message: dict[str, Any]) -> None:
-        inbox = self.calls.get(message.get("id", ""))
+    async def deliver(self, message: Any) -> None:
+        """Hand a worker's message to its call. A message of the wrong shape (a plugin
+        writing on its worker's socket, say) ends the worker: its calls fail, as a crash."""
+        problem = malformed(message)
+        if problem:
+            log.warning("A worker sent a malformed message (%s) and is stopped", problem)
+            self.kill()
+            self.fail_all(f"the worker process sent a malformed message ({problem})")
+            return
+        inbox = self.calls.get(message["id"])
         if inbox is not None:
             await inbox.put(message)
 
@@ -264,11 +308,8 @@ class WorkerConnection:
             await self._send_call({**request, "token": token})
             budgets = (timeout, first_timeout)
             async for message in self._messages(inbox, call_id, budgets, request):
-                if message["op"] == "event":
-                    await on_event(message["event"])
-                elif message["op"] == "event_call":
-                    # Answered on the side: the call keeps streaming while a user decides.
-                    self._spawn(self._answer(message, on_event_call))
+                if message["op"] in ("event", "event_call"):
+                    await self._event(message, call_id, on_event, on_event_call)
                 else:
                     finished = finished or message["op"] == "result"
                     yield message
@@ -282,6 +323,19 @@ class WorkerConnection:
             if not finished and not self.dead:
                 # The caller went away (disconnect, stop): stop the plugin too.
                 self._spawn(self._cancel_quietly(call_id))
+
+    async def _event(self, message, call_id, on_event, on_event_call) -> None:
+        """Pass an event on, or answer a question on the side (the call keeps streaming
+        while a user decides). A callback that refuses (a limit) stops the plugin too."""
+        try:
+            if message["op"] == "event":
+                await on_event(message["event"])
+            else:
+                # Asked here (a refusal raises now); answered when the user replies.
+                self._spawn(self._answer(message, on_event_call(message["event"])))
+        except WorkerError:
+            self._spawn(self._cancel_quietly(call_id))
+            raise
 
     async def _cancel_quietly(self, call_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -336,11 +390,11 @@ class WorkerConnection:
             return InvalidStoredValves(message["message"])
         limit = self.limits.describe(kind, message["message"])
         if kind == "BlockingIOError" and not (
-            self._at_process_limit() or "fork" in message["traceback"]
+            self._at_process_limit() or "fork" in message.get("traceback", "")
         ):
             limit = None  # a non-blocking socket, say: the plugin's own business
         if limit is None:
-            return PluginFailed(message["message"], kind, message["traceback"])
+            return PluginFailed(message["message"], kind, message.get("traceback", ""))
         self.retiring = True  # whatever it left behind (children, heap) goes with it
         return LimitExceeded(f"Function {function_id} hit {limit} ({kind}: {message['message']})")
 
@@ -369,8 +423,8 @@ class WorkerConnection:
         except TimeoutError:
             return False
 
-    async def _answer(self, message: dict, on_event_call: EventCallback) -> None:
-        value = await on_event_call(message["event"])
+    async def _answer(self, message: dict, reply: Awaitable[Any]) -> None:
+        value = await reply
         if not self.dead:
             with contextlib.suppress(Exception):
                 await self.send({"op": "event_reply", "req": message["req"], "value": value})

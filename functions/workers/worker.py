@@ -130,12 +130,18 @@ class Worker:
         self.out = writer
         self.source_dir = source_dir
         self.plugins: dict[str, LoadedFunction] = {}
+        self.sources: dict[str, str] = {}
+        self.loading: dict[str, threading.Lock] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.replies: dict[str, asyncio.Future] = {}
         self.steps = _ThreadSteps()
 
     def dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
+        if "source" in message and "sha256" in message:
+            # Kept at once: the next call names only the hash, and may arrive while
+            # this one is still loading the code in a thread.
+            self.sources.setdefault(message["sha256"], message["source"])
         if op in ("call", "valves"):
             task = asyncio.create_task(self.handle_call(message))
             self.tasks[message["id"]] = task
@@ -149,16 +155,22 @@ class Worker:
 
     def plugin(self, message: dict[str, Any]) -> LoadedFunction:
         sha = message["sha256"]
+        if sha in self.plugins:
+            return self.plugins[sha]
+        with self.loading.setdefault(sha, threading.Lock()):  # one load per version
+            return self._load(sha, message)
+
+    def _load(self, sha: str, message: dict[str, Any]) -> LoadedFunction:
         if sha not in self.plugins:
-            if "source" not in message:
+            source = message.get("source") or self.sources.get(sha)
+            if source is None:
                 raise LookupError(f"source {sha[:12]} not sent")
             function_id = message["function_id"]
-            loaded = load_source(
-                message["source"], function_id=function_id, source_dir=self.source_dir
-            )
+            loaded = load_source(source, function_id=function_id, source_dir=self.source_dir)
             for old_sha, old in list(self.plugins.items()):
                 if old.function_id == function_id:  # an older version of the same code
                     del self.plugins[old_sha]
+                    self.sources.pop(old_sha, None)
                     old.close()
             self.plugins[sha] = loaded
         return self.plugins[sha]

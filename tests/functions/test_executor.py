@@ -176,3 +176,64 @@ async def test_a_completion_starts_its_functions_workers_together(tmp_path):
         assert len(process.pools()) == 3
     finally:
         await process.stop()
+
+
+async def test_events_are_counted_and_share_the_byte_budget(tmp_path):
+    many = (
+        "class Pipe:\n    async def pipe(self, body, __event_emitter__):\n"
+        "        for i in range(1000):\n"
+        "            await __event_emitter__({'type': 'status', 'data': {'description': str(i)}})\n"
+        "        return 'done'\n"
+    )
+    big = (
+        "class Pipe:\n    async def pipe(self, body, __event_emitter__):\n"
+        "        for i in range(10):\n"
+        "            await __event_emitter__({'type': 'x', 'data': 'A' * 5000})\n"
+        "        return 'done'\n"
+    )
+    process = executor(tmp_path, max_events=100, max_response_bytes=20_000)
+    try:
+        with pytest.raises(runtime.HookError, match="limit of 100 events per call"):
+            await answer(process, source_call("chatty", many))
+        with pytest.raises(runtime.HookError, match="response limit of 20000 bytes"):
+            await answer(process, source_call("loud", big))
+        assert await answer(process, source_call("fine", PID_PIPE))
+    finally:
+        await process.stop()
+
+
+async def test_a_plugin_writing_on_its_workers_socket_ends_only_that_worker(tmp_path):
+    forger = (
+        "import os, socket, struct, sys\nimport msgpack\n"
+        "class Pipe:\n    def pipe(self, body):\n"
+        "        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))\n"
+        "        frame = msgpack.packb({'op': 'chunks', 'id': 'c0', 'items': 5})\n"
+        "        sock.sendall(struct.pack('!I', len(frame)) + frame)\n"
+        "        import time\n        time.sleep(5)\n"
+    )
+    process = executor(tmp_path)
+    try:
+        with pytest.raises(runtime.HookError, match="malformed message"):
+            await answer(process, source_call("forger", forger))
+        assert await answer(process, source_call("bystander", PID_PIPE))
+    finally:
+        await process.stop()
+
+
+async def test_concurrent_calls_on_a_fresh_worker_share_one_load(tmp_path):
+    slow_import = (
+        "import time\ntime.sleep(0.5)\nfrom pydantic import BaseModel\n"
+        "class Pipe:\n    class Valves(BaseModel):\n        N: int = 1\n"
+        "    def pipe(self, body):\n        return 'ok'\n"
+    )
+    process = executor(tmp_path)
+    call = source_call("slowload", slow_import)
+    try:
+        answers = await asyncio.gather(
+            process.valves(call, "Valves", values={"N": 2}),
+            process.valves(call, "Valves", values={"N": 3}),
+            answer(process, call),
+        )
+        assert answers == [{"data": {"N": 2}}, {"data": {"N": 3}}, "ok"]
+    finally:
+        await process.stop()
