@@ -10,10 +10,21 @@ from typing import Any
 _caller: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "fnplatform_plugin_caller", default=None
 )
+# Which function's code is asking: a plugin may read its own source and valves, never
+# another function's, whoever it runs for.
+_function: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fnplatform_plugin_function", default=None
+)
 
 
-def set_caller(user: dict[str, Any]) -> None:
+def set_caller(user: dict[str, Any], function_id: str | None = None) -> None:
     _caller.set(user)
+    _function.set(function_id)
+
+
+def calling_function() -> str | None:
+    """The id of the function whose call is in progress, or None."""
+    return _function.get()
 
 
 def caller() -> dict[str, Any] | None:
@@ -24,6 +35,12 @@ def caller() -> dict[str, Any] | None:
 def caller_is_admin() -> bool:
     user = caller()
     return bool(user and user.get("role") == "admin")
+
+
+def is_caller(user_id: Any) -> bool:
+    """Whether a user id is the caller's own (writes go to the caller's record only)."""
+    user = caller()
+    return user is not None and str(user.get("id")) == str(user_id)
 
 
 def may_read_user(user_id: Any) -> bool:

@@ -63,12 +63,15 @@ def context_payload(context: CallContext) -> dict[str, Any]:
     return {name: getattr(context, name) for name in CONTEXT_FIELDS}
 
 
-async def serve_host(name: str, args: list, kwargs: dict, user: dict) -> Any:
-    """Run a host-data method for a worker's call, scoped to that call's user."""
+async def serve_host(
+    name: str, args: list, kwargs: dict, user: dict, function_id: str | None = None
+) -> Any:
+    """Run a host-data method for a worker's call, scoped to that call's user and
+    function."""
     host = importlib.import_module("open_webui._host")
 
     def run() -> Any:
-        set_caller(user)
+        set_caller(user, function_id)
         return host.run_hosted(name, args, kwargs)
 
     result = await sync_to_async(run, thread_sensitive=False)()
@@ -76,7 +79,7 @@ async def serve_host(name: str, args: list, kwargs: dict, user: dict) -> Any:
         # A fresh context: the host server task was born inside some earlier request,
         # whose asgiref executor state must not leak into this call.
         scope = contextvars.Context()
-        scope.run(set_caller, user)
+        scope.run(set_caller, user, function_id)
         result = await asyncio.create_task(result, context=scope)
     return host.encode(await host.collect_stream(result))
 
@@ -303,7 +306,7 @@ class WorkerExecutor:
     def _budget(self, call: PluginCall) -> _Budget:
         return _Budget(call, self.max_response_bytes, self.max_events)
 
-    def _callbacks(self, context: CallContext, budget: _Budget | None = None) -> dict[str, Any]:
+    def _callbacks(self, call: PluginCall, context: CallContext, budget: _Budget | None = None):
         async def on_event(event: dict) -> None:
             if budget is not None:
                 budget.charge_event(event)
@@ -316,7 +319,7 @@ class WorkerExecutor:
             return (context.event_call or _no_session)(event)
 
         async def on_host(name: str, args: list, kwargs: dict) -> Any:
-            return await serve_host(name, args, kwargs, context.user)
+            return await serve_host(name, args, kwargs, context.user, call.function_id)
 
         return {"on_event": on_event, "on_event_call": on_event_call, "on_host": on_host}
 
@@ -335,7 +338,7 @@ class WorkerExecutor:
             call, hook, data, context, data_name=data_name, id=id, stream=False
         )
         value = None
-        callbacks = self._callbacks(context, self._budget(call))
+        callbacks = self._callbacks(call, context, self._budget(call))
         async with self.cap(call.function_id), recorded(call.function_id):
             async for message in self.pool_for(call).call(
                 request, timeout=call.timeout or self.timeout, **callbacks
@@ -358,7 +361,7 @@ class WorkerExecutor:
                 request,
                 timeout=call.timeout or self.timeout,
                 first_timeout=self.first_chunk_timeout,
-                **self._callbacks(context, budget),
+                **self._callbacks(call, context, budget),
             )
             async for message in messages:
                 # A batch that was already waiting is taken without suspending: let the
@@ -385,7 +388,7 @@ class WorkerExecutor:
         context = CallContext(user=user or {})
         async with self.cap(call.function_id), recorded(call.function_id):
             async for message in self.pool_for(call).call(
-                request, timeout=VALVES_TIMEOUT, **self._callbacks(context)
+                request, timeout=VALVES_TIMEOUT, **self._callbacks(call, context)
             ):
                 if message["op"] == "result":
                     answer = message["value"] or {}

@@ -42,7 +42,8 @@ class InlineWorker(WorkerConnection):
     async def send(self, message: dict[str, Any]) -> None:
         if message.get("op") in ("call", "valves"):
             # Host-data shims run here as written, scoped to this call's user.
-            set_caller((message.get("context") or {}).get("user") or message.get("user") or {})
+            user = (message.get("context") or {}).get("user") or message.get("user") or {}
+            set_caller(user, message.get("function_id"))
         self.worker.dispatch(over_the_wire(message))
 
     def kill(self) -> None:

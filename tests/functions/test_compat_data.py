@@ -28,6 +28,11 @@ async def _answer(source: str, user, body: dict) -> str:
     return "".join(c.text for c in chunks)
 
 
+async def _answer_call(call, user) -> dict:
+    chunks = [c async for c in runtime.run_pipe(call, {}, context_for(user))]
+    return json.loads("".join(c.text for c in chunks))
+
+
 def run(source: str, user, body: dict | None = None) -> dict:
     """Run a plugin's pipe for `user` (setup stays sync, in the test) and decode its JSON."""
     return json.loads(asyncio.run(_answer(source, user, body or {})))
@@ -550,8 +555,28 @@ def test_functions_are_read_only_and_hide_source_and_secrets(bob, alice, make_fu
     assert as_bob["url"] == "" and as_bob["name_setting"] == "fnplatform"
     assert as_bob["missing"] == "none"
     as_alice = run(FUNCTIONS, alice)
-    assert as_alice["content"] and as_alice["listed"] == ["echo_pipe", "env_secret_pipe"]
-    assert as_alice["valves"] == {"MODEL": "large"}
+    assert as_alice["listed"] == ["echo_pipe", "env_secret_pipe"]  # an admin's call lists all
+    # ... but another function's code and valves stay out of reach, even then.
+    assert not as_alice["content"] and as_alice["valves"] is None
+
+
+def test_a_plugin_reads_its_own_source_and_valves(alice, make_function):
+    from valves.services import valves_update_global
+
+    function = make_function("env_secret_pipe", is_active=True)
+    valves_update_global(
+        user=alice, function=function, values={"API_KEY": "sk-live", "MODEL": "large"}
+    )
+    source = (
+        "import json\nfrom open_webui.models.functions import Functions\n"
+        "class Pipe:\n    def pipe(self, body):\n"
+        "        own = Functions.get_function_by_id('env_secret_pipe')\n"
+        "        return json.dumps({'content': own.content is not None,\n"
+        "            'valves': Functions.get_function_valves_by_id('env_secret_pipe')})\n"
+    )
+    call = source_call("env_secret_pipe", source)
+    answer = asyncio.run(_answer_call(call, alice))
+    assert answer == {"content": True, "valves": {"MODEL": "large"}}
 
 
 # Imports.

@@ -3,15 +3,16 @@
 Plugin code may look functions up, but never author them: every write
 (insert, update, valves, delete) raises PermissionError, because a plugin that
 installs code would bypass the admin's review and revisions. Scoped: a call made
-for a user sees active functions without their source; a call made for an admin
-sees all of them with source, and their stored valves minus secrets.
+for a user sees active functions, a call made for an admin all of them; whoever the
+call is for, a plugin reads only its own function's source and stored valves (minus
+secrets), never another function's: one function's code cannot reach another's.
 """
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from functions.services.host import caller, caller_is_admin
+from functions.services.host import caller, caller_is_admin, calling_function
 
 from .._dual import dual
 from ._owned import epoch
@@ -33,7 +34,7 @@ class FunctionModel(BaseModel):
     user_id: str
     name: str
     type: str
-    # Source is for admins' calls only; None otherwise.
+    # Only the calling function's own source; None for every other function.
     content: str | None = None
     meta: FunctionMeta
     is_active: bool = False
@@ -78,13 +79,17 @@ def to_function_model(row) -> FunctionModel:
         user_id=str(row.created_by_id or ""),
         name=row.name,
         type=row.type,
-        content=row.content if caller_is_admin() else None,
+        content=row.content if _own(row.id) else None,
         meta=FunctionMeta(**(row.meta or {})),
         is_active=row.is_active,
         is_global=row.is_global,
         updated_at=epoch(row.updated_at),
         created_at=epoch(row.created_at),
     )
+
+
+def _own(function_id: str) -> bool:
+    return calling_function() is not None and calling_function() == function_id
 
 
 def _public_valves(function) -> dict:
@@ -133,8 +138,8 @@ class FunctionsTable:
 
     @dual
     def get_function_valves_by_id(self, id: str, db: Any = None) -> dict | None:
-        """The stored global valves without secret fields; for admins' calls only."""
-        if not caller_is_admin():
+        """The calling function's own stored global valves, without secret fields."""
+        if not _own(id):
             return None
         row = _visible().filter(pk=id).first()
         return _public_valves(row) if row else None

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from pydantic import BaseModel, ConfigDict
 
-from functions.services.host import caller_is_admin, may_read_user
+from functions.services.host import caller_is_admin, is_caller, may_read_user
 
 from .._dual import dual
 
@@ -93,6 +93,10 @@ class UsersTable:
 
     @dual
     def update_user_by_id(self, id: Any, updated: dict) -> UserModel | None:
+        # The caller's own record only, even in an admin's call: a plugin must not be able
+        # to change another account's email (and so take it over through a reset).
+        if not is_caller(id):
+            return None
         user = _visible().filter(pk=int(id)).first() if str(id).isdigit() else None
         if user is None:
             return None
