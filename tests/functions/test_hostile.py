@@ -535,3 +535,96 @@ def test_nothing_secret_reaches_an_export(hostile_live, api_key, alice):
     ).text
     assert "sk-keep-me" not in exported and '"MODE": "y"' in json.dumps(json.loads(exported))
     assert FunctionValves.objects.get(function_id="keeper").secrets
+
+
+# The doors: permissions, bad input, keys
+
+
+def test_staff_without_permissions_cannot_author_run_export_or_delete(
+    hostile_live, api_key, alice, staff_with
+):
+    from fnplatform.accounts.services import api_key_create
+
+    bare = staff_with("stan")
+    _, bare_key = api_key_create(user=bare, name="bare")
+    headers = {"Authorization": f"Bearer {bare_key}"}
+    base = f"{hostile_live.url}/api/v1/functions"
+    body = {"id": "sneaky", "name": "x", "content": read_plugin("echo_pipe"), "meta": {}}
+    attempts = [
+        httpx.post(f"{base}/create", json=body, headers=headers, timeout=30),
+        httpx.get(f"{base}/export?include_valves=true", headers=headers, timeout=30),
+        httpx.post(f"{base}/id/echo_pipe/update", json=body, headers=headers, timeout=30),
+        httpx.post(f"{base}/id/echo_pipe/toggle", headers=headers, timeout=30),
+        httpx.delete(f"{base}/id/echo_pipe/delete", headers=headers, timeout=30),
+    ]
+    for response in attempts:
+        assert response.status_code == 403, (response.request.url, response.text)
+        assert "permission" in response.json()["detail"]
+    assert not Function.objects.filter(pk="sneaky").exists()
+    assert Function.objects.get(pk="echo_pipe").is_active
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"metadata": [1]}, id="metadata-list"),
+        pytest.param({"chat_id": {}}, id="chat-id-object"),
+        pytest.param({"background_tasks": "x"}, id="background-tasks-string"),
+    ],
+)
+def test_wrong_types_in_a_completion_are_a_4xx_naming_the_field(hostile_live, api_key, extra):
+    response = chat(hostile_live, api_key, "echo_pipe", **extra)
+    assert response.status_code == 422, response.text
+    assert next(iter(extra)) in response.text
+
+
+def test_a_lone_surrogate_is_refused_at_the_door_and_blamed_on_no_one(
+    hostile_live, api_key, bob_key, alice
+):
+    body = b'{"model": "echo_pipe", "messages": [{"role": "user", "content": "\\ud800"}]}'
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    response = httpx.post(
+        f"{hostile_live.url}/api/chat/completions", content=body, headers=headers, timeout=30
+    )
+    assert response.status_code == 400 and "messages" in response.text
+    assert not FunctionHealth.objects.filter(function_id="echo_pipe").exclude(failures=[]).exists()
+    victim = (
+        "from pydantic import BaseModel\nclass Pipe:\n"
+        "    class UserValves(BaseModel):\n        NOTE: str = ''\n"
+        "    def pipe(self, body, __user__):\n        return 'note: ' + __user__['valves'].NOTE\n"
+    )
+    install(hostile_live, api_key, "noted", victim)
+    stored = httpx.post(
+        f"{hostile_live.url}/api/v1/functions/id/noted/valves/user/update",
+        content=b'{"NOTE": "\\udfff"}',
+        headers={"Authorization": f"Bearer {bob_key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert stored.status_code == 400
+    assert text_of(chat(hostile_live, bob_key, "noted")) == "note: "  # bob's calls still work
+
+
+def test_an_api_key_made_in_the_admin_travels_in_no_cookie(hostile_live, alice_client, bob):
+    import re
+
+    with httpx.Client(base_url=hostile_live.url, timeout=30) as browser:
+        # alice's session, signed in by the test (the server hashes passwords its own way).
+        browser.cookies.set("sessionid", alice_client.cookies["sessionid"].value)
+        form = browser.get("/admin/accounts/apikey/add/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        created = browser.post(
+            "/admin/accounts/apikey/add/",
+            data={"user": bob.pk, "name": "from-admin", "csrfmiddlewaretoken": token},
+        )
+        key = re.search(r'id="new-api-key">(fnp_[^<]+)<', created.text).group(1)
+        assert created.text.count(key) == 1
+        assert all(key not in value for value in created.headers.get_list("set-cookie"))
+        assert all(key not in (cookie.value or "") for cookie in browser.cookies.jar)
+        messages = browser.cookies.get("messages")
+        if messages:  # signed and compressed: decode it as the server would
+            from django.contrib.messages.storage.cookie import CookieStorage
+            from django.test import RequestFactory
+
+            stored = CookieStorage(RequestFactory().get("/"))._decode(messages) or []
+            assert all(key not in str(message) for message in stored)
+        assert key not in browser.get("/admin/accounts/apikey/").text
