@@ -261,10 +261,13 @@ class WorkerExecutor:
     async def reap_idle(self, state: _LoopState | None = None) -> int:
         state = state or self._state()
         cutoff = time.monotonic() - self.idle_seconds
+        # Taken out of the state first, with no await in between: a call that comes
+        # while they stop gets a fresh pool instead of a stopping one.
         idle = [k for k, p in state.pools.items() if not p.busy and p.last_used < cutoff]
-        for key in idle:
-            await state.pools.pop(key).stop()
-        return len(idle)
+        stopping = [state.pools.pop(key) for key in idle]
+        for pool in stopping:
+            await pool.stop()
+        return len(stopping)
 
     async def stop(self) -> None:
         """Stop this event loop's workers (tests, shutdown)."""
@@ -363,14 +366,19 @@ class WorkerExecutor:
                 first_timeout=self.first_chunk_timeout,
                 **self._callbacks(call, context, budget),
             )
-            async for message in messages:
-                # A batch that was already waiting is taken without suspending: let the
-                # loop serve other requests between batches, however fast a plugin yields.
-                await asyncio.sleep(0)
-                for item in message.get("items") or []:
-                    text, data = item.get("t") or "", item.get("d")
-                    budget.charge(len(text) + (len(repr(data)) if data else 0))
-                    yield Chunk(text=text, data=data, done=bool(item["done"]))
+            async with contextlib.aclosing(messages):  # a refusal here stops the plugin now
+                async for chunk in self._chunks(messages, budget):
+                    yield chunk
+
+    async def _chunks(self, messages, budget: _Budget) -> AsyncIterator[Chunk]:
+        async for message in messages:
+            # A batch that was already waiting is taken without suspending: let the loop
+            # serve other requests between batches, however fast a plugin yields.
+            await asyncio.sleep(0)
+            for item in message.get("items") or []:
+                text, data = item.get("t") or "", item.get("d")
+                budget.charge(len(text) + (len(repr(data)) if data else 0))
+                yield Chunk(text=text, data=data, done=bool(item["done"]))
 
     async def valves(
         self,

@@ -424,10 +424,15 @@ class WorkerConnection:
             return False
 
     async def _answer(self, message: dict, reply: Awaitable[Any]) -> None:
-        value = await reply
-        if not self.dead:
-            with contextlib.suppress(Exception):
-                await self.send({"op": "event_reply", "req": message["req"], "value": value})
+        value: Any = {"error": "The question could not be asked."}
+        try:
+            value = await reply
+        except Exception:
+            log.exception("Answering a plugin's __event_call__ failed")
+        finally:
+            if not self.dead:
+                with contextlib.suppress(Exception):
+                    await self.send({"op": "event_reply", "req": message["req"], "value": value})
 
     async def stop(self) -> None:
         self.kill()
@@ -637,40 +642,56 @@ class WorkerPool:
         self._ids = itertools.count()
         self._lock = asyncio.Lock()
         self.last_used = time.monotonic()
+        self.active = 0  # calls (and warm-ups) in progress, their workers starting or not
+        self.closed = False
 
     async def _start_process(self) -> WorkerConnection:
         return await WorkerProcess(self.source_dir, self.limits, python=self.python).start()
 
     @property
     def busy(self) -> bool:
-        return any(w.calls for w in self.workers)
+        return self.active > 0 or any(w.calls for w in self.workers)
 
     async def _healthy(self) -> list[WorkerConnection]:
+        """The workers new calls may go to: never a dead or worn-out one (a worn-out
+        worker finishes its calls and is stopped once they are done)."""
         async with self._lock:
+            if self.closed:
+                raise WorkerCrashed("the function's workers were stopped; try again")
             for worker in [w for w in self.workers if w.worn_out(self.max_calls)]:
                 if not worker.calls:
                     self.workers.remove(worker)
                     await worker.stop()
-            while len([w for w in self.workers if not w.dead]) < self.size:
-                self.workers.append(await self._factory())
-            return [w for w in self.workers if not w.dead] or self.workers
+            fresh = [w for w in self.workers if not w.worn_out(self.max_calls)]
+            while len(fresh) < self.size:
+                worker = await self._factory()
+                self.workers.append(worker)
+                fresh.append(worker)
+            return fresh
 
     async def start(self) -> None:
         """Start the workers now rather than at the first call."""
-        await self._healthy()
+        self.active += 1
+        try:
+            await self._healthy()
+        finally:
+            self.active -= 1
 
     async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:
         self.last_used = time.monotonic()
-        workers = await self._healthy()
-        worker = min(workers, key=lambda w: len(w.calls))
-        request = {**request, "id": f"c{next(self._ids)}"}
+        self.active += 1  # busy from now: the reaper leaves a pool whose worker is starting
         try:
+            workers = await self._healthy()
+            worker = min(workers, key=lambda w: len(w.calls))
+            request = {**request, "id": f"c{next(self._ids)}"}
             async for message in worker.call(request, **options):
                 yield message
         finally:
+            self.active -= 1
             self.last_used = time.monotonic()
 
     async def stop(self) -> None:
+        self.closed = True
         for worker in self.workers:
             await worker.stop()
         self.workers.clear()

@@ -169,8 +169,8 @@ class Worker:
             loaded = load_source(source, function_id=function_id, source_dir=self.source_dir)
             for old_sha, old in list(self.plugins.items()):
                 if old.function_id == function_id:  # an older version of the same code
+                    # Its source stays: the server may roll back to it without resending.
                     del self.plugins[old_sha]
-                    self.sources.pop(old_sha, None)
                     old.close()
             self.plugins[sha] = loaded
         return self.plugins[sha]

@@ -237,3 +237,13 @@ async def test_concurrent_calls_on_a_fresh_worker_share_one_load(tmp_path):
         assert answers == [{"data": {"N": 2}}, {"data": {"N": 3}}, "ok"]
     finally:
         await process.stop()
+
+
+async def test_rolling_back_to_code_a_worker_saw_before_works(tmp_path):
+    process = executor(tmp_path)
+    v1 = source_call("flip", "class Pipe:\n    def pipe(self, body):\n        return 'one'\n")
+    v2 = source_call("flip", "class Pipe:\n    def pipe(self, body):\n        return 'two'\n")
+    try:
+        assert [await answer(process, c) for c in (v1, v2, v1, v2)] == ["one", "two"] * 2
+    finally:
+        await process.stop()

@@ -123,7 +123,7 @@ async def test_valves_user_valves_and_reserved_arguments(pool):
     assert await result(pool, req) == ["set", True, "7", "c1", "plug"]
 
 
-async def test_workers_do_not_inherit_the_servers_secrets(pool, monkeypatch):
+async def test_workers_do_not_inherit_the_servers_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "server-secret")
     monkeypatch.setenv("FNPLATFORM_SECRETS_KEY", "valves-key")
     monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db/x")
@@ -132,8 +132,11 @@ async def test_workers_do_not_inherit_the_servers_secrets(pool, monkeypatch):
         "        names = ('SECRET', 'DATABASE', 'KEY')\n"
         "        return sorted(k for k in os.environ if any(n in k for n in names))\n"
     )
-    await pool.stop()  # fresh workers, started with the variables above set
-    assert await result(pool, request(source)) == []
+    pool = WorkerPool(1, str(tmp_path), limits=Limits(memory_mb=1024))  # started with them set
+    try:
+        assert await result(pool, request(source)) == []
+    finally:
+        await pool.stop()
 
 
 async def test_plugin_exceptions_come_back_with_type_and_traceback(pool):
