@@ -86,7 +86,7 @@ async def serve_host(
 
 def failure_kind(exc: WorkerError) -> str:
     if isinstance(exc, CallTimeout):
-        return "timeout"
+        return "error" if exc.backpressured else "timeout"
     if isinstance(exc, WorkerCrashed):
         return "crash"
     if isinstance(exc, LimitExceeded):
@@ -97,23 +97,32 @@ def failure_kind(exc: WorkerError) -> str:
 @contextlib.asynccontextmanager
 async def recorded(function_id: str):
     """Record a failed call in the function's health (shown to staff; may quarantine it).
-    Stored valves that no longer fit are staff's to fix, not the code's failure."""
-    from functions.services.health import health_record_failure
-
+    Not recorded: stored valves that no longer fit (staff's to fix), and a crash that
+    another call's deadline caused (that one is recorded, once, as the timeout)."""
     try:
         yield
     except InvalidStoredValves:
         raise
-    except WorkerError as exc:
-        trace = exc.trace if isinstance(exc, PluginFailed) else ""
-        message = f"{exc.kind}: {exc}" if isinstance(exc, PluginFailed) else str(exc)
-        try:
-            await sync_to_async(health_record_failure, thread_sensitive=False)(
-                function_id=function_id, kind=failure_kind(exc), message=message, traceback=trace
-            )
-        except Exception:  # the call's own error is what the caller must see
-            log.exception("Could not record the failure of %s", function_id)
+    except WorkerCrashed as exc:
+        if not exc.collateral:
+            await _record(function_id, exc)
         raise
+    except WorkerError as exc:
+        await _record(function_id, exc)
+        raise
+
+
+async def _record(function_id: str, exc: WorkerError) -> None:
+    from functions.services.health import health_record_failure
+
+    trace = exc.trace if isinstance(exc, PluginFailed) else ""
+    message = f"{exc.kind}: {exc}" if isinstance(exc, PluginFailed) else str(exc)
+    try:
+        await sync_to_async(health_record_failure, thread_sensitive=False)(
+            function_id=function_id, kind=failure_kind(exc), message=message, traceback=trace
+        )
+    except Exception:  # the call's own error is what the caller must see
+        log.exception("Could not record the failure of %s", function_id)
 
 
 async def _no_session(event: dict) -> dict:

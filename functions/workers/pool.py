@@ -45,11 +45,21 @@ class WorkerError(Exception):
 
 
 class WorkerCrashed(WorkerError):
-    pass
+    """The worker died under the call. `collateral`: another call's deadline had the
+    worker killed, so this failure is not this call's doing (and is not recorded)."""
+
+    def __init__(self, message: str, *, collateral: bool = False) -> None:
+        super().__init__(message)
+        self.collateral = collateral
 
 
 class CallTimeout(WorkerError):
-    pass
+    """The call passed its deadline. `backpressured`: the server, not the plugin, was
+    behind (its client read slowly), so it does not count as the plugin hanging."""
+
+    def __init__(self, message: str, *, backpressured: bool = False) -> None:
+        super().__init__(message)
+        self.backpressured = backpressured
 
 
 class LimitExceeded(WorkerError):
@@ -165,6 +175,7 @@ class CallInbox:
     def __init__(self, size: int = INBOX_SIZE) -> None:
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=size)
         self.closed = False
+        self.pressured = False  # it filled up: its reader (the client) was the slow one
 
     async def put(self, message: dict) -> None:
         """Wait for room, unless the call is over (a late message is dropped)."""
@@ -173,6 +184,7 @@ class CallInbox:
                 self.queue.put_nowait(message)
                 return
             except asyncio.QueueFull:
+                self.pressured = True
                 await asyncio.sleep(0.005)
 
     def put_final(self, message: dict) -> None:
@@ -238,6 +250,7 @@ class WorkerConnection:
         self.served = 0
         self.dead = False
         self.retiring = False  # finish the calls it has, then make way for a fresh worker
+        self.culprit: str | None = None  # the call whose deadline had this worker killed
         self._tasks: set[asyncio.Task] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -271,8 +284,9 @@ class WorkerConnection:
             await inbox.put(message)
 
     def fail_all(self, reason: str) -> None:
-        for inbox in self.calls.values():
-            inbox.put_final({"op": "crashed", "message": reason})
+        for call_id, inbox in self.calls.items():
+            collateral = self.culprit is not None and call_id != self.culprit
+            inbox.put_final({"op": "crashed", "message": reason, "collateral": collateral})
 
     async def answer_host(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run a worker's host-data request for the call whose token it carries."""
@@ -376,7 +390,8 @@ class WorkerConnection:
                 return
             if op == "crashed":
                 raise WorkerCrashed(
-                    f"Function {request['function_id']} failed: {message['message']}"
+                    f"Function {request['function_id']} failed: {message['message']}",
+                    collateral=bool(message.get("collateral")),
                 )
             if op == "error":
                 raise self._failure(message, request["function_id"])
@@ -405,14 +420,19 @@ class WorkerConnection:
         """Fail a call past its deadline. Its worker is killed (and so replaced) unless the
         call lets go at once with no thread of it left running: no work outlives its call."""
         let_go = False
+        inbox = self.calls[call_id]
         if not self.dead:
             with contextlib.suppress(Exception):
                 await self.send({"op": "cancel", "id": call_id})
-            let_go = await self._let_go(self.calls[call_id])
+            let_go = await self._let_go(inbox)
         if not let_go:
+            self.culprit = self.culprit or call_id
             self.kill()
         what = "first-chunk time limit" if first else "time limit"
-        raise CallTimeout(f"Function {request['function_id']} exceeded its {what} of {timeout:g} s")
+        raise CallTimeout(
+            f"Function {request['function_id']} exceeded its {what} of {timeout:g} s",
+            backpressured=inbox.pressured,
+        )
 
     async def _let_go(self, inbox: CallInbox) -> bool:
         try:

@@ -247,3 +247,38 @@ async def test_rolling_back_to_code_a_worker_saw_before_works(tmp_path):
         assert [await answer(process, c) for c in (v1, v2, v1, v2)] == ["one", "two"] * 2
     finally:
         await process.stop()
+
+
+async def test_one_hang_is_recorded_once_not_once_per_call_it_took_down(
+    tmp_path, alice, transactional_db
+):
+    from asgiref.sync import sync_to_async
+
+    from functions.models import FunctionHealth
+    from functions.services.functions import function_create
+
+    source = (
+        "import time\nclass Pipe:\n    def pipe(self, body):\n"
+        "        if body.get('spin'):\n            while True:\n                pass\n"
+        "        time.sleep(30)\n"
+    )
+    await sync_to_async(function_create)(user=alice, id="hangs", content=source)
+    process = executor(tmp_path, timeout=1.0)
+    call = source_call("hangs", source)
+
+    async def run(body):
+        stream = runtime.run_pipe(call, body, CallContext(user={}), executor=process)
+        with pytest.raises(runtime.HookError) as info:
+            async for _ in stream:
+                pass
+        return info.value.error
+
+    try:
+        spun, slept = await asyncio.gather(run({"spin": True}), run({}))
+    finally:
+        await process.stop()
+    assert isinstance(spun, CallTimeout) or isinstance(slept, CallTimeout)
+    health = await FunctionHealth.objects.aget(function_id="hangs")
+    assert [f["kind"] for f in health.failures].count("timeout") >= 1
+    assert "crash" not in [f["kind"] for f in health.failures]
+    assert not health.is_quarantined
