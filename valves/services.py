@@ -31,7 +31,7 @@ from django.db.models import QuerySet
 from fnplatform.permissions import require_perm
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
-from functions.services.executor import run_blocking
+from functions.services.executor import ExecutorError, run_blocking
 from functions.services.reports import function_report, plugin_target
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 from valves.models import FunctionValves, UserValves
@@ -86,16 +86,45 @@ def valves_functions_for(*, user: User) -> QuerySet[Function]:
 
 
 def _ask_worker(function: Function, which: str, **fields: Any) -> dict[str, Any]:
-    """Have the function's worker validate values or list options with its classes."""
-    from functions.workers.pool import WorkerError
-
-    target = plugin_target(function)
+    """Have the function's worker validate values or list options with its classes.
+    Whatever goes wrong there (the plugin, its worker, a quarantine) is a ValidationError
+    naming the function; what the worker answers is checked before it is used."""
+    target = plugin_target(function, runnable=True)
     try:
-        return run_blocking(lambda executor: executor.valves(target, which, **fields))
-    except WorkerError as exc:
+        answer = run_blocking(lambda executor: executor.valves(target, which, **fields))
+    except (ExecutorError, OSError, RuntimeError, TimeoutError) as exc:
         raise ValidationError(
             f"Could not check the {which} of {function.id!r}: {exc}", code="worker_failed"
         ) from exc
+    return _checked_answer(answer)
+
+
+def _checked_answer(answer: Any) -> dict[str, Any]:
+    """The worker's answer with only the shapes the services use (a plugin can write
+    anything on its own worker's socket)."""
+    answer = answer if isinstance(answer, dict) else {}
+    errors = answer.get("errors")
+    if isinstance(errors, dict):
+        return {"errors": {str(k): [str(m) for m in _as_list(v)] for k, v in errors.items()}}
+    checked: dict[str, Any] = {}
+    if isinstance(answer.get("data"), dict):
+        checked["data"] = answer["data"]
+    options = answer.get("options")
+    if isinstance(options, dict):
+        checked["options"] = {
+            str(name): value if isinstance(value, dict) else _pairs(value)
+            for name, value in options.items()
+        }
+    return checked
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _pairs(value: Any) -> list[list[Any]]:
+    pairs = [p for p in _as_list(value) if isinstance(p, list | tuple) and len(p) == 2]
+    return [[v, str(label)] for v, label in pairs]
 
 
 def _which(user: bool) -> str:
@@ -113,7 +142,9 @@ def valves_schema(
     schema = copy.deepcopy(spec["schema"])
     properties = schema.get("properties", {})
     for name, options in valves_options(function=function, user=user, viewer=viewer).items():
-        entry = next(f for f in spec["fields"] if f["name"] == name)
+        entry = next((f for f in spec["fields"] if f["name"] == name), None)
+        if entry is None:
+            continue
         hint = properties.get(entry["alias"] or name, {}).get("input")
         if not isinstance(hint, dict):
             continue
@@ -236,10 +267,12 @@ def valves_update_global(
     spec = valves_spec(function=function)
     if spec is None:
         raise ValidationError("This function has no Valves.", code="no_valves")
+    current = FunctionValves.objects.filter(function=function).first()
+    # Validated in the worker before any transaction opens: a slow validator holds no lock.
+    data, secrets = _validated(function, spec, current, values, clear, which="Valves")
     with transaction.atomic():
         row, _ = FunctionValves.objects.select_for_update().get_or_create(function=function)
-        _apply(function, spec, row, values, clear, which="Valves")
-        row.updated_by = user
+        row.data, row.secrets, row.updated_by = data, secrets, user
         row.save()
     return build_state(spec, row)
 
@@ -253,24 +286,26 @@ def valves_update_user(
     spec = valves_spec(function=function, user=True)
     if spec is None:
         raise ValidationError("This function has no UserValves.", code="no_valves")
+    current = UserValves.objects.filter(user=user, function=function).first()
+    data, secrets = _validated(function, spec, current, values, clear, which="UserValves")
     with transaction.atomic():
         row, _ = UserValves.objects.select_for_update().get_or_create(user=user, function=function)
-        _apply(function, spec, row, values, clear, which="UserValves")
+        row.data, row.secrets = data, secrets
         row.save()
     return build_state(spec, row)
 
 
-def _apply(
+def _validated(
     function: Function,
     spec: dict,
-    row: ValvesRow,
+    row: ValvesRow | None,
     values: dict[str, Any],
     clear: Iterable[str],
     *,
     which: str,
-) -> None:
-    """Merge an update into a row's stored values, validate it in the function's worker,
-    and set data and secrets."""
+) -> tuple[dict[str, Any], str]:
+    """Merge an update into a row's stored values and validate it in the function's
+    worker; return the row's new (data, encrypted secrets)."""
     clear = list(clear)
     unknown = [name for name in clear if name not in field_names(spec)]
     if unknown:
@@ -292,8 +327,8 @@ def _apply(
         raise ValidationError(_form_errors(checked["errors"]), code="invalid_valves")
     dumped = checked.get("data") or {}
     secrets = {name: dumped[name] for name in names if name in dumped}
-    row.data = {key: value for key, value in dumped.items() if key not in secrets}
-    row.secrets = encrypt_json(secrets) if secrets else ""
+    data = {key: value for key, value in dumped.items() if key not in secrets}
+    return data, encrypt_json(secrets) if secrets else ""
 
 
 # Integers the wire to a worker (msgpack) carries; JSON allows any size.

@@ -38,6 +38,52 @@ class Executor(Protocol):
     async def stop(self) -> None: ...
 
 
+# The seam's errors: what a call may fail with, whoever runs it.
+
+
+class ExecutorError(Exception):
+    """A call could not complete where plugin code runs; the message says why, naming
+    the function."""
+
+
+WorkerError = ExecutorError  # its name where workers raise it
+
+
+class WorkerCrashed(WorkerError):
+    """The worker died under the call. `collateral`: another call's deadline had the
+    worker killed, so this failure is not this call's doing (and is not recorded)."""
+
+    def __init__(self, message: str, *, collateral: bool = False) -> None:
+        super().__init__(message)
+        self.collateral = collateral
+
+
+class CallTimeout(WorkerError):
+    """The call passed its deadline. `backpressured`: the server, not the plugin, was
+    behind (its client read slowly), so it does not count as the plugin hanging."""
+
+    def __init__(self, message: str, *, backpressured: bool = False) -> None:
+        super().__init__(message)
+        self.backpressured = backpressured
+
+
+class LimitExceeded(WorkerError):
+    """The plugin hit one of its worker's resource limits; the message says which."""
+
+
+class InvalidStoredValves(WorkerError):
+    """The function's stored valves no longer fit its Valves class; staff must edit them."""
+
+
+class PluginFailed(WorkerError):
+    """The plugin raised; carries its exception type and traceback."""
+
+    def __init__(self, message: str, kind: str, trace: str) -> None:
+        # str() is the plugin's own message: an inlet's text reaches the user as written.
+        super().__init__(message or kind)
+        self.kind, self.trace = kind, trace
+
+
 _executors: dict[str, Executor] = {}
 _lock = threading.Lock()
 

@@ -12,9 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from functions.models import Function, FunctionType, ModelSettings
-from functions.services import environments
-from functions.services.health import quarantine_reason
-from functions.services.loader import LoadReport, source_requirements
+from functions.services.loader import LoadReport
 from functions.services.reports import PluginUnavailable, function_report, plugin_target
 from functions.services.runtime import PluginCall
 from valves.services import user_info, valves_explicit_global, valves_explicit_user
@@ -22,23 +20,10 @@ from valves.services import user_info, valves_explicit_global, valves_explicit_u
 __all__ = ["PluginUnavailable", "plugin_call_for"]
 
 
-def _ready_report(function: Function) -> LoadReport:
-    if function.environment_id and not environments.ready_here(function.environment_id):
-        environments.environment_for(source_requirements(function.content))
-        raise PluginUnavailable(
-            f"Function {function.id} is not ready: its requirements are being installed "
-            "on this server; try again in a minute.",
-            code="unavailable",
-        )
-    return function_report(function)
-
-
 def plugin_call_for(*, function: Function, user=None) -> PluginCall:
-    """Return a PluginCall with the function's global valves and this user's user valves."""
-    reason = quarantine_reason(function)
-    if reason:
-        raise PluginUnavailable(reason, code="quarantined")
-    report = _ready_report(function)
+    """Return a PluginCall with the function's global valves and this user's user valves.
+    Raise PluginUnavailable for a quarantined function, or one not ready here."""
+    report = function_report(function)
     try:
         valves = valves_explicit_global(function=function) if report.has_valves else None
     except ValidationError as exc:
@@ -49,6 +34,7 @@ def plugin_call_for(*, function: Function, user=None) -> PluginCall:
     return plugin_target(
         function,
         report,
+        runnable=True,
         valves=valves,
         user_valves=user_valves,
         priority=_priority(valves, report),

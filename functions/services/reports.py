@@ -6,7 +6,13 @@ from django.core.exceptions import ValidationError
 
 from functions.models import Function, FunctionRevision
 from functions.services.functions import function_check_source, function_record_load_error
-from functions.services.loader import REPORT_VERSION, LoadReport, SourceError, source_sha256
+from functions.services.loader import (
+    REPORT_VERSION,
+    LoadReport,
+    SourceError,
+    source_requirements,
+    source_sha256,
+)
 from functions.services.runtime import PluginCall
 
 
@@ -41,8 +47,14 @@ def worker_group(function: Function) -> str:
     return f"group:{group}" if group else f"function:{function.id}"
 
 
-def plugin_target(function: Function, report: LoadReport | None = None, **fields) -> PluginCall:
-    """A PluginCall for a function's current code, without valves unless given."""
+def plugin_target(
+    function: Function, report: LoadReport | None = None, *, runnable: bool = False, **fields
+) -> PluginCall:
+    """A PluginCall for a function's current code, without valves unless given.
+    `runnable`: refuse (PluginUnavailable) a quarantined function, or one whose
+    requirements are not installed on this server yet."""
+    if runnable:
+        _require_runnable(function)
     report = report if report is not None else function_report(function)
     return PluginCall(
         function.id,
@@ -55,3 +67,20 @@ def plugin_target(function: Function, report: LoadReport | None = None, **fields
         group=worker_group(function),
         **fields,
     )
+
+
+def _require_runnable(function: Function) -> None:
+    from functions.services import environments
+    from functions.services.health import quarantine_reason
+
+    reason = quarantine_reason(function)
+    if reason:
+        raise PluginUnavailable(reason, code="quarantined")
+    if function.environment_id and not environments.ready_here(function.environment_id):
+        # This server lacks the environment another one built: install its own copy.
+        environments.environment_for(source_requirements(function.content))
+        raise PluginUnavailable(
+            f"Function {function.id} is not ready: its requirements are being installed "
+            "on this server; try again in a minute.",
+            code="unavailable",
+        )

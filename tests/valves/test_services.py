@@ -468,3 +468,36 @@ def test_functions_with_user_valves_lists_only_usable_ones(
     hidden = make_function("hidden_pipe", content=VALVES_PIPE, is_active=False)
     assert list(valves_functions_for(user=bob)) == [valves_pipe]
     assert set(valves_functions_for(user=alice)) == {valves_pipe, hidden}
+
+
+@pytest.mark.django_db
+def test_a_quarantined_functions_valves_are_not_checked_by_its_code(alice, valves_pipe):
+    from django.utils import timezone
+
+    from functions.models import FunctionHealth
+
+    FunctionHealth.objects.create(
+        function=valves_pipe, quarantined_at=timezone.now(), quarantine_reason="it crashed"
+    )
+    with pytest.raises(ValidationError, match="quarantined"):
+        valves_update_global(user=alice, function=valves_pipe, values={"MAX_TOKENS": 3})
+    assert not FunctionValves.objects.filter(function=valves_pipe).exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(["not", "a", "dict"], {}, id="list"),
+        pytest.param({"errors": {"A": "bad"}}, {"errors": {"A": ["bad"]}}, id="errors-str"),
+        pytest.param({"data": [1]}, {}, id="data-list"),
+        pytest.param(
+            {"options": {"M": [["a", "A"], "junk", ["b", 2, 3]], "N": {"error": "x"}}},
+            {"options": {"M": [["a", "A"]], "N": {"error": "x"}}},
+            id="options",
+        ),
+    ],
+)
+def test_what_a_worker_answers_is_checked_before_use(answer, expected):
+    from valves.services import _checked_answer
+
+    assert _checked_answer(answer) == expected
