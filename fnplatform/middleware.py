@@ -75,10 +75,9 @@ def body_surrogate_paths(request: HttpRequest) -> list[str]:
     if not MAY_HOLD_SURROGATE.search(raw):
         return []
     try:
-        data = json.loads(raw)
-    except ValueError:
-        return []  # not JSON: the view's parser says so
-    return list(surrogate_paths(data))
+        return list(surrogate_paths(json.loads(raw)))
+    except (ValueError, RecursionError):
+        return []  # not JSON, or nested past reason: the view's parser refuses it
 
 
 def refusal(request: HttpRequest, paths: list[str]) -> HttpResponse:

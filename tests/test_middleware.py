@@ -97,3 +97,8 @@ def test_the_api_answers_a_surrogate_in_utf8_bytes_with_a_400_not_a_500(alice_cl
     )
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["content"]
+
+
+def test_json_nested_past_reason_is_left_to_the_view_not_a_crash_here():
+    body = b'{"a": ' * 100_000 + b'"\\ud800"' + b"}" * 100_000
+    assert run(body).content == b"passed"
