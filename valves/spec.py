@@ -19,7 +19,7 @@ import types
 from enum import Enum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import BaseModel, Field, SecretBytes, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
@@ -98,6 +98,31 @@ def valves_model(owner: Any, name: str) -> type[BaseModel] | None:
     """The pydantic class `owner.<name>` (Valves or UserValves), or None."""
     cls = getattr(owner, name, None)
     return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+class FieldSpec(BaseModel):
+    """One valve in a spec, as the server reads it (checked: a spec comes from plugin code)."""
+
+    name: str
+    alias: str | None = None
+    title: str = ""
+    description: str = ""
+    kind: Literal[
+        "str", "textarea", "password", "int", "float", "bool", "select", "multiselect", "json"
+    ]
+    secret: bool = False
+    required: bool = False
+    default: Any = None
+    options: list[tuple[Any, str]] | None = None
+    options_method: str | None = None
+
+
+class ValvesSpec(BaseModel):
+    model_config = {"populate_by_name": True}
+
+    class_name: str = Field(alias="class")
+    json_schema: dict[str, Any] = Field(alias="schema")
+    fields: list[FieldSpec]
 
 
 # Describing a class (runs where plugin code runs)

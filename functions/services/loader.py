@@ -28,11 +28,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from functions.services.frontmatter import parse_frontmatter, parse_requirements
 from functions.services.imports import install_finder, plugin_builtins
-from valves.spec import describe_valves, valves_model
+from valves.spec import ValvesSpec, describe_valves, valves_model
 
 CLASS_ORDER = (("Pipe", "pipe"), ("Filter", "filter"), ("Action", "action"))
 FILTER_HOOKS = ("inlet", "stream", "outlet")
@@ -146,6 +147,19 @@ class LoadedFunction:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def validate_report(data: Any) -> dict[str, Any]:
+    """A report as the server may store it, checked field by field (the specs included).
+    Raise ValueError for anything else."""
+    try:
+        report = TypeAdapter(LoadReport).validate_python(data)
+        for spec in (report.valves, report.user_valves):
+            if spec is not None:
+                ValvesSpec.model_validate(spec)
+    except PydanticValidationError as exc:
+        raise ValueError(str(exc)) from None
+    return report.as_dict()
 
 
 def source_sha256(source: str) -> str:

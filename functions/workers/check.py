@@ -11,13 +11,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
-from functions.services.loader import SourceError
+from functions.services.loader import SourceError, validate_report
 from functions.workers import cgroups, sandbox
 from functions.workers.pool import Limits, exit_reason, worker_env
 
 RESULT_MARK = "@@fnplatform-check@@ "
+# The end of the checking process's output the server keeps: enough for the result
+# line (reports with large valves schemas included), never what a plugin floods.
+OUTPUT_TAIL = 8 * 1024 * 1024
 
 
 def check_in_worker(
@@ -32,33 +36,49 @@ def check_in_worker(
     """Return the LoadReport dict of a source, or raise SourceError (including time-outs).
 
     `python` is the interpreter of the function's requirement environment, if it has one.
+    The source is written in the process's own scratch dir, not in source_dir.
     """
     try:
         box = sandbox.prepare(python=python)
     except sandbox.SandboxUnavailable as exc:
         raise SourceError("sandbox_unavailable", "SandboxUnavailable", str(exc)) from None
-    # The source is written in the process's own scratch dir, not in source_dir.
     argv = [python, "-m", "functions.workers.check", function_id, box.source_dir]
     # A pids cgroup of its own: RLIMIT_NPROC would count every process of the sandbox uid.
     group = cgroups.create(limits.processes)
     try:
-        process = subprocess.Popen(
-            box.command(argv),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=box.env(worker_env()),
-            cwd=box.cwd,
-            preexec_fn=box.preexec(limits, group),
-        )
-    except BaseException:
+        process = _spawn(box, argv, limits, group)
+        output = _run(process, source, timeout)
+    finally:
         box.close()
         _remove(group)
-        raise
+    return _parse(output, box.returncode(process.returncode))
+
+
+def _spawn(box, argv: list[str], limits: Limits, group) -> subprocess.Popen:
+    return subprocess.Popen(
+        box.command(argv),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=box.env(worker_env()),
+        cwd=box.cwd,
+        preexec_fn=box.preexec(limits, group),
+    )
+
+
+def _run(process: subprocess.Popen, source: str, timeout: float) -> bytes:
+    """Feed the source, keep the end of what the process prints (a plugin may print
+    gigabytes at import: only OUTPUT_TAIL bytes ever sit in the server), and stop it at
+    the time limit."""
+    kept = bytearray()
+    reader = threading.Thread(target=_drain, args=(process.stdout, kept), daemon=True)
+    reader.start()
     try:
-        output, _ = process.communicate(source.encode(), timeout=timeout)
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(source.encode())
+            process.stdin.close()
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
         raise SourceError(
             "load_timeout",
             "LoadTimeout",
@@ -66,9 +86,15 @@ def check_in_worker(
         ) from None
     finally:
         _kill_group(process)  # whatever the plugin started goes with it
-        box.close()
-        _remove(group)
-    return _parse(output, box.returncode(process.returncode))
+        reader.join(5)
+    return bytes(kept)
+
+
+def _drain(stream, kept: bytearray) -> None:
+    while chunk := stream.read(1 << 16):
+        kept.extend(chunk)
+        if len(kept) > OUTPUT_TAIL:
+            del kept[: len(kept) - OUTPUT_TAIL]
 
 
 def _remove(group) -> None:
@@ -94,11 +120,21 @@ def _parse(output: bytes, returncode: int | None) -> dict[str, Any]:
             "LoadCrashed",
             f"loading the code killed the checking process (it {exit_reason(returncode)})",
         )
-    result = json.loads(lines[-1][len(RESULT_MARK) :])
-    if result["ok"]:
-        return result["report"]
-    detail = result["detail"]
-    raise SourceError(detail["code"], detail["type"], detail["message"], detail["line"])
+    try:
+        result = json.loads(lines[-1][len(RESULT_MARK) :])
+        if result["ok"]:
+            # Plugin code shared the process and could have printed this line itself:
+            # it must at least be a well-formed report before the server stores it.
+            return validate_report(result["report"])
+        detail = result["detail"]
+        error = SourceError(
+            str(detail["code"]), str(detail["type"]), str(detail["message"]), detail["line"]
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SourceError(
+            "bad_report", "BadReport", f"the checking process gave no valid report ({exc})"
+        ) from None
+    raise error
 
 
 def main() -> None:

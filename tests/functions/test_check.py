@@ -1,5 +1,6 @@
 """Saved code is loaded first in a throwaway process: hostile imports cost one child."""
 
+import os
 import re
 
 import pytest
@@ -63,3 +64,29 @@ def test_hostile_code_at_import_is_refused_and_nothing_saved(in_worker, alice, s
         function_create(user=alice, id="hostile", content=source)
     assert re.search(message, info.value.messages[0])
     assert not Function.objects.exists()
+
+
+def test_a_forged_result_line_is_refused_unless_it_is_a_well_formed_report(in_worker, alice):
+    forged = (
+        "import os, sys\n"
+        'sys.stdout.write(\'\\n@@fnplatform-check@@ {"ok": true, "report": {"kind": 7}}\\n\')\n'
+        "sys.stdout.flush()\nos._exit(0)\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        function_create(user=alice, id="forger", content=forged)
+    assert "BadReport" in info.value.messages[0]
+    assert not Function.objects.exists()
+
+
+def test_printing_gigabytes_at_import_costs_the_server_nothing(in_worker, alice):
+    from functions.workers.pool import process_usage
+
+    flood = (
+        "import sys\nline = 'x' * 65535 + '\\n'\nfor _ in range(8 * 1024):\n"
+        "    sys.stdout.write(line)\n"
+        "class Pipe:\n    def pipe(self, body):\n        return 'ok'\n"
+    )
+    before = process_usage(os.getpid())[0]
+    function = function_create(user=alice, id="flood", content=flood)  # 512 MB printed
+    assert function.type == "pipe"
+    assert process_usage(os.getpid())[0] - before < 100
