@@ -4,7 +4,8 @@ Callers (the runtime, the valves and functions services, the catalog) use only t
 methods of `Executor`; its implementations (functions.workers.executor) are the
 only code that knows processes. The server's executor is "process": sandboxed
 worker processes. "inline" runs the same worker code in this process and is for
-unit tests only: settings refuse it from the environment.
+unit tests only: the setting is fixed in settings.py, and no environment variable
+changes it.
 
 Sync callers (Django views, services) reach the async methods through
 `run_blocking`, which runs them on a loop of its own in a background thread, so a
@@ -132,7 +133,16 @@ def run_blocking[T](make: Callable[[Executor], Awaitable[T]], timeout: float = 6
     with _lock:
         if _blocking is None:
             _blocking = _BlockingLoop()
+    if _running_loop() is _blocking.loop:
+        raise RuntimeError("run_blocking() called from its own loop would wait for itself")
     return _blocking.submit(_awaited(make, executor)).result(timeout)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _awaited(make, executor):

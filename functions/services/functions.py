@@ -211,7 +211,9 @@ def function_update(
     revision. The new code is checked before any transaction opens."""
     require_perm(user, "functions.change_function")
     checked = None
-    if content is not None and content != function.content:
+    # Against the stored code: the admin's form has already put the new code on `function`.
+    stored = Function.objects.filter(pk=function.pk).values_list("content", flat=True).first()
+    if content is not None and content != stored:
         checked = function_check_source(content=content, function_id=function.id)
     with transaction.atomic():
         function = _update(user, function, name, content, meta, note, call_timeout, checked)
@@ -226,7 +228,7 @@ def _update(user, function, name, content, meta, note, call_timeout, checked) ->
     changed_source = content is not None and content != function.content
     if changed_source:
         report = checked
-        if report is None:  # changed again since the check: check this one (rare)
+        if report is None:  # changed by someone else since the check: check this one
             report = function_check_source(content=content, function_id=function.id)
     else:
         report = function.current_revision.load_result if function.current_revision else None

@@ -9,7 +9,7 @@ Classes and hooks (the loader picks the class in this order):
 Every hook may be sync or async. Hooks run in the function's own worker (the
 executor seam, functions.services.executor), never in the server; sync hooks (and
 sync generators, one item at a time) run in the worker's threads, never on its
-event loop thread.
+event loop thread (module code and `__init__` run there, as in Open WebUI).
 
 Arguments: the data argument by name (`body`, or `event` for stream; passed
 positionally when the hook names it differently), plus the reserved names the

@@ -1,12 +1,15 @@
-"""A worker process: loads plugins and runs their hooks for the server.
+"""A worker process: loads one function's plugin code and runs its hooks for the server.
 
-Started as `python -m functions.workers.worker FD` with a socket on file
-descriptor FD and an environment stripped of the server's secrets. It never
-opens the database: everything a hook needs arrives in the call message, and
-events and `__event_call__` questions travel back over the same socket.
+Started (under the sandbox) as `python -m functions.workers.worker FD SOURCE_DIR HOST_FD`:
+calls arrive and answers go back over the socket on FD; host data the plugin asks
+for (the compat shims) goes to the server over the socket on HOST_FD; plugin sources
+are written in SOURCE_DIR, the worker's own scratch dir. Its environment holds none
+of the server's secrets, and it never opens the database: everything a hook needs
+arrives in the call message.
 
-Sync hooks and sync generators run in threads, so the worker keeps answering
-event replies and cancellations while a plugin blocks.
+Module code, `__init__` and Valves validation run on the worker's event loop thread
+(as in Open WebUI); sync hooks and sync generators run in threads, so the worker
+keeps answering event replies and cancellations while a plugin blocks.
 """
 
 import asyncio
@@ -274,6 +277,9 @@ class Worker:
 
     async def _run_call(self, call_id: str, message: dict[str, Any]) -> None:
         if message["op"] == "valves":
+            # Loaded here, on the loop's thread, as for a hook call: plugin module code
+            # always runs where it would in Open WebUI, and no two threads load it.
+            self.plugin(message)
             value = await self.steps.run(self.valves, message)
             await self.out.send({"op": "result", "id": call_id, "value": value})
             return
@@ -313,10 +319,28 @@ class Worker:
                 items.append(queue.get_nowait())
             end = items[-1] is None
             items = [item for item in items if item is not None]
-            if items:
-                await self.out.send({"op": "chunks", "id": call_id, "items": items})
+            for batch in _frames(items):
+                await self.out.send({"op": "chunks", "id": call_id, "items": batch})
             if end:
                 return
+
+
+# Stream items go in frames of at most about this many bytes, far below MAX_FRAME: a
+# run of ordinary chunks never makes one oversized frame.
+BATCH_BYTES = 4 * 1024 * 1024
+
+
+def _frames(items: list[dict]) -> list[list[dict]]:
+    frames: list[list[dict]] = [[]]
+    size = 0
+    for item in items:
+        item_size = len(item.get("t") or "") + (len(repr(item["d"])) if item.get("d") else 0)
+        if frames[-1] and size + item_size > BATCH_BYTES:
+            frames.append([])
+            size = 0
+        frames[-1].append(item)
+        size += item_size
+    return [frame for frame in frames if frame]
 
 
 def _summary(errors: dict[str, list[str]]) -> str:
