@@ -452,8 +452,29 @@ class WorkerProcess(WorkerConnection):
         self._writer: Writer | None = None
 
     async def start(self) -> "WorkerProcess":
-        parent, child = socket.socketpair()
-        host_parent, host_child = socket.socketpair()  # host data, requested by the worker
+        """Start the process and wait for it to say it is ready. On any failure nothing
+        is left behind: no process, socket, scratch dir or cgroup."""
+        sockets = [*socket.socketpair(), *socket.socketpair()]  # calls, then host data
+        try:
+            reader, host_reader, host_writer = await self._spawn_process(sockets)
+            ready = await asyncio.wait_for(read_message(reader), timeout=30)
+        except BaseException as exc:
+            await self._abandon(sockets)
+            if isinstance(exc, TimeoutError | ProtocolError):
+                raise WorkerCrashed(f"worker failed to start: {self.tail()}") from None
+            raise
+        if not ready or ready.get("op") != "ready":
+            await self._abandon(sockets)
+            raise WorkerCrashed(f"worker failed to start: {self.tail()}")
+        box = self.box
+        assert box is not None and self.process is not None
+        self.payload = sandbox.payload_pid(self.process.pid, box.sandboxed)
+        self._spawn(self._read(reader))
+        self._spawn(self._serve_host(host_reader, Writer(host_writer)))
+        return self
+
+    async def _spawn_process(self, sockets: list[socket.socket]):
+        parent, child, host_parent, host_child = sockets
         fds = [child.fileno(), host_child.fileno()]
         # Sources go to the worker's own scratch dir, not self.source_dir (the data dir's).
         self.box = box = sandbox.prepare(python=self.python)
@@ -475,19 +496,15 @@ class WorkerProcess(WorkerConnection):
         host_reader, host_writer = await asyncio.open_connection(sock=host_parent, limit=2**20)
         self._writer = Writer(writer)
         self._spawn(self._drain_output())
-        try:
-            ready = await asyncio.wait_for(read_message(reader), timeout=30)
-        except (TimeoutError, ProtocolError):
-            ready = None
-        if not ready or ready.get("op") != "ready":
-            self.kill()
-            if self.box is not None:
-                self.box.close()
-            raise WorkerCrashed(f"worker failed to start: {self.tail()}")
-        self.payload = sandbox.payload_pid(self.process.pid, box.sandboxed)
-        self._spawn(self._read(reader))
-        self._spawn(self._serve_host(host_reader, Writer(host_writer)))
-        return self
+        return reader, host_reader, host_writer
+
+    async def _abandon(self, sockets: list[socket.socket]) -> None:
+        """Undo a start that failed part way."""
+        for sock in sockets:
+            sock.close()
+        if self._writer is not None:
+            self._writer.close()
+        await self.stop()
 
     @property
     def pid(self) -> int | None:

@@ -282,3 +282,23 @@ async def test_one_hang_is_recorded_once_not_once_per_call_it_took_down(
     assert [f["kind"] for f in health.failures].count("timeout") >= 1
     assert "crash" not in [f["kind"] for f in health.failures]
     assert not health.is_quarantined
+
+
+async def test_a_worker_that_cannot_start_leaves_nothing_behind(tmp_path):
+    import glob
+    import tempfile
+
+    from functions.workers import cgroups
+    from functions.workers.pool import WorkerCrashed
+    from functions.workers.sandbox import SCRATCH_PREFIX
+
+    pattern = f"{tempfile.gettempdir()}/{SCRATCH_PREFIX}{os.getpid()}-*"
+    scratch_before = set(glob.glob(pattern))
+    base = cgroups.pids_base()
+    groups_before = set(base.iterdir()) if base else set()
+    worker = WorkerProcess(str(tmp_path), Limits(memory_mb=1024), python="/nonexistent/python")
+    with pytest.raises((WorkerCrashed, OSError)):
+        await worker.start()
+    assert set(glob.glob(pattern)) == scratch_before
+    if base:
+        assert set(base.iterdir()) == groups_before
