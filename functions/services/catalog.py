@@ -17,10 +17,9 @@ from django.conf import settings
 
 from functions.models import Function, FunctionType
 from functions.services.context import CallContext
-from functions.services.executor import get_executor
+from functions.services.executor import CallTimeout, PluginFailed, get_executor
 from functions.services.plugins import PluginUnavailable, plugin_call_for
 from functions.services.runtime import PluginCall
-from functions.workers.pool import CallTimeout, PluginFailed
 
 _manifold_cache: dict[tuple, tuple[float, list[dict]]] = {}
 

@@ -243,7 +243,7 @@ def _layer_over_server(key: str) -> None:
 def _pip_env() -> dict[str, str]:
     """pip's own settings pass through; the server's secrets do not (a package's
     build step is somebody else's code)."""
-    from functions.workers.pool import SAFE_ENV
+    from functions.workers.limits import SAFE_ENV
 
     env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
     env |= {key: value for key, value in os.environ.items() if key.startswith("PIP_")}

@@ -16,7 +16,7 @@ from typing import Any
 
 from functions.services.loader import SourceError, validate_report
 from functions.workers import cgroups, sandbox
-from functions.workers.pool import Limits, exit_reason, worker_env
+from functions.workers.limits import Limits, exit_reason, worker_env
 
 RESULT_MARK = "@@fnplatform-check@@ "
 # The end of the checking process's output the server keeps: enough for the result

@@ -12,7 +12,8 @@ from typing import Any
 import msgpack
 
 from functions.services.host import set_caller
-from functions.workers.pool import Limits, WorkerConnection
+from functions.workers.connection import WorkerConnection
+from functions.workers.limits import Limits
 from functions.workers.protocol import HEADER, encode
 
 
