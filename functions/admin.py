@@ -17,7 +17,7 @@ from fnplatform.permissions import has_perm
 from functions import admin_views
 from functions.forms import FunctionAdminForm
 from functions.models import Function, FunctionHealth, ModelSettings, RequirementEnv
-from functions.services import environments
+from functions.services import environments, transfer
 from functions.services import functions as services
 from functions.services.health import health_release, health_summary
 
@@ -181,7 +181,7 @@ class FunctionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected functions as JSON", permissions=["view"])
     def export_json(self, request, queryset):
-        items = services.function_export_items(
+        items = transfer.function_export_items(
             user=request.user, functions=queryset, include_valves=False
         )
         return admin_views.download(items, admin_views.export_filename())

@@ -260,7 +260,7 @@ def import_functions(request: HttpRequest, *, model_admin) -> HttpResponse:
 
 def export_all(request: HttpRequest, *, model_admin) -> HttpResponse:
     require(model_admin.has_view_permission(request))
-    items = services.function_export_items(
+    items = transfer.function_export_items(
         user=request.user, functions=selectors.function_list(), include_valves=False
     )
     return download(items, export_filename())
@@ -268,7 +268,7 @@ def export_all(request: HttpRequest, *, model_admin) -> HttpResponse:
 
 def export_one(request: HttpRequest, object_id: str, *, model_admin) -> HttpResponse:
     function = get_function(model_admin, request, object_id)
-    items = services.function_export_items(
+    items = transfer.function_export_items(
         user=request.user, functions=[function], include_valves=False
     )
     return download(items, f"function-{function.id}-{timezone.localdate().isoformat()}.json")

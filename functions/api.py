@@ -52,7 +52,7 @@ def list_functions_with_users(request: HttpRequest):
 
 @router.get("/export", response=list[dict])
 def export_functions(request: HttpRequest, include_valves: bool = False):
-    return services.function_export_items(
+    return transfer.function_export_items(
         user=request.auth, functions=selectors.function_list(), include_valves=include_valves
     )
 

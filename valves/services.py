@@ -204,6 +204,14 @@ def valves_state_global(*, function: Function, check: bool = False) -> ValvesSta
     return _state_for(function, row, user=False, check=check)
 
 
+def valves_public_global(*, function: Function) -> dict[str, Any] | None:
+    """The function's stored global valves without its secret fields (None when none are
+    stored): what an export or a plugin's own `Functions` lookup may carry."""
+    state = valves_state_global(function=function)
+    public = {k: v for k, v in state.values.items() if k not in state.secrets_set}
+    return public or None
+
+
 def valves_state_user(*, user: User, function: Function, check: bool = False) -> ValvesState:
     """Return a user's stored valves for display, with problems listed; never raise for
     them. `check` also has the function's worker say which stored values no longer fit."""

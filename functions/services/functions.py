@@ -9,7 +9,6 @@ A rejected call changes nothing.
 
 import re
 import time
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -301,15 +300,22 @@ def function_environment_settled(*, function: Function, environment: Requirement
     except SourceError as exc:
         function_record_load_error(function=function, error=exc.messages[0])
         return
-    revision = function.current_revision
-    if revision is not None and revision.content == function.content:
-        FunctionRevision.objects.filter(pk=revision.pk).update(load_result=report)
+    revision_store_report(function, report)
     Function.objects.filter(pk=function.pk).update(
         type=report["kind"],
         meta=_meta_for(report, function.meta),
         load_error="",
         load_error_at=None,
     )
+
+
+def revision_store_report(function: Function, report: dict) -> None:
+    """Store a fresh report on the function's current revision, if it is still the
+    revision of the function's code."""
+    revision = function.current_revision
+    if revision is not None and revision.content == function.content:
+        FunctionRevision.objects.filter(pk=revision.pk).update(load_result=report)
+        revision.load_result = report
 
 
 def function_set_active(*, user, function: Function, active: bool) -> Function:
@@ -373,33 +379,3 @@ def function_clone(*, user, function: Function, new_id: str, name: str = "") -> 
 
 def epoch(value) -> int:
     return int(value.timestamp()) if value else 0
-
-
-def function_export_items(*, user, functions, include_valves: bool = False) -> list[dict[str, Any]]:
-    """Return functions in Open WebUI's export format; secret valves are never included."""
-    require_perm(user, "functions.view_function")
-    if include_valves:
-        require_perm(user, "valves.view_functionvalves")
-    from valves.services import valves_state_global
-
-    items = []
-    for function in functions:
-        item = {
-            "id": function.id,
-            "user_id": str(function.created_by_id or ""),
-            "name": function.name,
-            "type": function.type,
-            "content": function.content,
-            "meta": function.meta,
-            "is_active": function.is_active,
-            "is_global": function.is_global,
-            "updated_at": epoch(function.updated_at),
-            "created_at": epoch(function.created_at),
-        }
-        if include_valves:
-            state = valves_state_global(function=function)
-            item["valves"] = {
-                k: v for k, v in (state.values or {}).items() if k not in state.secrets_set
-            } or None
-        items.append(item)
-    return items

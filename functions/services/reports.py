@@ -4,8 +4,14 @@ code runs. Sync; the server never loads plugin code to find any of this out.
 
 from django.core.exceptions import ValidationError
 
-from functions.models import Function, FunctionRevision
-from functions.services.functions import function_check_source, function_record_load_error
+from functions.models import Function
+from functions.services import environments
+from functions.services.functions import (
+    function_check_source,
+    function_record_load_error,
+    revision_store_report,
+)
+from functions.services.health import quarantine_reason
 from functions.services.loader import (
     REPORT_VERSION,
     LoadReport,
@@ -35,9 +41,7 @@ def function_report(function: Function) -> LoadReport:
         raise PluginUnavailable(
             f"Function {function.id} cannot be loaded: {exc.messages[0]}", code="unavailable"
         ) from exc
-    if revision is not None and revision.content == function.content:
-        FunctionRevision.objects.filter(pk=revision.pk).update(load_result=data)
-        revision.load_result = data
+    revision_store_report(function, data)
     return LoadReport.from_dict(data)
 
 
@@ -70,9 +74,6 @@ def plugin_target(
 
 
 def _require_runnable(function: Function) -> None:
-    from functions.services import environments
-    from functions.services.health import quarantine_reason
-
     reason = quarantine_reason(function)
     if reason:
         raise PluginUnavailable(reason, code="quarantined")

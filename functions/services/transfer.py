@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -11,7 +12,8 @@ from django.db import transaction
 
 from fnplatform.permissions import require_perm, require_staff
 from functions.models import Function
-from functions.services.functions import function_create, function_update
+from functions.services.functions import epoch, function_create, function_update
+from valves.services import valves_public_global, valves_update_global
 
 _GITHUB_BLOB = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/blob/(.+)$")
 _GITHUB_TREE = re.compile(r"^https://github\.com/([^/]+)/([^/]+)/tree/(.+?)/?$")
@@ -121,7 +123,6 @@ def function_import_items(*, user, items: list, overwrite: bool = False) -> list
 
 
 def _import_one(user, item, function_id, name, content, meta, overwrite) -> Function:
-    from valves.services import valves_update_global
 
     existing = Function.objects.filter(id=function_id.lower()).first()
     if existing and not overwrite:
@@ -148,3 +149,28 @@ def _import_one(user, item, function_id, name, content, meta, overwrite) -> Func
     if isinstance(item.get("valves"), dict) and item["valves"]:
         valves_update_global(user=user, function=function, values=item["valves"])
     return function
+
+
+def function_export_items(*, user, functions, include_valves: bool = False) -> list[dict[str, Any]]:
+    """Return functions in Open WebUI's export format; secret valves are never included."""
+    require_perm(user, "functions.view_function")
+    if include_valves:
+        require_perm(user, "valves.view_functionvalves")
+    items = []
+    for function in functions:
+        item = {
+            "id": function.id,
+            "user_id": str(function.created_by_id or ""),
+            "name": function.name,
+            "type": function.type,
+            "content": function.content,
+            "meta": function.meta,
+            "is_active": function.is_active,
+            "is_global": function.is_global,
+            "updated_at": epoch(function.updated_at),
+            "created_at": epoch(function.created_at),
+        }
+        if include_valves:
+            item["valves"] = valves_public_global(function=function)
+        items.append(item)
+    return items

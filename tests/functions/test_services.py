@@ -166,7 +166,7 @@ def test_clone(alice):
 
 def test_export_and_import_round_trip(alice):
     create(alice)
-    items = services.function_export_items(user=alice, functions=Function.objects.all())
+    items = transfer.function_export_items(user=alice, functions=Function.objects.all())
     assert items[0]["content"] == PIPE and items[0]["type"] == "pipe"
     assert isinstance(items[0]["created_at"], int)
     Function.objects.all().delete()

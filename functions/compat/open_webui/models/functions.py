@@ -93,11 +93,10 @@ def _own(function_id: str) -> bool:
 
 
 def _public_valves(function) -> dict:
-    from valves.services import valves_state_global
+    from valves.services import valves_public_global
 
-    state = valves_state_global(function=function)
-    # secrets_set names every secret field; their values never reach plugin code.
-    return {k: v for k, v in state.values.items() if k not in state.secrets_set}
+    # Secret fields never reach plugin code.
+    return valves_public_global(function=function) or {}
 
 
 def _refuse(action: str):
