@@ -27,6 +27,7 @@ decides what happens when some are missing: "auto" uses what there is and warns,
 "required" refuses to start plugin processes, "off" runs them unsandboxed.
 """
 
+import atexit
 import contextlib
 import ctypes
 import functools
@@ -242,6 +243,7 @@ class Box:
     def __post_init__(self) -> None:
         # Named after this server's pid, so a server that died leaves nothing for long.
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
+        _open_scratch.add(self.scratch)
         home = self.scratch / "home"
         for folder in (home, home / "tmp", home / "plugin_sources"):
             folder.mkdir(mode=0o700)
@@ -370,6 +372,7 @@ class Box:
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+        _open_scratch.discard(self.scratch)
 
 
 def prepare(*, python: str = sys.executable) -> Box:
@@ -413,6 +416,17 @@ def _stage(pairs: list[tuple[str, str]]) -> None:
     for source, target in pairs:
         if _libc.mount(source.encode(), target.encode(), None, _MS_BIND | _MS_REC, None) != 0:
             raise OSError(ctypes.get_errno(), f"binding {source} failed")
+
+
+# Scratch dirs of this process's live sandboxes: removed when it exits (a server
+# stopped with SIGTERM does not stop its workers one by one first).
+_open_scratch: set[Path] = set()
+
+
+@atexit.register
+def _remove_open_scratch() -> None:
+    for scratch in list(_open_scratch):
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _remove_stale_scratch() -> None:
