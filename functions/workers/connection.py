@@ -150,6 +150,12 @@ class WorkerConnection:
         inbox = self.calls.get(message["id"])
         if inbox is not None:
             await inbox.put(message)
+        elif message["op"] == "error" and message.get("stuck"):
+            # A call its caller left (a disconnect) still has a thread spinning: no
+            # thread outlives its call, so the worker goes (at once if it is idle).
+            self.retiring = True
+            if not self.calls:
+                self.kill()
 
     def fail_all(self, reason: str) -> None:
         for call_id, inbox in self.calls.items():

@@ -302,3 +302,16 @@ async def test_a_worker_that_cannot_start_leaves_nothing_behind(tmp_path):
     assert set(glob.glob(pattern)) == scratch_before
     if base:
         assert set(base.iterdir()) == groups_before
+
+
+async def test_a_call_its_caller_left_takes_its_spinning_thread_with_it(tmp_path):
+    process = executor(tmp_path, timeout=60)
+    spin = "class Pipe:\n    def pipe(self, body):\n        while True:\n            pass\n"
+    call = source_call("left", spin)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(answer(process, call), 1.0)  # the client goes away
+        worker = process.pools()[("function:left", None)].workers[0]
+        assert await gone(worker.pid)
+    finally:
+        await process.stop()
