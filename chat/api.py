@@ -33,7 +33,7 @@ def _error_frame(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, HookError):
         return {
             "error": {
-                "message": f"Function {exc.function_id} failed: {exc.message}",
+                "message": exc.described,
                 "type": "function_error",
                 "function_id": exc.function_id,
             }

@@ -91,7 +91,7 @@ def _register_plugin_errors(target: NinjaAPI) -> None:
 
     @target.exception_handler(HookError)
     def on_hook_error(request: HttpRequest, exc: HookError) -> HttpResponse:
-        message = f"Function {exc.function_id} failed: {exc.message}"
+        message = exc.described
         return target.create_response(
             request, _error_body(message, "function_error", exc.function_id), status=500
         )

@@ -60,6 +60,13 @@ class HookError(Exception):
     def message(self) -> str:
         return str(self.error) or type(self.error).__name__
 
+    @property
+    def described(self) -> str:
+        """The message for a user, naming the function once ("Function x failed: ...")."""
+        if self.message.startswith(f"Function {self.function_id} "):
+            return self.message  # the executor's own messages name it already
+        return f"Function {self.function_id} failed: {self.message}"
+
 
 class FilterAbort(HookError):
     """An inlet filter refused the request; its message is for the user."""

@@ -318,3 +318,12 @@ async def test_failing_action_raises_hook_error():
 
     with pytest.raises(HookError, match=r"broken\.action"):
         await runtime.run_action(object_call("broken", Action()), {}, ctx())
+
+
+def test_a_hook_error_names_its_function_once():
+    from functions.services.executor import CallTimeout
+
+    timeout = HookError("slow", "pipe", CallTimeout("Function slow exceeded its time limit of 8 s"))
+    assert timeout.described == "Function slow exceeded its time limit of 8 s"
+    raised = HookError("flaky", "pipe", ValueError("model went away"))
+    assert raised.described == "Function flaky failed: model went away"
