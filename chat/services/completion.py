@@ -164,8 +164,9 @@ def prepare_completion(*, user, body: dict, catalog: Catalog, task: str | None =
         task_body=body if task else None,
     )
     filters = _filters_for(user, target.model.id, body)
-    # Filters see the request's metadata in the body, as in Open WebUI (pipes do not).
-    body = dict(body) | {"metadata": metadata}
+    # Filters see the request's metadata in the body, as in Open WebUI (pipes do not);
+    # `stream` is always there, as Open WebUI's form fills it in (pipes read it).
+    body = {"stream": False} | dict(body) | {"metadata": metadata}
     return CompletionRequest(user, body, target, filters, context, recorder, catalog)
 
 

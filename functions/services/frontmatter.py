@@ -112,6 +112,21 @@ def parse_requirements(value: str) -> list[str]:
     return result
 
 
+def split_requirements(value: str) -> tuple[list[str], list[str]]:
+    """Return (valid requirements, entries that are not requirements) of a frontmatter
+    `requirements` value, the way Open WebUI reads it: a bad entry (`-`, prose, a path)
+    does not refuse the file, it is only not installed."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for entry in _merge_specifier_pieces(_split_top_level(value or "")):
+        candidates = [entry]
+        if " " in entry and not _valid(entry):
+            candidates = entry.split()
+        for candidate in candidates:
+            (valid if _valid(candidate) else invalid).append(candidate)
+    return valid, invalid
+
+
 def _valid(text: str) -> bool:
     try:
         Requirement(text)

@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
-from functions.services.frontmatter import parse_frontmatter, parse_requirements
+from functions.services.frontmatter import parse_frontmatter, split_requirements
 from functions.services.imports import install_finder, plugin_builtins
 from valves.spec import ValvesSpec, describe_valves, valves_model
 
@@ -209,7 +209,7 @@ def check_source(
 
 
 def source_requirements(source: str) -> list[str]:
-    """The requirements a source's frontmatter declares. Raise SourceError if malformed."""
+    """The valid requirements a source's frontmatter declares (others are warnings)."""
     return _requirements(parse_frontmatter(source))
 
 
@@ -224,10 +224,17 @@ def static_kind(source: str) -> str | None:
 
 
 def _requirements(frontmatter: dict[str, str]) -> list[str]:
-    try:
-        return parse_requirements(frontmatter.get("requirements", ""))
-    except ValueError as exc:
-        raise SourceError("invalid_requirements", "InvalidRequirement", str(exc)) from exc
+    return split_requirements(frontmatter.get("requirements", ""))[0]
+
+
+def requirement_warnings(frontmatter: dict[str, str]) -> list[str]:
+    """Staff-facing notes on frontmatter requirement entries that are not requirements."""
+    _, invalid = split_requirements(frontmatter.get("requirements", ""))
+    return [
+        f"Ignored the requirement entry {entry[:80]!r}: it is not a valid requirement, so "
+        "it is not installed (as in Open WebUI)."
+        for entry in invalid
+    ]
 
 
 def _check_requirements_installed(requirements: list[str]) -> None:
@@ -376,6 +383,7 @@ def _report(instance, kind, class_name, frontmatter, requirements) -> LoadReport
     report.name = name if isinstance(name, str) else ""
     {"pipe": _check_pipe, "filter": _check_filter, "action": _check_action}[kind](instance, report)
     report.icon = _icon(instance, frontmatter, report)
+    report.warnings += requirement_warnings(frontmatter)
     report.warnings += _version_warnings(report.required_open_webui_version)
     report.warnings += [
         f"{hook}() is an Open WebUI Pipelines hook; functions never call it."
@@ -409,7 +417,11 @@ def _check_filter(instance: Any, report: LoadReport) -> None:
         if callable(func):
             report.hooks[hook] = _callable_kind(func)
             report.warnings += _first_argument_warning(hook, func)
-    if not report.hooks:
+    if not report.hooks and report.toggle:
+        # Open WebUI accepts it: its on/off state reaches other functions (a companion
+        # pipe reads it from __metadata__["filter_ids"]), with nothing to run itself.
+        report.warnings.append("This toggle filter has no inlet, stream or outlet hook.")
+    elif not report.hooks:
         raise _missing_hook("Filter", "inlet(), stream() or outlet() method")
 
 

@@ -632,3 +632,15 @@ def test_a_lone_surrogate_never_reaches_a_worker_or_the_health_record(live, api_
     assert response.status_code == 400, response.text
     assert list(response.json()["errors"]) == ["messages.0.content"]
     assert not FunctionHealth.objects.filter(function_id="echo_pipe").exists()
+
+
+def test_a_pipe_always_finds_stream_in_its_body(live, api_key, sdk, install):
+    install("stream_flag_pipe")
+    omitted = httpx.post(
+        f"{live.url}/api/chat/completions",
+        json={"model": "stream_flag_pipe", "messages": [{"role": "user", "content": "x"}]},
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    )
+    assert omitted.json()["choices"][0]["message"]["content"] == "stream=False"
+    assert streamed(sdk, "stream_flag_pipe", "x") == "stream=True"

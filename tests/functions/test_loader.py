@@ -265,14 +265,6 @@ def test_newer_open_webui_version_and_pipelines_hooks_are_warned():
             "httpx>=999",
             id="requirement-version-too-new",
         ),
-        pytest.param(
-            '"""\nrequirements: @@nope\n"""\n',
-            "invalid_requirements",
-            "InvalidRequirement",
-            None,
-            "@@nope",
-            id="invalid-requirement",
-        ),
     ],
 )
 def test_load_failures_say_what_and_where(source, code, error_type, line, fragment):
@@ -328,3 +320,21 @@ def test_legacy_and_open_webui_imports_resolve_without_rewriting_source():
 def test_bare_legacy_names_are_only_aliased_inside_plugins():
     with pytest.raises(ModuleNotFoundError):
         __import__("utils.misc")
+
+
+@pytest.mark.parametrize("entry", ["-", "[List", "./reqs.txt", "pkg>=>1"])
+def test_an_entry_that_is_not_a_requirement_is_a_warning_not_a_refusal(entry):
+    source = (
+        f'"""\nrequirements: pydantic, {entry}\n"""\nclass Pipe:\n    def pipe(self, body): ...\n'
+    )
+    with load_source(source) as loaded:
+        assert loaded.report.requirements == ["pydantic"]
+        assert any("not a valid requirement" in w for w in loaded.report.warnings)
+
+
+def test_a_toggle_filter_without_hooks_is_accepted_with_a_note():
+    source = "class Filter:\n    def __init__(self):\n        self.toggle = True\n"
+    with load_source(source) as loaded:
+        assert loaded.report.kind == "filter" and loaded.report.toggle
+        assert loaded.report.hooks == {}
+        assert "no inlet, stream or outlet" in loaded.report.warnings[0]
