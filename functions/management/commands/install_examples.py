@@ -7,7 +7,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from functions.models import Function
-from functions.services.functions import function_create, function_set_active
+from functions.services.functions import (
+    function_create,
+    function_set_active,
+    function_set_global,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
@@ -31,7 +35,10 @@ class Command(BaseCommand):
             function = function_create(
                 user=author, id=function_id, content=path.read_text(), note="Bundled example"
             )
-            function_set_active(user=author, function=function, active=True)
+            function = function_set_active(user=author, function=function, active=True)
+            if function.type in ("filter", "action"):
+                # Global, so they work out of the box: on every model, with no wiring.
+                function = function_set_global(user=author, function=function, is_global=True)
         except ValidationError as exc:
             self.stderr.write(f"Example {function_id} was not installed: {' '.join(exc.messages)}")
             return
