@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_ace",
+    # Its Swagger and ReDoc assets, served from our static files: /api/docs works offline.
+    "ninja",
     "channels",
     "fnplatform.accounts",
     "functions",
