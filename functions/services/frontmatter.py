@@ -100,16 +100,10 @@ def parse_requirements(value: str) -> list[str]:
     Space-separated names (`requests bs4`) are accepted too, as pip would be
     given them one by one.
     """
-    result: list[str] = []
-    for entry in _merge_specifier_pieces(_split_top_level(value or "")):
-        candidates = [entry]
-        if " " in entry and not _valid(entry):
-            candidates = entry.split()
-        for candidate in candidates:
-            if not _valid(candidate):
-                raise ValueError(f"Invalid requirement {candidate!r} in the frontmatter")
-            result.append(candidate)
-    return result
+    valid, invalid = split_requirements(value)
+    if invalid:
+        raise ValueError(f"Invalid requirement {invalid[0]!r} in the frontmatter")
+    return valid
 
 
 def split_requirements(value: str) -> tuple[list[str], list[str]]:
