@@ -25,6 +25,23 @@ def _fast_and_isolated(settings, tmp_path):
     functions._checked.clear()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_can_be_dropped(django_db_setup, django_db_blocker):
+    """On PostgreSQL, end the sessions that threads of this process (host-data and
+    health-recording threads, worker threads of the inline executor) still hold, so
+    the test database is dropped at the end instead of being left behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def alice(django_user_model):
     """Staff: authors and configures functions."""
