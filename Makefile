@@ -2,23 +2,38 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PLUGIN_ENV := $(VENV)/plugin-env
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export FNPLATFORM_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test setup lint format migrate bench clean browser sandbox
+.PHONY: run test setup dev-setup lock lint format migrate bench clean browser sandbox
 
 $(VENV)/.created:
 	"$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	touch $@
 
-# Reinstall only when requirements.txt changes, so a second `make run` is fast.
-$(VENV)/.installed: requirements.txt $(VENV)/.created
-	$(PY) -m pip install --quiet -r requirements.txt
+# Reinstall only when the requirements or their lock change, so a second `make run`
+# is fast. The lock (requirements*.lock, written by `make lock`) pins every transitive
+# version; the .txt files name what we depend on directly.
+$(VENV)/.installed: requirements.txt requirements.lock $(VENV)/.created
+	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock
 	touch $@
 
-setup: $(VENV)/.installed
+$(VENV)/.dev-installed: requirements-dev.txt requirements.lock $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements.lock
+	touch $@
+
+# The plugin environment (functions/services/plugin_env.py): the packages Open WebUI
+# ships, which plugin code imports without declaring them. Workers run it; the server
+# never imports it.
+$(PLUGIN_ENV)/.fnplatform-ready: requirements-plugins.txt requirements-plugins.lock $(VENV)/.installed
+	$(PY) -m functions.services.plugin_env $(PLUGIN_ENV) requirements-plugins.txt requirements-plugins.lock
+
+setup: $(VENV)/.installed $(PLUGIN_ENV)/.fnplatform-ready
+
+dev-setup: setup $(VENV)/.dev-installed
 
 migrate: setup sandbox
 	$(PY) manage.py migrate --noinput
@@ -43,11 +58,11 @@ run: migrate
 	$(PY) manage.py install_examples
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) fnplatform.asgi:application
 
-lint: setup
+lint: dev-setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: setup
+format: dev-setup
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
@@ -59,8 +74,16 @@ browser:
 test: lint browser sandbox
 	$(VENV)/bin/pytest
 
-bench: setup
+bench: dev-setup
 	$(PY) bench/runtime.py
+
+# Rewrite the locks from what is installed now (after changing a .txt file and
+# installing it): the server's venv, and what plugin processes see.
+lock: dev-setup
+	{ echo "# pip freeze of the server's venv (runtime and dev): make lock writes it."; \
+	  $(PY) -m pip freeze --exclude-editable; } > requirements.lock
+	{ echo "# pip freeze of what plugin processes see (the plugin environment over the server's): make lock writes it."; \
+	  $(PLUGIN_ENV)/bin/python -m pip freeze --exclude-editable; } > requirements-plugins.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -4,8 +4,10 @@ With nothing set, the embedded default needs nothing installed: SQLite in the
 data directory, an in-memory channel layer, a secret key generated once.
 """
 
+import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -243,6 +245,16 @@ FUNCTIONS_WORKER_RECYCLE_MB = env_int("FNPLATFORM_WORKER_RECYCLE_MB", 512)
 # Function requirements: environments live here, one per requirement set; pip gets
 # this many seconds per install.
 FUNCTIONS_ENVS_DIR = Path(env_str("FNPLATFORM_ENVS_DIR", str(DATA_DIR / "envs"))).resolve()
+# The packages plugins may import undeclared (requirements-plugins.txt), in an
+# environment of their own that workers run; built by `make run` and `make test`.
+FUNCTIONS_PLUGIN_ENV = Path(
+    env_str("FNPLATFORM_PLUGIN_ENV", str(Path(sys.prefix) / "plugin-env"))
+).resolve()
+# Modules Open WebUI ships that plugins import undeclared are installed for the
+# function that needs them (functions/services/implicit.py). This JSON object adds
+# entries to that table, module to requirement ({"torch": "torch==2.9.0"}); an empty
+# requirement turns a module's entry off.
+FUNCTIONS_IMPLICIT_REQUIREMENTS = json.loads(env_str("FNPLATFORM_IMPLICIT_REQUIREMENTS", "{}"))
 FUNCTIONS_PIP_TIMEOUT = float(env_str("FNPLATFORM_PIP_TIMEOUT", "900"))
 # Calls a worker serves before it is replaced by a fresh one.
 FUNCTIONS_WORKER_MAX_CALLS = env_int("FNPLATFORM_WORKER_MAX_CALLS", 1000)

@@ -2,14 +2,15 @@
 
 Each distinct requirement set gets one environment, named by a hash of the set
 (functions asking for the same set share it). It is a venv whose interpreter is
-the server's, with a .pth file appending the server's site-packages: what the
-server already has (pydantic, httpx, ...) is seen and not reinstalled, while a
-pin the environment installs comes first on its path. pip runs in a background
+the server's, with a .pth file appending the plugin environment's and the server's
+site-packages (functions/services/plugin_env.py): what plugins already see
+(fastapi, pydantic, httpx, ...) is not reinstalled, while a pin the environment
+installs comes first on its path. pip runs in a background
 thread, never inside a request and never against the server's own environment;
 it honours PIP_INDEX_URL, PIP_FIND_LINKS and the other PIP_* variables, so an
 air-gapped site can point it at a wheelhouse.
 
-Requirements the server's own packages already satisfy need no environment.
+Requirements the plugin environment already satisfies need no environment.
 """
 
 import contextlib
@@ -18,10 +19,8 @@ import hashlib
 import logging
 import os
 import shutil
-import site
 import subprocess
 import sys
-import sysconfig
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ from packaging.utils import canonicalize_name
 
 from fnplatform.permissions import require_perm
 from functions.models import Function, RequirementEnv
+from functions.services import plugin_env
 from functions.services.loader import requirement_satisfied
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ _installer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="requirements"
 
 
 def needs_environment(requirements: list[str]) -> bool:
-    """Whether any requirement is unmet by the server's own packages."""
-    return not all(requirement_satisfied(Requirement(text)) for text in requirements)
+    """Whether any requirement is unmet by what plugin processes see without one."""
+    path = plugin_env.paths()
+    return not all(requirement_satisfied(Requirement(text), path) for text in requirements)
 
 
 def env_key(requirements: list[str]) -> str:
@@ -70,10 +71,9 @@ def env_python(key: str) -> str:
     return str(env_dir(key) / "bin" / "python")
 
 
-def env_site(key: str) -> Path:
-    """The environment's own site-packages (the venv layout of this interpreter)."""
-    relative = Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
-    return env_dir(key) / relative
+def worker_python(key: str | None) -> str:
+    """The interpreter plugin code with this environment (or none) runs."""
+    return env_python(key) if key else plugin_env.python()
 
 
 def ready_here(key: str) -> bool:
@@ -210,7 +210,7 @@ def _build(key: str, requirements: list[str]) -> tuple[bool, str]:
     output = []
     for number, command in enumerate(steps):
         if number == 1:
-            _layer_over_server(key)
+            plugin_env.layer(env_dir(key), plugin_env.paths())
         output.append(f"$ {' '.join(command)}\n")
         try:
             done = subprocess.run(
@@ -230,14 +230,6 @@ def _build(key: str, requirements: list[str]) -> tuple[bool, str]:
             return False, "".join(output)
     (target / READY_MARK).write_text(key)
     return True, "".join(output)
-
-
-def _layer_over_server(key: str) -> None:
-    """Append the server's site-packages to the environment's path: its own first."""
-    site_dir = env_site(key)
-    site_dir.mkdir(parents=True, exist_ok=True)
-    paths = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (site_dir / "_fnplatform_server.pth").write_text("".join(f"{p}\n" for p in paths))
 
 
 def _pip_env() -> dict[str, str]:

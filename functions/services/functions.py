@@ -9,6 +9,7 @@ A rejected call changes nothing.
 
 import re
 import time
+from dataclasses import asdict
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,6 +21,7 @@ from functions.models import Function, FunctionRevision, RequirementEnv, validat
 from functions.services import environments
 from functions.services.executor import get_executor
 from functions.services.frontmatter import parse_frontmatter
+from functions.services.implicit import function_requirements, implicit_requirements
 from functions.services.loader import (
     LoadReport,
     SourceError,
@@ -42,7 +44,7 @@ def function_check_source(*, content: str, function_id: str = "plugin", fresh: b
     until it is ready the report is a provisional one (read without running the code),
     marked "pending".
     """
-    env = environments.environment_for(source_requirements(content))
+    env = environments.environment_for(function_requirements(content))
     key = env.key if env is not None else None
     if key is not None and not _environment_ready(env):
         return _pending_report(content, env)
@@ -50,11 +52,23 @@ def function_check_source(*, content: str, function_id: str = "plugin", fresh: b
     cached = _checked.get(digest)
     if cached and not fresh and time.monotonic() - cached[0] < _CHECK_TTL_SECONDS:
         return cached[1]
-    result = _run_check(content, function_id, key) | {"environment": key}
+    result = _with_implicit(_run_check(content, function_id, key), content)
+    result["environment"] = key
     if len(_checked) > 256:
         _checked.clear()
     _checked[digest] = (time.monotonic(), result)
     return result
+
+
+def _with_implicit(report: dict, content: str) -> dict:
+    """The worker's report, plus the Open WebUI packages installed for it undeclared
+    (read by the server from the source, never run; see functions.services.implicit)."""
+    found = implicit_requirements(content)
+    return report | {
+        "requirements": [*report["requirements"], *(i.requirement for i in found)],
+        "implicit_requirements": [asdict(i) for i in found],
+        "warnings": [*report["warnings"], *(i.note() for i in found)],
+    }
 
 
 def _environment_ready(env: RequirementEnv) -> bool:
@@ -79,7 +93,7 @@ def _pending_report(content: str, env: RequirementEnv) -> dict:
             "It is loaded and checked when they are installed, and can be activated then."
         ],
     )
-    return report.as_dict() | {"environment": env.key, "pending": True}
+    return _with_implicit(report.as_dict(), content) | {"environment": env.key, "pending": True}
 
 
 def _run_check(content: str, function_id: str, env_key: str | None) -> dict:

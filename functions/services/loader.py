@@ -65,7 +65,8 @@ class LoadReport:
     or async generator), manifold, toggle, file_handler, icon, sub-actions, the
     Valves/UserValves specs (valves.spec: JSON schema, fields, defaults, secrets),
     the default priority, its `name` attribute (a manifold's model-name prefix),
-    requirements and warnings.
+    requirements (declared, then implicit: the server adds those, with the modules
+    they are for) and warnings.
     """
 
     kind: str
@@ -82,6 +83,7 @@ class LoadReport:
     sub_actions: list[dict] = field(default_factory=list)
     icon: str | None = None
     warnings: list[str] = field(default_factory=list)
+    implicit_requirements: list[dict[str, str]] = field(default_factory=list)
     valves: dict[str, Any] | None = None
     user_valves: dict[str, Any] | None = None
     priority: int = 0
@@ -249,12 +251,13 @@ def _check_requirements_installed(requirements: list[str]) -> None:
         )
 
 
-def requirement_satisfied(requirement: Requirement) -> bool:
-    """Whether a distribution installed for this interpreter meets the requirement; one
-    excluded by its environment marker counts as met."""
+def requirement_satisfied(requirement: Requirement, path: list[str] | None = None) -> bool:
+    """Whether a distribution installed on `path` (this interpreter's by default) meets
+    the requirement; one excluded by its environment marker counts as met."""
     if requirement.marker is not None and not requirement.marker.evaluate():
         return True
-    found = next(iter(importlib.metadata.distributions(name=requirement.name, path=sys.path)), None)
+    found = importlib.metadata.distributions(name=requirement.name, path=path or sys.path)
+    found = next(iter(found), None)
     if found is None:
         return False
     return requirement.specifier.contains(found.version, prereleases=True)
@@ -320,7 +323,11 @@ def _import_hint(exc: ImportError, message: str) -> str:
         return message
     if name.split(".")[0] == "open_webui":
         return f"{message} (fnplatform does not provide the Open WebUI module {name!r})"
-    return f"{message} (not installed on this server; declare it in the frontmatter requirements)"
+    return (
+        f"{message}: neither fnplatform's plugin environment nor Open WebUI provides it. "
+        "Declare the package that provides it in the frontmatter docstring, for example "
+        f"`requirements: {name.split('.')[0]}`"
+    )
 
 
 def _instantiate(module: types.ModuleType, path: Path):

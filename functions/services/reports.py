@@ -12,11 +12,11 @@ from functions.services.functions import (
     revision_store_report,
 )
 from functions.services.health import quarantine_reason
+from functions.services.implicit import function_requirements
 from functions.services.loader import (
     REPORT_VERSION,
     LoadReport,
     SourceError,
-    source_requirements,
     source_sha256,
 )
 from functions.services.runtime import PluginCall
@@ -79,7 +79,7 @@ def _require_runnable(function: Function) -> None:
         raise PluginUnavailable(reason, code="quarantined")
     if function.environment_id and not environments.ready_here(function.environment_id):
         # This server lacks the environment another one built: install its own copy.
-        environments.environment_for(source_requirements(function.content))
+        environments.environment_for(function_requirements(function.content))
         raise PluginUnavailable(
             f"Function {function.id} is not ready: its requirements are being installed "
             "on this server; try again in a minute.",

@@ -25,8 +25,9 @@ are shared, as upstream. `__user__["valves"]` holds only this plugin's UserValve
 What a pipe may return, all normalised into one stream of Chunk objects:
 str; dict (a full completion or a chunk); a pydantic model; a sync or async
 generator or iterator of str, bytes, dict, pydantic models or ready-made SSE
-lines (`data: {...}`); an object with a `body_iterator` (StreamingResponse),
-whose SSE bytes are parsed; a list of str; None (the answer went out as events).
+lines (`data: {...}`); an object with a `body_iterator` (StreamingResponse), passed
+on as it streams (SSE parsed, other text as is); a whole-body Response (JSON as data,
+else text); a list of str; None (the answer went out as events).
 
 Plugins get their data as arguments and never use the ORM: callers prepare
 PluginCall objects (plain data: the load report, valves as dicts) beforehand,
@@ -190,9 +191,13 @@ async def stream_pipe(result: Any, *, executor: Any) -> AsyncIterator[Chunk]:
     """Yield Chunks for whatever a pipe returned (in its worker), stepping sync iterators
     through `executor.iterate` off the loop."""
     if hasattr(result, "body_iterator"):
-        async for chunk in _stream_body(result.body_iterator, executor):
+        sse = _is_sse(getattr(result, "media_type", None))
+        async for chunk in _stream_body(result.body_iterator, executor, sse):
             yield chunk
         return
+    result = response_value(result)
+    if isinstance(result, dict) and set(result) == {"__html__"}:
+        result = result["__html__"]  # a pipe's answer is text; HTML shows as written
     if hasattr(result, "__aiter__"):
         async for item in result:
             for chunk in _from_value(item):
@@ -211,12 +216,26 @@ def _is_iterator(value: Any) -> bool:
     return inspect.isgenerator(value) or (hasattr(value, "__next__") and hasattr(value, "__iter__"))
 
 
-async def _stream_body(body: Any, executor: Any) -> AsyncIterator[Chunk]:
-    """Parse a StreamingResponse body (SSE as bytes or str, split anywhere)."""
+def _is_sse(media_type: str | None) -> bool | None:
+    """SSE, plain text, or (no media type) to be told by the body's first bytes."""
+    if not media_type:
+        return None
+    return "event-stream" in media_type
+
+
+async def _stream_body(body: Any, executor: Any, sse: bool | None) -> AsyncIterator[Chunk]:
+    """Pass a StreamingResponse body on as it comes: SSE (bytes or str, split anywhere)
+    is parsed line by line; any other text goes out piece by piece."""
     buffer = _SSEBuffer()
     pieces = body if hasattr(body, "__aiter__") else executor.iterate(iter(body))
     async for piece in pieces:
         text = piece.decode("utf-8", errors="replace") if isinstance(piece, bytes) else str(piece)
+        if sse is None and text.strip():
+            sse = text.lstrip().startswith(("data:", "event:", ":"))
+        if not sse:
+            if text:
+                yield Chunk(text=text)
+            continue
         for line in buffer.feed(text):
             if line.startswith("data:"):
                 for chunk in _from_sse_line(line):
@@ -243,6 +262,26 @@ async def run_pipe(
 
 
 # Rich results
+
+
+def response_value(result: Any) -> Any:
+    """A whole-body fastapi/starlette Response (HTMLResponse, JSONResponse,
+    PlainTextResponse, Response) as the value it stands for: HTML as the
+    {"__html__": ...} marker, JSON as data, anything else as text. Other values are
+    returned as they are. Read by duck type: the server never imports fastapi."""
+    body = getattr(result, "body", None)
+    if not (isinstance(body, bytes) and hasattr(result, "status_code")):
+        return result
+    media = getattr(result, "media_type", None) or ""
+    text = body.decode("utf-8", errors="replace")
+    if "html" in media:
+        return {"__html__": text}
+    if "json" in media:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
 
 
 def html_of(result: Any) -> str | None:

@@ -23,7 +23,6 @@ import importlib
 import inspect
 import json
 import logging
-import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable
@@ -421,20 +420,19 @@ class ProcessExecutor(WorkerExecutor):
     process for each save-time check."""
 
     def _new_pool(self, call: PluginCall) -> WorkerPool:
-        from functions.services.environments import env_python
+        from functions.services.environments import worker_python
 
-        python = env_python(call.environment) if call.environment else sys.executable
         return WorkerPool(
             self.size,
             self.source_dir,
             limits=self.limits,
             max_calls=self.max_calls,
-            python=python,
+            python=worker_python(call.environment),
             name=call.group,
         )
 
     def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
-        from functions.services.environments import env_python
+        from functions.services.environments import worker_python
         from functions.workers.check import check_in_worker
 
         return check_in_worker(
@@ -443,7 +441,7 @@ class ProcessExecutor(WorkerExecutor):
             source_dir=self.source_dir,
             timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
             limits=self.limits,
-            python=env_python(environment) if environment else sys.executable,
+            python=worker_python(environment),
         )
 
 

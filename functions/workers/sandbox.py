@@ -279,6 +279,7 @@ class Box:
         from django.conf import settings
 
         wanted = {ROOT, Path(sys.prefix), Path(sys.base_prefix), Path(self.python).parent.parent}
+        wanted.add(Path(settings.FUNCTIONS_PLUGIN_ENV))  # requirement environments layer on it
         real = sorted({os.path.realpath(path) for path in wanted if path.exists()})
         code = [p for p in real if not any(_inside(p, other) for other in real if other != p)]
         self.masks = self._masks(code)

@@ -26,7 +26,7 @@ from typing import Any
 
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
-from functions.services.runtime import _arguments, html_of, stream_pipe
+from functions.services.runtime import _arguments, html_of, response_value, stream_pipe
 from functions.workers.protocol import FrameTooLarge, Writer, read_message
 from valves.spec import build_valves, resolve_options, validate_valves
 
@@ -359,7 +359,7 @@ def to_wire(value: Any) -> Any:
     html = html_of(value)
     if html is not None:
         return {"__html__": html}
-    return value
+    return response_value(value)
 
 
 async def main(fd: int, source_dir: str) -> None:

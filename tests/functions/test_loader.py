@@ -192,7 +192,7 @@ def test_newer_open_webui_version_and_pipelines_hooks_are_warned():
             "import_error",
             "ModuleNotFoundError",
             2,
-            "declare it in the frontmatter requirements",
+            "Declare the package that provides it in the frontmatter docstring",
             id="import",
         ),
         pytest.param(

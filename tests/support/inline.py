@@ -92,3 +92,21 @@ def source_call(function_id: str, source: str, **valves):
         valves=valves if report.has_valves else None,
         priority=valves.get("priority", report.priority),
     )
+
+
+def worker_call(executor, function_id: str, source: str, **valves):
+    """A PluginCall for saved code checked where plugin code runs (a sandboxed process
+    of `executor`), for code that imports the plugin environment's packages."""
+    from functions.services.loader import LoadReport, source_sha256
+    from functions.services.runtime import PluginCall
+
+    data = executor.check(source, function_id=function_id, environment=None)
+    report = LoadReport.from_dict(data)
+    return PluginCall(
+        function_id,
+        report,
+        source=source,
+        sha256=source_sha256(source),
+        valves=valves if report.has_valves else None,
+        priority=valves.get("priority", report.priority),
+    )
