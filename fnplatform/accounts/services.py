@@ -195,6 +195,11 @@ def signin_token_revoke(*, token: str) -> bool:
     return bool(live.update(revoked_at=timezone.now()))
 
 
+def signin_tokens_revoke(*, tokens: QuerySet[SigninToken]) -> int:
+    """Revoke the live ones of some tokens (the admin's action); return how many."""
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def _live_signin_token(token: str) -> SigninToken | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
