@@ -56,6 +56,7 @@ def as_persona(alice, bob, staff_with):
 NEW_USER = {"name": "Nia", "email": "nia@example.com", "password": "pw-nia-1234", "role": "user"}
 MATRIX = [
     ("get", f"{AUTHS}/", None, (200, 200, 200, 200, 401)),
+    ("post", f"{AUTHS}/signin", {"email": "bob", "password": "pw-bob"}, (200,) * 5),
     ("get", f"{AUTHS}/signout", None, (200, 200, 200, 200, 200)),
     ("post", f"{AUTHS}/signout", None, (200, 200, 200, 200, 200)),
     ("post", f"{AUTHS}/add", NEW_USER, (200, 403, 403, 403, 401)),
