@@ -16,13 +16,19 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from ninja import Router
 
-from chat.schemas import ActionIn, ChatCompletionIn
+from chat.schemas import ActionIn, ChatCompletionIn, TaskIn
 from chat.services import completion as completions
 from chat.services.actions import perform_action, prepare_action
-from chat.services.background import run_background_tasks
+from chat.services.background import (
+    TAGS_GENERATION,
+    TITLE_GENERATION,
+    run_background_tasks,
+    task_completion,
+)
 from chat.services.connections import UpstreamError
 from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.tasks import stop_chat, track, was_stopped
+from fnplatform.schemas import ErrorOut
 from functions.services.catalog import build_catalog, catalog_for
 from functions.services.runtime import HookError, apply_outlet
 
@@ -118,7 +124,33 @@ def build_router(*, openwebui: bool) -> Router:
     prefix = "" if openwebui else "openai_"
     for path, method, view, operation_id in routes:
         router.add_api_operation(path, [method], view, operation_id=prefix + operation_id)
+    if openwebui:
+        for path, view in [
+            ("/v1/tasks/title/completions", generate_title),
+            ("/v1/tasks/tags/completions", generate_tags),
+        ]:
+            router.add_api_operation(path, ["POST"], view, response=TASK_RESPONSES, tags=["tasks"])
     return router
+
+
+# The answer is a chat.completion; the errors are fnplatform.api's (an inlet filter's
+# refusal is a 400, a failing pipe a 500, a failing upstream a 502).
+TASK_RESPONSES = {
+    200: dict[str, Any],
+    **{status: ErrorOut for status in (400, 401, 403, 404, 500, 502)},
+}
+
+
+async def generate_title(request: HttpRequest, payload: TaskIn):
+    """A title for the conversation: a chat.completion whose content is {"title": "..."},
+    asked of the model through the same filters as chat, with __task__ "title_generation"."""
+    return await task_completion(user=request.auth, task=TITLE_GENERATION, body=payload.body())
+
+
+async def generate_tags(request: HttpRequest, payload: TaskIn):
+    """Tags for the conversation: a chat.completion whose content is {"tags": [...]},
+    asked through the same filters as chat, with __task__ "tags_generation"."""
+    return await task_completion(user=request.auth, task=TAGS_GENERATION, body=payload.body())
 
 
 async def _completions_view(request: HttpRequest, payload: ChatCompletionIn):

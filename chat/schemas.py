@@ -67,3 +67,15 @@ class ActionIn(_ChatIds):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+class TaskIn(_Open):
+    """Open WebUI's body of /api/v1/tasks/{title,tags}/completions: the conversation to
+    name or tag, and the model to ask (unknown keys reach __task_body__ as sent)."""
+
+    model: str = Field(min_length=1)
+    messages: list[MessageIn]
+    chat_id: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 
 from chat.api import build_router as build_chat_router
 from chat.services.connections import UpstreamError
+from fnplatform.accounts.api import auths_router, users_router
 from fnplatform.accounts.auth import ApiKeyAuth, session_auth
 from functions.api import router as functions_router
 from functions.services.plugins import PluginUnavailable
@@ -23,6 +24,8 @@ api = NinjaAPI(
     auth=[ApiKeyAuth(), session_auth],
     docs_url="/docs",
 )
+api.add_router("/v1/auths", auths_router)
+api.add_router("/v1/users", users_router)
 api.add_router("/v1/functions", functions_router)
 api.add_router("/v1/functions", valves_router)
 api.add_router("", build_chat_router(openwebui=True))

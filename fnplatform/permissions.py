@@ -1,4 +1,4 @@
-"""Who may manage functions and valves: active staff holding the admin's model permission.
+"""Who may manage functions, valves and users: active staff holding the admin's model permission.
 
 Services in `functions` and `valves` call these, so the API, the HTMX pages and the
 admin refuse the same callers: a staff member without `functions.change_function`
@@ -18,10 +18,10 @@ def is_active_staff(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 
-def require_staff(user) -> None:
+def require_staff(user, things: str = "functions") -> None:
     """Raise PermissionDenied unless the user is active staff: only staff author code."""
     if not is_active_staff(user):
-        raise PermissionDenied("Only staff members can manage functions.")
+        raise PermissionDenied(f"Only staff members can manage {things}.")
 
 
 def has_perm(user, perm: str) -> bool:
@@ -39,20 +39,25 @@ def has_perm(user, perm: str) -> bool:
 
 def require_perm(user, perm: str) -> None:
     """Raise PermissionDenied unless the user is active staff holding `perm`."""
-    require_staff(user)
+    require_staff(user, _things(perm))
     if not has_perm(user, perm):
         raise PermissionDenied(permission_message(perm))
 
 
 def permission_message(perm: str) -> str:
     """Say which permission a refusal is about, e.g. "Changing functions needs ..."."""
-    app_label, action, model = _split(perm)
-    try:
-        things = apps.get_model(app_label, model)._meta.verbose_name_plural
-    except LookupError:
-        things = model
+    _, action, _ = _split(perm)
     doing = ACTION_WORDS.get(action, action.capitalize())
-    return f"{doing} {things} needs the {perm} permission, which your account does not have."
+    return f"{doing} {_things(perm)} needs the {perm} permission, which your account does not have."
+
+
+def _things(perm: str) -> str:
+    """The plural name of the model a permission is about ("functions", "users")."""
+    app_label, _, model = _split(perm)
+    try:
+        return str(apps.get_model(app_label, model)._meta.verbose_name_plural)
+    except LookupError:
+        return model
 
 
 def _split(perm: str) -> tuple[str, str, str]:

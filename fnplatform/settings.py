@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from fnplatform.datafiles import restrict_data_dir, restrict_sqlite
 
@@ -81,6 +82,11 @@ DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 SESSION_COOKIE_HTTPONLY = True
+# Bearer tokens from POST /api/v1/auths/signin live this many seconds (Open WebUI's
+# JWT_EXPIRES_IN default, 4 weeks); sign-out revokes one sooner.
+SIGNIN_TOKEN_SECONDS = env_int("FNPLATFORM_SIGNIN_TOKEN_SECONDS", 4 * 7 * 24 * 3600)
+if SIGNIN_TOKEN_SECONDS <= 0:
+    raise ImproperlyConfigured("FNPLATFORM_SIGNIN_TOKEN_SECONDS must be a positive number.")
 X_FRAME_OPTIONS = "SAMEORIGIN"
 
 # 3. Apps

@@ -1,4 +1,5 @@
-"""Background tasks after an answer: title and tag generation.
+"""Title and tag generation: after an answer (`background_tasks`), or asked for directly
+(POST /api/v1/tasks/title/completions and /tags/completions).
 
 They call the chat's model with `__task__` set (Open WebUI's task names), and,
 unlike Open WebUI, through the global and model filters too, so a filter that
@@ -12,7 +13,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from chat.services.completion import complete, prepare_completion, start_completion
-from functions.services.catalog import Catalog
+from functions.services.catalog import Catalog, catalog_for
 
 TITLE_GENERATION = "title_generation"
 TAGS_GENERATION = "tags_generation"
@@ -37,13 +38,56 @@ def history_text(messages: list[dict], limit: int = 6) -> str:
     return "\n".join(lines)
 
 
+async def task_answer(
+    *,
+    user,
+    model_id: str,
+    prompt: str,
+    task: str,
+    catalog: Catalog,
+    task_body: dict | None = None,
+    chat_id: str | None = None,
+) -> dict[str, Any]:
+    """Ask the model one task prompt (filters applied, __task__ set); return the completion."""
+    body: dict[str, Any] = {
+        "model": model_id,
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": False,
+    }
+    if chat_id:
+        body["chat_id"] = chat_id
+    req = await sync_to_async(prepare_completion)(
+        user=user, body=body, catalog=catalog, task=task, task_body=task_body
+    )
+    await start_completion(req)
+    return await complete(req)
+
+
 async def run_task(*, user, model_id: str, prompt: str, task: str, catalog: Catalog) -> str:
     """Ask the model one task prompt (filters applied, __task__ set); return its text."""
-    body = {"model": model_id, "messages": [{"role": "user", "content": prompt}], "stream": False}
-    req = await sync_to_async(prepare_completion)(user=user, body=body, catalog=catalog, task=task)
-    await start_completion(req)
-    answer = await complete(req)
+    answer = await task_answer(
+        user=user, model_id=model_id, prompt=prompt, task=task, catalog=catalog
+    )
     return str(answer["choices"][0]["message"]["content"] or "")
+
+
+PROMPTS = {TITLE_GENERATION: TITLE_PROMPT, TAGS_GENERATION: TAGS_PROMPT}
+
+
+async def task_completion(*, user, task: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Open WebUI's POST /api/v1/tasks/{title,tags}/completions: the task's chat completion
+    for body's model and messages, its content the JSON the prompt asks for; __task_body__
+    is the request body. Raise ObjectDoesNotExist / PermissionDenied for the model."""
+    model_id = str(body.get("model") or "")
+    return await task_answer(
+        user=user,
+        model_id=model_id,
+        task=task,
+        catalog=await catalog_for(model_id),
+        prompt=PROMPTS[task].format(history=history_text(body.get("messages") or [])),
+        task_body=body,
+        chat_id=body.get("chat_id"),
+    )
 
 
 def _json_field(text: str, key: str) -> Any:

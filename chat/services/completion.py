@@ -142,8 +142,13 @@ def _metadata(user, body: dict, model: CatalogModel) -> dict[str, Any]:
     }
 
 
-def prepare_completion(*, user, body: dict, catalog: Catalog, task: str | None = None):
-    """Resolve and load everything a completion needs (sync; call before streaming)."""
+def prepare_completion(
+    *, user, body: dict, catalog: Catalog, task: str | None = None, task_body: dict | None = None
+):
+    """Resolve and load everything a completion needs (sync; call before streaming).
+
+    A task (title or tag generation) sets __task__, and __task_body__ to `task_body`
+    (the request that asked for the task; the task's own body when not given)."""
     target = resolve_target(user=user, model_id=str(body.get("model", "")), catalog=catalog)
     recorder = EventRecorder(function_id=target.model.pipe_id or "")
     metadata = _metadata(user, body, target.model)
@@ -161,7 +166,7 @@ def prepare_completion(*, user, body: dict, catalog: Catalog, task: str | None =
         message_id=body.get("id"),
         files=body.get("files") or [],
         task=task,
-        task_body=body if task else None,
+        task_body=(body if task_body is None else task_body) if task else None,
     )
     filters = _filters_for(user, target.model.id, body)
     # Filters see the request's metadata in the body, as in Open WebUI (pipes do not);

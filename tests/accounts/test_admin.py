@@ -86,3 +86,20 @@ def test_add_page_asks_only_for_owner_and_name(alice_client):
     assert response.status_code == 200
     assert 'name="user"' in response.text and 'name="name"' in response.text
     assert 'name="key_hash"' not in response.text and 'name="prefix"' not in response.text
+
+
+def test_signin_tokens_are_listed_without_hashes_and_revoked_by_the_action(alice_client, bob):
+    from fnplatform.accounts.models import SigninToken
+    from fnplatform.accounts.services import bearer_authenticate, signin
+
+    token, plaintext = signin(login="bob", password="pw-bob")[1:]
+    url = reverse("admin:accounts_signintoken_changelist")
+
+    page = alice_client.get(url)
+    assert page.status_code == 200
+    assert token.prefix in page.text and token.token_hash not in page.text
+    assert alice_client.get(reverse("admin:accounts_signintoken_add")).status_code == 403
+
+    alice_client.post(url, {"action": "revoke_selected", "_selected_action": [token.pk]})
+    assert SigninToken.objects.get(pk=token.pk).revoked_at is not None
+    assert bearer_authenticate(plaintext) is None

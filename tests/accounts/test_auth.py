@@ -38,3 +38,14 @@ def test_revoked_key_is_not_authenticated(bob):
     api_key_revoke(user=bob, api_key=api_key)
 
     assert call_auth(f"Bearer {key}") is None
+
+
+def test_a_signin_token_authenticates_and_is_kept_on_the_request(bob):
+    from fnplatform.accounts.services import signin
+
+    token, plaintext = signin(login="bob", password="pw-bob")[1:]
+    request = RequestFactory().get("/", headers={"Authorization": f"Bearer {plaintext}"})
+
+    assert ApiKeyAuth()(request) == bob
+    assert request.credential == token
+    assert request.bearer_token == plaintext

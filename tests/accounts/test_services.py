@@ -5,14 +5,25 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from fnplatform.accounts.models import ApiKey
+from fnplatform.accounts.models import ApiKey, SigninToken
 from fnplatform.accounts.services import (
+    INVALID_CREDENTIALS,
     LAST_USED_RESOLUTION,
+    TOKEN_PREFIX,
+    account_key_create,
+    account_key_for,
+    account_key_revoke,
     api_key_authenticate,
     api_key_create,
     api_key_list_for,
     api_key_revoke,
+    bearer_authenticate,
     hash_key,
+    signin,
+    signin_token_create,
+    signin_token_revoke,
+    user_create,
+    user_role,
 )
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +155,126 @@ def test_list_for_returns_only_the_users_keys_newest_first(bob, outsider):
     api_key_create(user=outsider)
 
     assert list(api_key_list_for(user=bob)) == [newer, older]
+
+
+# The account key (Open WebUI's one key per account)
+
+
+def test_account_key_create_keeps_one_live_account_key(bob):
+    first, _ = account_key_create(user=bob)
+    second, key = account_key_create(user=bob)
+
+    first.refresh_from_db()
+    assert first.revoked_at is not None
+    assert account_key_for(user=bob) == second
+    assert api_key_authenticate(key) == bob
+
+
+def test_the_database_refuses_two_live_account_keys(bob):
+    from django.db import IntegrityError, transaction
+
+    account_key_create(user=bob)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApiKey.objects.create(user=bob, prefix="x", key_hash="x" * 64, is_account_key=True)
+
+
+def test_account_key_for_someone_without_one_is_does_not_exist(bob):
+    api_key_create(user=bob)  # a named key is not the account key
+
+    with pytest.raises(ApiKey.DoesNotExist):
+        account_key_for(user=bob)
+
+
+def test_account_key_revoke_counts_what_it_revoked(bob):
+    assert account_key_revoke(user=bob) == 0
+    account_key_create(user=bob)
+    assert account_key_revoke(user=bob) == 1
+
+
+# Sign-in tokens
+
+
+def test_signin_gives_a_token_that_bearer_auth_accepts(bob):
+    user, token, plaintext = signin(login="bob", password="pw-bob")
+
+    assert user == bob
+    assert plaintext.startswith(TOKEN_PREFIX)
+    assert bearer_authenticate(plaintext) == token
+    assert api_key_authenticate(plaintext) is None  # not an API key
+
+
+def test_signin_refuses_wrong_credentials_with_one_message(bob):
+    with pytest.raises(ValidationError) as caught:
+        signin(login="bob", password="nope")
+
+    assert caught.value.code == "invalid_credentials"
+    assert caught.value.messages == [INVALID_CREDENTIALS]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"revoked_at": timezone.now()}, id="revoked"),
+        pytest.param({"expires_at": timezone.now() - timedelta(seconds=1)}, id="expired"),
+    ],
+)
+def test_dead_tokens_do_not_authenticate(bob, change):
+    _, _, plaintext = signin(login="bob", password="pw-bob")
+
+    SigninToken.objects.update(**change)
+
+    assert bearer_authenticate(plaintext) is None
+
+
+def test_a_token_of_a_deactivated_user_does_not_authenticate(bob):
+    _, _, plaintext = signin(login="bob", password="pw-bob")
+    bob.is_active = False
+    bob.save()
+
+    assert bearer_authenticate(plaintext) is None
+
+
+def test_signin_token_revoke_says_whether_it_revoked(bob):
+    _, _, plaintext = signin(login="bob", password="pw-bob")
+
+    assert signin_token_revoke(token=plaintext) is True
+    assert signin_token_revoke(token=plaintext) is False
+    assert signin_token_revoke(token="fnp_an-api-key") is False
+
+
+def test_token_use_is_recorded_coarsely(bob, django_assert_num_queries):
+    token, plaintext = signin_token_create(user=bob)
+
+    bearer_authenticate(plaintext)
+    with django_assert_num_queries(1):  # within the minute: the lookup only
+        bearer_authenticate(plaintext)
+
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+# Users
+
+
+def test_user_create_needs_the_add_permission(bob, staff_with):
+    with pytest.raises(PermissionDenied, match="Only staff"):
+        user_create(user=bob, name="N", email="n@example.com", password="pw-n-12345")
+    with pytest.raises(PermissionDenied, match=r"auth\.add_user"):
+        user_create(user=staff_with("stan"), name="N", email="n@example.com", password="pw-n-12345")
+
+
+def test_user_create_runs_the_password_validators(alice, settings):
+    settings.AUTH_PASSWORD_VALIDATORS = [
+        {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"}
+    ]
+
+    with pytest.raises(ValidationError) as caught:
+        user_create(user=alice, name="N", email="n@example.com", password="short", role="user")
+
+    assert "password" in caught.value.message_dict
+
+
+def test_user_role_of_each_kind_of_account(alice, bob):
+    bob.is_active = False
+
+    assert (user_role(alice), user_role(bob)) == ("admin", "pending")

@@ -644,3 +644,122 @@ def test_a_pipe_always_finds_stream_in_its_body(live, api_key, sdk, install):
     )
     assert omitted.json()["choices"][0]["message"]["content"] == "stream=False"
     assert streamed(sdk, "stream_flag_pipe", "x") == "stream=True"
+
+
+# POST /api/v1/tasks/title/completions and /tags/completions: the same completion as
+# chat, filters included, with __task__ set.
+
+TASK_PIPE = """
+import json
+
+class Pipe:
+    def pipe(self, body, __task__=None, __task_body__=None):
+        prompt = body["messages"][-1]["content"]
+        seen = [__task__, "FILTER SAW " + str(__task__) in prompt, "[x]" in prompt,
+                (__task_body__ or {}).get("chat_id")]
+        if __task__ == "title_generation":
+            return json.dumps({"title": json.dumps(seen)})
+        if __task__ == "tags_generation":
+            return json.dumps({"tags": seen})
+        return "answer"
+"""
+TASK_FILTER = """
+class Filter:
+    def inlet(self, body, __task__=None):
+        last = body["messages"][-1]
+        last["content"] = last["content"].replace("SECRET", "[x]") + " FILTER SAW " + str(__task__)
+        return body
+"""
+TASK_BODY = {
+    "model": "task_pipe",
+    "messages": [{"role": "user", "content": "the SECRET moon"}],
+    "chat_id": "c-1",
+}
+TASKS = "/api/v1/tasks"
+
+
+@pytest.fixture
+def task_functions(make_function):
+    make_function("task_pipe", content=TASK_PIPE, is_active=True)
+    make_function("task_filter", content=TASK_FILTER, is_active=True, is_global=True)
+
+
+def task_post(client, path: str, body: dict):
+    return client.post(path, json.dumps(body), content_type="application/json")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "key", "expected"),
+    [
+        pytest.param(
+            "title", "title", '["title_generation", true, true, "c-1"]', id="title_generation"
+        ),
+        pytest.param("tags", "tags", ["tags_generation", True, True, "c-1"], id="tags_generation"),
+    ],
+)
+def test_a_task_runs_through_the_filters_with_task_set(
+    alice_client, task_functions, path, key, expected
+):
+    response = task_post(alice_client, f"{TASKS}/{path}/completions", TASK_BODY)
+
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    # Open WebUI's shape: a chat.completion whose content is the JSON the prompt asks for.
+    assert answer["object"] == "chat.completion"
+    assert json.loads(answer["choices"][0]["message"]["content"]) == {key: expected}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["title", "tags"])
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [("superuser", 200), ("viewer", 200), ("bare_staff", 200), ("user", 200), (None, 401)],
+)
+def test_task_permission_matrix(persona_login, task_functions, client, path, persona, expected):
+    caller = persona_login("auth.view_user")(persona) if persona else client
+
+    response = task_post(caller, f"{TASKS}/{path}/completions", TASK_BODY)
+
+    assert response.status_code == expected, response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["title", "tags"])
+def test_a_task_for_a_model_the_user_may_not_use_is_a_403(bob_client, task_functions, path):
+    from django.contrib.auth.models import Group
+
+    from functions.models import ModelSettings
+
+    settings = ModelSettings.objects.create(model_id="task_pipe")
+    settings.allowed_groups.add(Group.objects.create(name="insiders"))
+
+    response = task_post(bob_client, f"{TASKS}/{path}/completions", TASK_BODY)
+
+    assert response.status_code == 403
+    assert "task_pipe" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(TASK_BODY | {"model": "nope"}, 404, id="unknown-model"),
+        pytest.param({"messages": TASK_BODY["messages"]}, 422, id="no-model"),
+        pytest.param({"model": "task_pipe"}, 422, id="no-messages"),
+        pytest.param(TASK_BODY | {"messages": "hi"}, 422, id="messages-not-a-list"),
+    ],
+)
+def test_bad_task_requests_are_a_4xx(alice_client, task_functions, body, expected):
+    response = task_post(alice_client, f"{TASKS}/title/completions", body)
+
+    assert response.status_code == expected, response.content
+
+
+@pytest.mark.django_db
+def test_task_endpoints_are_in_the_openapi_docs_with_their_statuses(alice_client):
+    paths = alice_client.get("/api/openapi.json").json()["paths"]
+
+    for path in ("title", "tags"):
+        responses = paths[f"{TASKS}/{path}/completions"]["post"]["responses"]
+        assert {"200", "400", "401", "403", "404"} <= set(responses)
