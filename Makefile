@@ -77,13 +77,16 @@ test: lint browser sandbox
 bench: dev-setup
 	$(PY) bench/runtime.py
 
-# Rewrite the locks from what is installed now (after changing a .txt file and
-# installing it): the server's venv, and what plugin processes see.
-lock: dev-setup
+# Rewrite the locks after changing a .txt file: install each set without the old lock,
+# then record what got installed (the server's venv, and what plugin processes see).
+lock: $(VENV)/.created
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m functions.services.plugin_env $(PLUGIN_ENV) requirements-plugins.txt
 	{ echo "# pip freeze of the server's venv (runtime and dev): make lock writes it."; \
 	  $(PY) -m pip freeze --exclude-editable; } > requirements.lock
 	{ echo "# pip freeze of what plugin processes see (the plugin environment over the server's): make lock writes it."; \
 	  $(PLUGIN_ENV)/bin/python -m pip freeze --exclude-editable; } > requirements-plugins.lock
+	touch $(VENV)/.installed $(VENV)/.dev-installed $(PLUGIN_ENV)/.fnplatform-ready
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

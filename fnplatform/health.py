@@ -1,5 +1,6 @@
-"""Health checks: installed versions, whether the database and channel layer answer, and
-which protections the plugin sandbox has on this host."""
+"""Health checks: installed versions, whether the database and channel layer answer,
+which protections the plugin sandbox has on this host, and whether the plugin
+environment is built."""
 
 import asyncio
 import platform
@@ -93,6 +94,20 @@ async def health_report() -> dict[str, Any]:
         "database": database,
         "channel_layer": channel_layer,
         "sandbox": sandbox,
+        "plugin_environment": check_plugin_environment(),
+    }
+
+
+def check_plugin_environment() -> dict[str, Any]:
+    """Whether workers get the packages Open WebUI ships (`make run` builds them)."""
+    from functions.services import plugin_env
+
+    if plugin_env.ready():
+        return {"ok": True, "path": str(plugin_env.root())}
+    return {
+        "ok": False,
+        "path": str(plugin_env.root()),
+        "error": "not built: plugins see only the server's packages (run `make setup`)",
     }
 
 

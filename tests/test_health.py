@@ -30,7 +30,15 @@ def test_health_reports_versions_and_reachable_dependencies(client, settings, fr
     assert body["database"] == {"ok": True, "vendor": connection.vendor}
     backend = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[1]
     assert body["channel_layer"] == {"ok": True, "backend": backend}
+    assert body["plugin_environment"]["ok"]  # make test builds it
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_health_says_when_the_plugin_environment_is_not_built(client, settings, tmp_path):
+    settings.FUNCTIONS_PLUGIN_ENV = tmp_path / "missing"
+    body = client.get(reverse("health")).json()
+    assert body["plugin_environment"]["ok"] is False
+    assert "not built" in body["plugin_environment"]["error"]
 
 
 def test_unreachable_channel_layer_is_degraded_not_down(client, settings, fresh_channel_layers):
