@@ -8,10 +8,11 @@ spreads that logic over pipes, filters, actions and tools. Here it lives once:
   so one filter can never read (or overwrite) another's.
 """
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from functions.services.signatures import accepted_names
 
 Emitter = Callable[[dict], Awaitable[Any]]
 
@@ -81,16 +82,6 @@ def reserved_values(context: CallContext, *, id: str, user_valves: Any = None) -
         "__oauth_token__": context.oauth_token,
         "__id__": id,
     }
-
-
-def accepted_names(handler: Callable) -> tuple[frozenset[str], bool]:
-    """Return the parameter names a handler declares, and whether it takes **kwargs."""
-    try:
-        params = inspect.signature(handler).parameters
-    except (TypeError, ValueError):
-        return frozenset(), False
-    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return frozenset(params), takes_kwargs
 
 
 def kwargs_for(
