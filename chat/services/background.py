@@ -37,10 +37,14 @@ def history_text(messages: list[dict], limit: int = 6) -> str:
     return "\n".join(lines)
 
 
-async def run_task(*, user, model_id: str, prompt: str, task: str, catalog: Catalog) -> str:
+async def run_task(
+    *, user, model_id: str, prompt: str, task: str, catalog: Catalog, origin: dict | None = None
+) -> str:
     """Ask the model one task prompt (filters applied, __task__ set); return its text."""
     body = {"model": model_id, "messages": [{"role": "user", "content": prompt}], "stream": False}
-    req = await sync_to_async(prepare_completion)(user=user, body=body, catalog=catalog, task=task)
+    req = await sync_to_async(prepare_completion)(
+        user=user, body=body, catalog=catalog, task=task, origin=origin
+    )
     await start_completion(req)
     answer = await complete(req)
     return str(answer["choices"][0]["message"]["content"] or "")
@@ -56,24 +60,30 @@ def _json_field(text: str, key: str) -> Any:
     return None
 
 
-async def generate_title(*, user, model_id: str, messages: list[dict], catalog: Catalog) -> str:
+async def generate_title(
+    *, user, model_id: str, messages: list[dict], catalog: Catalog, origin: dict | None = None
+) -> str:
     text = await run_task(
         user=user,
         model_id=model_id,
         task=TITLE_GENERATION,
         catalog=catalog,
+        origin=origin,
         prompt=TITLE_PROMPT.format(history=history_text(messages)),
     )
     title = _json_field(text, "title") or text
     return str(title).strip().strip('"').splitlines()[0][:120] if str(title).strip() else ""
 
 
-async def generate_tags(*, user, model_id: str, messages: list[dict], catalog: Catalog):
+async def generate_tags(
+    *, user, model_id: str, messages: list[dict], catalog: Catalog, origin: dict | None = None
+):
     text = await run_task(
         user=user,
         model_id=model_id,
         task=TAGS_GENERATION,
         catalog=catalog,
+        origin=origin,
         prompt=TAGS_PROMPT.format(history=history_text(messages)),
     )
     tags = _json_field(text, "tags")
@@ -88,12 +98,20 @@ async def run_background_tasks(req, content: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     if wanted.get("title_generation"):
         results["title"] = await generate_title(
-            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+            user=req.user,
+            model_id=model_id,
+            messages=messages,
+            catalog=req.catalog,
+            origin=req.origin,
         )
         await req.context.event_emitter({"type": "chat:title", "data": results["title"]})
     if wanted.get("tags_generation"):
         results["tags"] = await generate_tags(
-            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+            user=req.user,
+            model_id=model_id,
+            messages=messages,
+            catalog=req.catalog,
+            origin=req.origin,
         )
         await req.context.event_emitter({"type": "chat:tags", "data": results["tags"]})
     return results

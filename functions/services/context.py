@@ -44,7 +44,9 @@ class CallContext:
     event_emitter: Emitter | None = None
     event_call: Emitter | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    request: Any = None
+    # `__request__` as plain data (functions.services.request.request_data); the
+    # worker gives hooks it as a PluginRequest object.
+    request: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     messages: list[dict] | None = None
     chat_id: str | None = None
