@@ -74,7 +74,7 @@ def origin(
         for k, v in parse_qsl(query_string, keep_blank_values=True)
         if not is_secret_name(k, extra=tuple(_SECRET_QUERY_NAMES))
     ]
-    kept_query = urlencode(query)
+    kept_query = urlencode([(k, v) for k, v in query])
     base_url = f"{scheme}://{host}/"
     url = f"{scheme}://{host}{path}" + (f"?{kept_query}" if kept_query else "")
     secret = tuple(name.lower() for name in secret_cookies)

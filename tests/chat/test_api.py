@@ -644,3 +644,31 @@ def test_a_pipe_always_finds_stream_in_its_body(live, api_key, sdk, install):
     )
     assert omitted.json()["choices"][0]["message"]["content"] == "stream=False"
     assert streamed(sdk, "stream_flag_pipe", "x") == "stream=True"
+
+
+def test_request_reaches_a_worker_process_and_generate_chat_completion(install, bob, bob_key, live):
+    install("echo_pipe")
+    install("request_relay_pipe")
+    client = openai.OpenAI(
+        base_url=f"{live.url}/api",
+        api_key=bob_key,
+        max_retries=0,
+        timeout=30,
+        default_headers={"X-Relay-Test": "yes", "Cookie": "theme=dark; sessionid=s-secret"},
+    )
+    client.models.list()  # MODELS is the last listing, as in Open WebUI
+    seen = json.loads(ask(client, "request_relay_pipe", "hi").choices[0].message.content)
+    # The pipe ran in a sandboxed worker; generate_chat_completion(__request__, ...)
+    # went over the host channel and answered through echo_pipe.
+    assert seen["answer"] == "echo: relay"
+    assert (seen["method"], seen["path"]) == ("POST", "/api/chat/completions")
+    assert seen["base_url"] == f"{live.url}/"
+    assert seen["custom_header"] == "yes" and seen["cookies"] == {"theme": "dark"}
+    assert seen["state_user"] == {"id": str(bob.pk), "email": "bob@example.com"}
+    assert seen["config"]["WEBUI_URL"] == live.url
+    assert seen["config"]["OPENAI_API_KEYS"] == [""]
+    assert {"echo_pipe", "request_relay_pipe"} <= set(seen["models"])
+    assert seen["body_keys"] == ["messages", "model", "stream"]
+    dumped = json.dumps(seen)
+    assert bob_key not in dumped and "s-secret" not in dumped
+    assert "authorization" not in {k.lower() for k in seen["headers"]}
