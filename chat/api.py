@@ -30,6 +30,7 @@ from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.tasks import stop_chat, track, was_stopped
 from fnplatform.schemas import ErrorOut
 from functions.services.catalog import build_catalog, catalog_for
+from functions.services.request import origin_from_http
 from functions.services.runtime import HookError, apply_outlet
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpRes
     """Answer an OpenAI chat completion request, streamed as SSE when asked."""
     catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
-        user=request.auth, body=body, catalog=catalog
+        user=request.auth, body=body, catalog=catalog, origin=origin_from_http(request)
     )
     await completions.start_completion(req)  # FilterAbort here becomes HTTP 400
     if not body.get("stream"):
@@ -144,13 +145,23 @@ TASK_RESPONSES = {
 async def generate_title(request: HttpRequest, payload: TaskIn):
     """A title for the conversation: a chat.completion whose content is {"title": "..."},
     asked of the model through the same filters as chat, with __task__ "title_generation"."""
-    return await task_completion(user=request.auth, task=TITLE_GENERATION, body=payload.body())
+    return await task_completion(
+        user=request.auth,
+        task=TITLE_GENERATION,
+        body=payload.body(),
+        origin=origin_from_http(request),
+    )
 
 
 async def generate_tags(request: HttpRequest, payload: TaskIn):
     """Tags for the conversation: a chat.completion whose content is {"tags": [...]},
     asked through the same filters as chat, with __task__ "tags_generation"."""
-    return await task_completion(user=request.auth, task=TAGS_GENERATION, body=payload.body())
+    return await task_completion(
+        user=request.auth,
+        task=TAGS_GENERATION,
+        body=payload.body(),
+        origin=origin_from_http(request),
+    )
 
 
 async def _completions_view(request: HttpRequest, payload: ChatCompletionIn):
@@ -173,7 +184,10 @@ async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str,
 
 async def run_chat_action(request: HttpRequest, action_id: str, payload: ActionIn):
     req = await sync_to_async(prepare_action)(
-        user=request.auth, action_id=action_id, body=payload.body()
+        user=request.auth,
+        action_id=action_id,
+        body=payload.body(),
+        origin=origin_from_http(request),
     )
     return await perform_action(req)
 
@@ -183,7 +197,7 @@ async def chat_completed(request: HttpRequest, payload: ChatCompletionIn):
     body = payload.body()
     catalog = await catalog_for(body["model"])
     req = await sync_to_async(completions.prepare_completion)(
-        user=request.auth, body=body, catalog=catalog
+        user=request.auth, body=body, catalog=catalog, origin=origin_from_http(request)
     )
     return await apply_outlet(req.filters, body, req.context)
 

@@ -24,6 +24,8 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
+from functions.services.signatures import parameters
+
 SECRET_MASK = "********"
 NON_FIELD = "__all__"
 # Community plugins rarely mark their keys as passwords, so str fields named like
@@ -286,10 +288,7 @@ def _call_options(cls: type[BaseModel], method_name: str, user: dict | None) -> 
     method = getattr(cls, method_name, None)
     if not callable(method):
         raise TypeError(f"{cls.__name__} has no method {method_name!r}")
-    try:
-        accepts_user = "__user__" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        accepts_user = False
+    accepts_user = "__user__" in (parameters(method) or {})
     result = method(__user__=user) if accepts_user else method()
     if inspect.isawaitable(result):
         if hasattr(result, "close"):

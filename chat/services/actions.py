@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
+from chat.services.plugin_request import plugin_request_for
 from functions.models import Function, FunctionType
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
@@ -21,8 +22,11 @@ class ActionRequest:
     recorder: EventRecorder
 
 
-def prepare_action(*, user, action_id: str, body: dict[str, Any]) -> ActionRequest:
-    """Check the action may run on this model for this user, and load it (sync)."""
+def prepare_action(
+    *, user, action_id: str, body: dict[str, Any], origin: dict | None = None
+) -> ActionRequest:
+    """Check the action may run on this model for this user, and load it (sync).
+    `origin` is where the request came from, for `__request__`."""
     function_id, _, sub_id = action_id.partition(".")
     function = Function.objects.filter(
         pk=function_id, type=FunctionType.ACTION, is_active=True
@@ -51,6 +55,7 @@ def prepare_action(*, user, action_id: str, body: dict[str, Any]) -> ActionReque
         chat_id=body.get("chat_id"),
         session_id=body.get("session_id"),
         message_id=body.get("id"),
+        request=plugin_request_for(user=user, origin=origin),
     )
     call = plugin_call_for(function=function, user=user)
     return ActionRequest(call, sub_id or None, body, context, recorder)

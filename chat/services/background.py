@@ -47,8 +47,10 @@ async def task_answer(
     catalog: Catalog,
     task_body: dict | None = None,
     chat_id: str | None = None,
+    origin: dict | None = None,
 ) -> dict[str, Any]:
-    """Ask the model one task prompt (filters applied, __task__ set); return the completion."""
+    """Ask the model one task prompt (filters applied, __task__ set); return the completion.
+    `origin` is where the request came from, for `__request__`."""
     body: dict[str, Any] = {
         "model": model_id,
         "messages": [{"role": "user", "content": prompt}],
@@ -57,16 +59,18 @@ async def task_answer(
     if chat_id:
         body["chat_id"] = chat_id
     req = await sync_to_async(prepare_completion)(
-        user=user, body=body, catalog=catalog, task=task, task_body=task_body
+        user=user, body=body, catalog=catalog, task=task, task_body=task_body, origin=origin
     )
     await start_completion(req)
     return await complete(req)
 
 
-async def run_task(*, user, model_id: str, prompt: str, task: str, catalog: Catalog) -> str:
+async def run_task(
+    *, user, model_id: str, prompt: str, task: str, catalog: Catalog, origin: dict | None = None
+) -> str:
     """Ask the model one task prompt (filters applied, __task__ set); return its text."""
     answer = await task_answer(
-        user=user, model_id=model_id, prompt=prompt, task=task, catalog=catalog
+        user=user, model_id=model_id, prompt=prompt, task=task, catalog=catalog, origin=origin
     )
     return str(answer["choices"][0]["message"]["content"] or "")
 
@@ -74,7 +78,9 @@ async def run_task(*, user, model_id: str, prompt: str, task: str, catalog: Cata
 PROMPTS = {TITLE_GENERATION: TITLE_PROMPT, TAGS_GENERATION: TAGS_PROMPT}
 
 
-async def task_completion(*, user, task: str, body: dict[str, Any]) -> dict[str, Any]:
+async def task_completion(
+    *, user, task: str, body: dict[str, Any], origin: dict | None = None
+) -> dict[str, Any]:
     """Open WebUI's POST /api/v1/tasks/{title,tags}/completions: the task's chat completion
     for body's model and messages, its content the JSON the prompt asks for; __task_body__
     is the request body. Raise ObjectDoesNotExist / PermissionDenied for the model."""
@@ -87,6 +93,7 @@ async def task_completion(*, user, task: str, body: dict[str, Any]) -> dict[str,
         prompt=PROMPTS[task].format(history=history_text(body.get("messages") or [])),
         task_body=body,
         chat_id=body.get("chat_id"),
+        origin=origin,
     )
 
 
@@ -100,24 +107,30 @@ def _json_field(text: str, key: str) -> Any:
     return None
 
 
-async def generate_title(*, user, model_id: str, messages: list[dict], catalog: Catalog) -> str:
+async def generate_title(
+    *, user, model_id: str, messages: list[dict], catalog: Catalog, origin: dict | None = None
+) -> str:
     text = await run_task(
         user=user,
         model_id=model_id,
         task=TITLE_GENERATION,
         catalog=catalog,
+        origin=origin,
         prompt=TITLE_PROMPT.format(history=history_text(messages)),
     )
     title = _json_field(text, "title") or text
     return str(title).strip().strip('"').splitlines()[0][:120] if str(title).strip() else ""
 
 
-async def generate_tags(*, user, model_id: str, messages: list[dict], catalog: Catalog):
+async def generate_tags(
+    *, user, model_id: str, messages: list[dict], catalog: Catalog, origin: dict | None = None
+):
     text = await run_task(
         user=user,
         model_id=model_id,
         task=TAGS_GENERATION,
         catalog=catalog,
+        origin=origin,
         prompt=TAGS_PROMPT.format(history=history_text(messages)),
     )
     tags = _json_field(text, "tags")
@@ -132,12 +145,20 @@ async def run_background_tasks(req, content: str) -> dict[str, Any]:
     results: dict[str, Any] = {}
     if wanted.get("title_generation"):
         results["title"] = await generate_title(
-            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+            user=req.user,
+            model_id=model_id,
+            messages=messages,
+            catalog=req.catalog,
+            origin=req.origin,
         )
         await req.context.event_emitter({"type": "chat:title", "data": results["title"]})
     if wanted.get("tags_generation"):
         results["tags"] = await generate_tags(
-            user=req.user, model_id=model_id, messages=messages, catalog=req.catalog
+            user=req.user,
+            model_id=model_id,
+            messages=messages,
+            catalog=req.catalog,
+            origin=req.origin,
         )
         await req.context.event_emitter({"type": "chat:tags", "data": results["tags"]})
     return results

@@ -7,6 +7,8 @@ runs the outlet filters on the finished message; `complete` collects the same
 stream into one `chat.completion`. Both doors (HTTP API, chat pages) use these.
 """
 
+import contextlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +23,8 @@ from chat.services.connections import (
     connection_all,
     upstream_chat_stream,
 )
+from chat.services.models import model_dict
+from chat.services.plugin_request import plugin_request_for
 from functions.models import Function
 from functions.services.catalog import Catalog, CatalogModel, find_model
 from functions.services.context import CallContext
@@ -68,6 +72,41 @@ OPEN_WEBUI_EXTRAS = frozenset(
     }
 )
 
+# What a pipe's body lacks, as in Open WebUI: the metadata (given as __metadata__), the
+# keys process_chat_payload removes (files come as __files__), and the routing keys its
+# chat endpoint pops into the metadata before any plugin runs.
+PIPE_BODY_DROPPED = frozenset(
+    {
+        "metadata",
+        "files",
+        "tool_ids",
+        "features",
+        "variables",
+        "chat_id",
+        "id",
+        "session_id",
+        "filter_ids",
+        "tool_servers",
+        "model_item",
+        "background_tasks",
+        "parent_id",
+        "parent_message",
+    }
+)
+# Request params that steer Open WebUI itself, never sent on as completion parameters.
+OPEN_WEBUI_PARAMS = frozenset(
+    {
+        "stream_response",
+        "stream_delta_chunk_size",
+        "function_calling",
+        "reasoning_tags",
+        "compact_token_threshold",
+        "system",
+        "note_id",
+        "tool_approval_mode",
+    }
+)
+
 
 @dataclass
 class Target:
@@ -87,6 +126,9 @@ class CompletionRequest:
     context: CallContext
     recorder: EventRecorder
     catalog: Catalog
+    # Where the request came from (functions.services.request.origin), credentials left
+    # out: the background tasks and nested completions it starts carry it on.
+    origin: dict | None = None
     completion_id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -142,13 +184,38 @@ def _metadata(user, body: dict, model: CatalogModel) -> dict[str, Any]:
     }
 
 
+def apply_params(body: dict[str, Any]) -> dict[str, Any]:
+    """Open WebUI's `params` flattened to the top level (apply_params_to_form_data): its
+    own steering keys dropped, `custom_params` (JSON strings parsed) merged in."""
+    params = body.get("params")
+    if not isinstance(params, dict):
+        return body
+    body = {k: v for k, v in body.items() if k != "params"}
+    params = {k: v for k, v in params.items() if k not in OPEN_WEBUI_PARAMS}
+    custom = params.pop("custom_params", None)
+    for key, value in (custom if isinstance(custom, dict) else {}).items():
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # not JSON: kept as the string
+                value = json.loads(value)
+        params[key] = value
+    return body | {k: v for k, v in params.items() if v is not None}
+
+
 def prepare_completion(
-    *, user, body: dict, catalog: Catalog, task: str | None = None, task_body: dict | None = None
+    *,
+    user,
+    body: dict,
+    catalog: Catalog,
+    task: str | None = None,
+    task_body: dict | None = None,
+    origin: dict | None = None,
 ):
     """Resolve and load everything a completion needs (sync; call before streaming).
 
     A task (title or tag generation) sets __task__, and __task_body__ to `task_body`
-    (the request that asked for the task; the task's own body when not given)."""
+    (the request that asked for the task; the task's own body when not given).
+    `origin` is where the request came from, for `__request__`."""
+    body = apply_params(body)
     target = resolve_target(user=user, model_id=str(body.get("model", "")), catalog=catalog)
     recorder = EventRecorder(function_id=target.model.pipe_id or "")
     metadata = _metadata(user, body, target.model)
@@ -167,26 +234,13 @@ def prepare_completion(
         files=body.get("files") or [],
         task=task,
         task_body=(body if task_body is None else task_body) if task else None,
+        request=plugin_request_for(user=user, origin=origin, catalog=catalog),
     )
     filters = _filters_for(user, target.model.id, body)
     # Filters see the request's metadata in the body, as in Open WebUI (pipes do not);
     # `stream` is always there, as Open WebUI's form fills it in (pipes read it).
     body = {"stream": False} | dict(body) | {"metadata": metadata}
-    return CompletionRequest(user, body, target, filters, context, recorder, catalog)
-
-
-def model_dict(model: CatalogModel) -> dict[str, Any]:
-    """The OpenAI-shaped model dict a plugin sees as __model__."""
-    data = {
-        "id": model.id,
-        "name": model.name,
-        "object": "model",
-        "created": model.created,
-        "owned_by": model.owned_by,
-    }
-    if model.pipe_id:
-        data["pipe"] = {"type": "pipe"}
-    return data
+    return CompletionRequest(user, body, target, filters, context, recorder, catalog, origin)
 
 
 def chunk_dict(req: CompletionRequest, delta: dict, finish_reason: str | None = None) -> dict:
@@ -220,11 +274,7 @@ def _forward_body(body: dict) -> dict:
 async def _source_chunks(req: CompletionRequest) -> AsyncIterator[Chunk]:
     """Yield the raw answer from the pipe or the upstream model."""
     if req.target.pipe is not None:
-        body = {
-            k: v
-            for k, v in req.body.items()
-            if k not in ("metadata", "files", "tool_ids", "features", "variables")
-        }
+        body = {k: v for k, v in req.body.items() if k not in PIPE_BODY_DROPPED}
         async for chunk in run_pipe(req.target.pipe, body, req.context):
             yield chunk
         return

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from functions.models import Function
+from functions.models import Function, ModelSettings
 from functions.services.catalog import Catalog, CatalogModel
 from functions.services.plugins import (
     PluginUnavailable,
     model_allowed,
-    model_settings_for,
     model_wiring,
     plugin_call_for,
 )
@@ -86,15 +85,39 @@ def openwebui_model(model: CatalogModel) -> dict[str, Any]:
     return data
 
 
+def model_dict(model: CatalogModel) -> dict[str, Any]:
+    """The OpenAI-shaped model dict a plugin sees as __model__ (and in request MODELS)."""
+    data = {
+        "id": model.id,
+        "name": model.name,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.owned_by,
+    }
+    if model.pipe_id:
+        data["pipe"] = {"type": "pipe"}
+    return data
+
+
 def openai_model(model: CatalogModel) -> dict[str, Any]:
     return {"id": model.id, "object": "model", "created": model.created, "owned_by": model.owned_by}
 
 
 def visible_models(*, user, catalog: Catalog) -> list[CatalogModel]:
     """The catalog's models this user may use, sorted by name."""
+    if user is None or not user.is_authenticated:
+        return []
+    # One query for every model's settings; a model without a row is open to everyone.
+    restricted = {
+        s.model_id: s
+        for s in ModelSettings.objects.filter(model_id__in=list(catalog.models)).prefetch_related(
+            "allowed_users", "allowed_groups"
+        )
+    }
     allowed = [
         m
         for m in catalog.models.values()
-        if model_allowed(user=user, model_id=m.id, settings=model_settings_for(m.id))
+        if m.id not in restricted
+        or model_allowed(user=user, model_id=m.id, settings=restricted[m.id])
     ]
     return sorted(allowed, key=lambda m: (m.name.lower(), m.id))

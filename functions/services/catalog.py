@@ -171,7 +171,19 @@ async def build_catalog(*, refresh: bool = False) -> Catalog:
     for group in [groups[0], *groups[1:]]:
         for model in group:
             catalog.models[model.id] = model
+    global _last_listing
+    _last_listing = catalog
     return catalog
+
+
+# The last full listing, as Open WebUI keeps `app.state.MODELS`: what plugins are shown
+# as the models on offer without listing every manifold again for each request.
+_last_listing: Catalog | None = None
+
+
+def last_listing() -> Catalog:
+    """The models of the last full listing in this process (empty before the first)."""
+    return _last_listing or Catalog()
 
 
 def _pipe_model(model_id: str) -> CatalogModel | None:

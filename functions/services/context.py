@@ -8,10 +8,11 @@ spreads that logic over pipes, filters, actions and tools. Here it lives once:
   so one filter can never read (or overwrite) another's.
 """
 
-import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from functions.services.signatures import accepted_names
 
 Emitter = Callable[[dict], Awaitable[Any]]
 
@@ -43,7 +44,9 @@ class CallContext:
     event_emitter: Emitter | None = None
     event_call: Emitter | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    request: Any = None
+    # `__request__` as plain data (functions.services.request.request_data); the
+    # worker gives hooks it as a PluginRequest object.
+    request: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     messages: list[dict] | None = None
     chat_id: str | None = None
@@ -81,16 +84,6 @@ def reserved_values(context: CallContext, *, id: str, user_valves: Any = None) -
         "__oauth_token__": context.oauth_token,
         "__id__": id,
     }
-
-
-def accepted_names(handler: Callable) -> tuple[frozenset[str], bool]:
-    """Return the parameter names a handler declares, and whether it takes **kwargs."""
-    try:
-        params = inspect.signature(handler).parameters
-    except (TypeError, ValueError):
-        return frozenset(), False
-    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return frozenset(params), takes_kwargs
 
 
 def kwargs_for(

@@ -7,6 +7,8 @@ The runtime sets the caller before each hook; each request runs in its own task
 import contextvars
 from typing import Any
 
+from functions.services.request import plugin_request
+
 _caller: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "fnplatform_plugin_caller", default=None
 )
@@ -17,9 +19,29 @@ _function: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def set_caller(user: dict[str, Any], function_id: str | None = None) -> None:
+# The call's `__request__` data: what a shim given the plugin's request object uses.
+_request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "fnplatform_plugin_request", default=None
+)
+
+
+def set_caller(
+    user: dict[str, Any], function_id: str | None = None, request: dict | None = None
+) -> None:
     _caller.set(user)
     _function.set(function_id)
+    _request.set(request)
+
+
+def calling_origin() -> dict[str, Any] | None:
+    """The plain data of the call's request, to hand on to a nested completion."""
+    return _request.get()
+
+
+def calling_request():
+    """The `__request__` of the call in progress, rebuilt from the server's own copy
+    (never from what a plugin sent back), or None."""
+    return plugin_request(_request.get())
 
 
 def calling_function() -> str | None:

@@ -33,6 +33,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from functions.services.frontmatter import parse_frontmatter, split_requirements
 from functions.services.imports import install_finder, plugin_builtins
+from functions.services.signatures import parameters
 from valves.spec import ValvesSpec, describe_valves, valves_model
 
 CLASS_ORDER = (("Pipe", "pipe"), ("Filter", "filter"), ("Action", "action"))
@@ -435,9 +436,8 @@ def _check_filter(instance: Any, report: LoadReport) -> None:
 def _first_argument_warning(hook: str, func: Any) -> list[str]:
     """Filters receive their data by keyword (`body`, or `event` for stream)."""
     expected = "event" if hook == "stream" else "body"
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
+    params = parameters(func)
+    if params is None:
         return []
     takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
     if expected in params or takes_kwargs:

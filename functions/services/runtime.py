@@ -43,9 +43,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from functions.services.context import CallContext, accepted_names
+from functions.services.context import CallContext
 from functions.services.executor import get_executor
 from functions.services.loader import LoadReport
+from functions.services.signatures import accepted_names
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from functions.services.executor import (
     WorkerError,
 )
 from functions.workers.limits import KILL_GRACE_SECONDS, Limits
+from functions.workers.protocol import remember_request
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ class WorkerConnection:
         # Host-data requests are answered only for a live call's token, on this connection.
         self.host_handlers: dict[str, HostCallback] = {}
         self.known_sources: set[str] = set()
+        # Refs of the requests this worker holds: the same ones, in the same order, as
+        # the worker's own cache (functions.workers.worker), so a ref sent is a ref known.
+        self.known_requests: dict[str, None] = {}
         self.served = 0
         self.dead = False
         self.retiring = False  # finish the calls it has, then make way for a fresh worker
@@ -235,8 +239,23 @@ class WorkerConnection:
         message = dict(request)
         if request["sha256"] in self.known_sources:
             message.pop("source", None)
+        ref = self._request_ref(message)
         await self.send(message)
         self.known_sources.add(request["sha256"])
+        if ref:
+            remember_request(self.known_requests, ref)
+
+    def _request_ref(self, message: dict[str, Any]) -> str | None:
+        """A call's `__request__` goes in full once per worker, then by its ref: a stream
+        filter is called for every chunk of an answer."""
+        context = message.get("context") or {}
+        data = context.get("request")
+        if not data or not data.get("ref"):
+            return None
+        if data["ref"] in self.known_requests:
+            message["context"] = {**context, "request": {"ref": data["ref"]}}
+            return None
+        return data["ref"]
 
     async def _messages(self, inbox, call_id, budgets, request) -> AsyncIterator[dict]:
         loop = asyncio.get_running_loop()

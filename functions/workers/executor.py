@@ -48,11 +48,11 @@ from functions.workers.pool import (
 
 log = logging.getLogger(__name__)
 
-# Context fields that travel; the request object and callables stay on the server.
+# Context fields that travel (the request as its plain data); callables stay here.
 CONTEXT_FIELDS = tuple(
     name
     for name in CallContext.__dataclass_fields__
-    if name not in ("event_emitter", "event_call", "request", "tools")
+    if name not in ("event_emitter", "event_call", "tools")
 )
 # How long a valves validation or option listing may take in a worker.
 VALVES_TIMEOUT = 10.0
@@ -63,14 +63,19 @@ def context_payload(context: CallContext) -> dict[str, Any]:
 
 
 async def serve_host(
-    name: str, args: list, kwargs: dict, user: dict, function_id: str | None = None
+    name: str,
+    args: list,
+    kwargs: dict,
+    user: dict,
+    function_id: str | None = None,
+    request: dict | None = None,
 ) -> Any:
-    """Run a host-data method for a worker's call, scoped to that call's user and
-    function."""
+    """Run a host-data method for a worker's call, scoped to that call's user, function
+    and request (a `__request__` the plugin passes is replaced by this one)."""
     host = importlib.import_module("open_webui._host")
 
     def run() -> Any:
-        set_caller(user, function_id)
+        set_caller(user, function_id, request)
         return host.run_hosted(name, args, kwargs)
 
     result = await sync_to_async(run, thread_sensitive=False)()
@@ -78,7 +83,7 @@ async def serve_host(
         # A fresh context: the host server task was born inside some earlier request,
         # whose asgiref executor state must not leak into this call.
         scope = contextvars.Context()
-        scope.run(set_caller, user, function_id)
+        scope.run(set_caller, user, function_id, request)
         result = await asyncio.create_task(result, context=scope)
     return host.encode(await host.collect_stream(result))
 
@@ -330,7 +335,9 @@ class WorkerExecutor:
             return (context.event_call or _no_session)(event)
 
         async def on_host(name: str, args: list, kwargs: dict) -> Any:
-            return await serve_host(name, args, kwargs, context.user, call.function_id)
+            return await serve_host(
+                name, args, kwargs, context.user, call.function_id, context.request
+            )
 
         return {"on_event": on_event, "on_event_call": on_event_call, "on_host": on_host}
 

@@ -43,8 +43,12 @@ class InlineWorker(WorkerConnection):
     async def send(self, message: dict[str, Any]) -> None:
         if message.get("op") in ("call", "valves"):
             # Host-data shims run here as written, scoped to this call's user.
-            user = (message.get("context") or {}).get("user") or message.get("user") or {}
-            set_caller(user, message.get("function_id"))
+            context = message.get("context") or {}
+            user = context.get("user") or message.get("user") or {}
+            request = context.get("request") or {}
+            if len(request) == 1:  # by ref: the worker holds it from an earlier call
+                request = self.worker.requests.get(request["ref"])
+            set_caller(user, message.get("function_id"), request or None)
         self.worker.dispatch(over_the_wire(message))
 
     def kill(self) -> None:

@@ -16,6 +16,20 @@ HEADER = struct.Struct("!I")
 MAX_FRAME = 64 * 1024 * 1024
 
 
+# A call's `__request__` travels in full the first time, then as {"ref"}: the server
+# assumes a worker still holds the last KNOWN_REQUESTS it sent; a worker keeps twice as
+# many, so calls sent concurrently (whose order may swap) never name one it dropped.
+KNOWN_REQUESTS = 64
+KEPT_REQUESTS = 2 * KNOWN_REQUESTS
+
+
+def remember_request(kept: dict, ref: str, data: Any = None, *, size: int = KNOWN_REQUESTS):
+    """Add a request to a bounded first-in first-out record of them."""
+    kept.setdefault(ref, data)
+    while len(kept) > size:
+        kept.pop(next(iter(kept)))
+
+
 class ProtocolError(Exception):
     """A frame that is too large or cannot be decoded."""
 

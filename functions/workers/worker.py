@@ -26,8 +26,15 @@ from typing import Any
 
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
+from functions.services.request import plugin_request
 from functions.services.runtime import _arguments, html_of, response_value, stream_pipe
-from functions.workers.protocol import FrameTooLarge, Writer, read_message
+from functions.workers.protocol import (
+    KEPT_REQUESTS,
+    FrameTooLarge,
+    Writer,
+    read_message,
+    remember_request,
+)
 from valves.spec import build_valves, resolve_options, validate_valves
 
 log = logging.getLogger(__name__)
@@ -137,6 +144,7 @@ class Worker:
         self.loading: dict[str, threading.Lock] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.replies: dict[str, asyncio.Future] = {}
+        self.requests: dict[str, dict] = {}  # `__request__` data by ref
         self.steps = _ThreadSteps()
 
     def dispatch(self, message: dict[str, Any]) -> None:
@@ -145,6 +153,9 @@ class Worker:
             # Kept at once: the next call names only the hash, and may arrive while
             # this one is still loading the code in a thread.
             self.sources.setdefault(message["sha256"], message["source"])
+        request = (message.get("context") or {}).get("request")
+        if request and len(request) > 1:  # in full: kept for the calls that name its ref
+            remember_request(self.requests, request["ref"], request, size=KEPT_REQUESTS)
         if op in ("call", "valves"):
             task = asyncio.create_task(self.handle_call(message))
             self.tasks[message["id"]] = task
@@ -189,7 +200,13 @@ class Worker:
             await self.out.send({"op": "event_call", "id": call_id, "req": req, "event": event})
             return await future
 
-        return CallContext(**data, event_emitter=emit, event_call=ask)
+        request = data.get("request")
+        if request and request.get("ref"):
+            if request["ref"] not in self.requests:
+                raise LookupError(f"request {request['ref'][:12]} not sent")
+            request = self.requests[request["ref"]]
+        fields = data | {"request": plugin_request(request)}
+        return CallContext(**fields, event_emitter=emit, event_call=ask)
 
     def prepared(self, message: dict[str, Any]):
         """A private copy of the plugin's instance with this call's valves, validated here:

@@ -653,10 +653,10 @@ TASK_PIPE = """
 import json
 
 class Pipe:
-    def pipe(self, body, __task__=None, __task_body__=None):
+    def pipe(self, body, __task__=None, __task_body__=None, __request__=None):
         prompt = body["messages"][-1]["content"]
         seen = [__task__, "FILTER SAW " + str(__task__) in prompt, "[x]" in prompt,
-                (__task_body__ or {}).get("chat_id")]
+                (__task_body__ or {}).get("chat_id"), __request__.url.path.rsplit("/", 2)[1]]
         if __task__ == "title_generation":
             return json.dumps({"title": json.dumps(seen)})
         if __task__ == "tags_generation":
@@ -693,9 +693,14 @@ def task_post(client, path: str, body: dict):
     ("path", "key", "expected"),
     [
         pytest.param(
-            "title", "title", '["title_generation", true, true, "c-1"]', id="title_generation"
+            "title",
+            "title",
+            '["title_generation", true, true, "c-1", "title"]',
+            id="title_generation",
         ),
-        pytest.param("tags", "tags", ["tags_generation", True, True, "c-1"], id="tags_generation"),
+        pytest.param(
+            "tags", "tags", ["tags_generation", True, True, "c-1", "tags"], id="tags_generation"
+        ),
     ],
 )
 def test_a_task_runs_through_the_filters_with_task_set(
@@ -763,3 +768,31 @@ def test_task_endpoints_are_in_the_openapi_docs_with_their_statuses(alice_client
     for path in ("title", "tags"):
         responses = paths[f"{TASKS}/{path}/completions"]["post"]["responses"]
         assert {"200", "400", "401", "403", "404"} <= set(responses)
+
+
+def test_request_reaches_a_worker_process_and_generate_chat_completion(install, bob, bob_key, live):
+    install("echo_pipe")
+    install("request_relay_pipe")
+    client = openai.OpenAI(
+        base_url=f"{live.url}/api",
+        api_key=bob_key,
+        max_retries=0,
+        timeout=30,
+        default_headers={"X-Relay-Test": "yes", "Cookie": "theme=dark; sessionid=s-secret"},
+    )
+    client.models.list()  # MODELS is the last listing, as in Open WebUI
+    seen = json.loads(ask(client, "request_relay_pipe", "hi").choices[0].message.content)
+    # The pipe ran in a sandboxed worker; generate_chat_completion(__request__, ...)
+    # went over the host channel and answered through echo_pipe.
+    assert seen["answer"] == "echo: relay"
+    assert (seen["method"], seen["path"]) == ("POST", "/api/chat/completions")
+    assert seen["base_url"] == f"{live.url}/"
+    assert seen["custom_header"] == "yes" and seen["cookies"] == {"theme": "dark"}
+    assert seen["state_user"] == {"id": str(bob.pk), "email": "bob@example.com"}
+    assert seen["config"]["WEBUI_URL"] == live.url
+    assert seen["config"]["OPENAI_API_KEYS"] == [""]
+    assert {"echo_pipe", "request_relay_pipe"} <= set(seen["models"])
+    assert seen["body_keys"] == ["messages", "model", "stream"]
+    dumped = json.dumps(seen)
+    assert bob_key not in dumped and "s-secret" not in dumped
+    assert "authorization" not in {k.lower() for k in seen["headers"]}

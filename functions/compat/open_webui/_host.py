@@ -21,6 +21,7 @@ from typing import Any
 
 import msgpack
 
+from functions.services.host import calling_request
 from functions.workers.protocol import HEADER
 
 IN_WORKER = os.environ.get("FNPLATFORM_WORKER") == "1"
@@ -65,6 +66,8 @@ def hosted(func):
 
 
 def encode(value: Any) -> Any:
+    if getattr(value, "__fnplatform_request__", False):
+        return {"__request__": True}  # the server uses its own copy of the call's request
     if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):
         cls = type(value)
         return {
@@ -109,6 +112,8 @@ def decode(value: Any) -> Any:
     if isinstance(value, dict) and "__sse__" in value:
         return ReceivedStream(value["__sse__"])
     if isinstance(value, dict):
+        if value.get("__request__") is True and len(value) == 1:
+            return calling_request()
         if "__model__" in value and "data" in value:
             return _resolve(value["__model__"]).model_validate(value["data"])
         if "__file__" in value:

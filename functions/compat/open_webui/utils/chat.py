@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 
-from functions.services.host import caller, may_read_user
+from functions.services.host import caller, calling_origin, may_read_user
 
 from .._host import hosted
 
@@ -62,7 +62,9 @@ async def _sse(req) -> AsyncIterator[bytes]:
 async def generate_chat_completion(
     request: Any, form_data: dict, user: Any = None, bypass_filter: bool = False, **_: Any
 ) -> dict | CompletionStream:
-    """Run a completion for the calling user; return a dict, or a stream when asked."""
+    """Run a completion for the calling user; return a dict, or a stream when asked.
+    `request` is accepted as upstream's signature has it; the server's own copy of
+    the call's request is what counts."""
     from chat.services.completion import complete, prepare_completion, start_completion
     from functions.services.catalog import catalog_for
 
@@ -72,8 +74,10 @@ async def generate_chat_completion(
     _depth.set(depth + 1)
     django_user = await sync_to_async(_django_user)(user)
     catalog = await catalog_for(str(form_data.get("model", "")))
+    # The nested call's plugins see the request the outer call answers (the server's
+    # copy of it: `request` itself came from plugin code).
     req = await sync_to_async(prepare_completion)(
-        user=django_user, body=dict(form_data), catalog=catalog
+        user=django_user, body=dict(form_data), catalog=catalog, origin=calling_origin()
     )
     if bypass_filter:
         req.filters = []
