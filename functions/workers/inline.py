@@ -11,7 +11,8 @@ from typing import Any
 
 import msgpack
 
-from functions.services.host import set_caller
+from functions.selectors import code_saver
+from functions.services.host import set_caller, set_load_scope
 from functions.workers.connection import WorkerConnection
 from functions.workers.limits import Limits
 from functions.workers.protocol import HEADER, encode
@@ -44,7 +45,10 @@ class InlineWorker(WorkerConnection):
         if message.get("op") in ("call", "valves"):
             # Host-data shims run here as written, scoped to this call's user.
             user = (message.get("context") or {}).get("user") or message.get("user") or {}
-            set_caller(user, message.get("function_id"))
+            function_id, sha = message.get("function_id"), message.get("sha256")
+            set_caller(user, function_id)
+            # Its module loads for the saver of its code, read-only, as in a process.
+            set_load_scope(lambda: code_saver(function_id, sha), function_id)
         self.worker.dispatch(over_the_wire(message))
 
     def kill(self) -> None:
