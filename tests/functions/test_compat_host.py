@@ -34,7 +34,9 @@ class Pipe:
 
 def context_for(user) -> CallContext:
     role = "admin" if user.is_staff else "user"
-    return CallContext(user={"id": str(user.pk), "email": user.email, "role": role})
+    return CallContext(
+        user={"id": str(user.pk), "email": user.email, "name": user.username, "role": role}
+    )
 
 
 async def answer(source: str, user, body: dict) -> str:
@@ -91,7 +93,7 @@ def save_roster(alice, plugin_source, settings, executor: str):
     )
 
 
-async def roster_answer(function, user, executor=None) -> str:
+async def saved_answer(function, user, executor=None) -> str:
     from asgiref.sync import sync_to_async
 
     from functions.services.plugins import plugin_call_for
@@ -118,7 +120,7 @@ async def test_a_process_worker_loads_the_module_for_its_saver_and_hooks_for_the
     function = await sync_to_async(save_roster)(alice, plugin_source, settings, "process")
     try:
         # Loaded for alice (staff: everyone's records), read-only; bob's call sees bob only.
-        text = await roster_answer(function, bob, process_executor)
+        text = await saved_answer(function, bob, process_executor)
     finally:
         await process_executor.stop()
     assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
@@ -130,7 +132,7 @@ async def test_an_inline_worker_loads_the_module_for_its_saver_too(
     from asgiref.sync import sync_to_async
 
     function = await sync_to_async(save_roster)(alice, plugin_source, settings, "inline")
-    text = await roster_answer(function, bob)
+    text = await saved_answer(function, bob)
     assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
 
 
@@ -221,3 +223,76 @@ async def test_a_load_token_is_given_back_once_the_module_is_loaded(tmp_path):
     ):
         pass
     assert "load_token" not in sent[1]
+
+
+# The open_webui modules added for community code, used by plugins' hooks
+
+
+def save_plugin(alice, name: str, executor: str, settings, plugin_source, **fields):
+    from functions.services.functions import function_create
+
+    settings.FUNCTIONS_EXECUTOR = executor
+    return function_create(
+        user=alice, id=name, content=plugin_source(name), is_active=True, **fields
+    )
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+async def test_an_agent_pipe_builds_tool_specs_and_calls_a_tool(
+    executor, settings, alice, bob, plugin_source, process_executor
+):
+    import json
+
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_plugin)(
+        alice, "agent_tools_pipe", executor, settings, plugin_source
+    )
+    try:
+        answer = json.loads(
+            await saved_answer(function, bob, process_executor if executor == "process" else None)
+        )
+    finally:
+        await process_executor.stop()
+    assert answer["specs"] == [
+        {
+            "name": "add",
+            "description": "Add two numbers.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "a": {"description": "the first number", "type": "integer"},
+                    "b": {"description": "the second number", "type": "integer"},
+                },
+                "required": ["a", "b"],
+            },
+        }
+    ]
+    assert answer["result"] == "5 for bob"
+    assert answer["chat_tools"] == []  # fnplatform has no toolkits yet
+    assert answer["toolkit"] == "Calculator"
+    assert answer["calculator"] == {"title": "Calculator", "version": "1.0"}
+    assert answer["log_format"]
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+async def test_channel_messages_are_empty_posting_is_refused_and_only_own_code_reloads(
+    executor, settings, alice, bob, plugin_source, process_executor
+):
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_plugin)(
+        alice, "channel_digest_pipe", executor, settings, plugin_source
+    )
+    await sync_to_async(save_plugin)(alice, "echo_pipe", executor, settings, plugin_source)
+    try:
+        text = await saved_answer(
+            function, bob, process_executor if executor == "process" else None
+        )
+    finally:
+        await process_executor.stop()
+    recent, pinned, missing, posted, reloaded, other = text.split("|")
+    assert (recent, pinned, missing) == ("0", "0", "None")
+    assert "Messages.insert_new_message is not available: fnplatform has no channels" in posted
+    assert reloaded == "Pipe:pipe:Channel Digest"
+    assert "load_function_module_by_id('echo_pipe') is refused" in other
