@@ -220,6 +220,9 @@ FUNCTIONS_SOURCE_DIR = DATA_DIR / "plugin_sources"
 # Imports from URLs: a timeout in seconds and a size cap in bytes.
 FUNCTIONS_IMPORT_TIMEOUT = env_int("FNPLATFORM_IMPORT_TIMEOUT", 15)
 FUNCTIONS_IMPORT_MAX_BYTES = env_int("FNPLATFORM_IMPORT_MAX_BYTES", 2 * 1024 * 1024)
+# Import from a URL refuses hosts that resolve to loopback, private, link-local,
+# multicast, reserved or unspecified addresses (at every redirect) unless this is on.
+FUNCTIONS_IMPORT_ALLOW_PRIVATE = env_bool("FNPLATFORM_IMPORT_ALLOW_PRIVATE", False)
 # The Open WebUI version whose plugin contract we implement.
 FUNCTIONS_OPEN_WEBUI_VERSION = "0.11.0"
 FNPLATFORM_VERSION = "0.1.0"

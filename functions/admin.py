@@ -107,6 +107,11 @@ class FunctionAdmin(admin.ModelAdmin):
         # The id names the plugin's module and its valves, so it is fixed once created.
         return [] if obj is None else ["id", *STATUS_FIELDS]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.saver = request.user  # its check loads the code for the staff member saving it
+        return form
+
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         for key in ("template", "draft"):

@@ -50,6 +50,8 @@ class FunctionAdminForm(forms.ModelForm):
             "name": "Leave empty to use the frontmatter title.",
         }
 
+    saver = None  # the staff member saving (set by the admin): host data at load is theirs
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The name can come from the source's frontmatter, so it is filled in clean().
@@ -65,7 +67,9 @@ class FunctionAdminForm(forms.ModelForm):
         if not content:
             return cleaned
         try:
-            report = function_check_source(content=content, function_id=self._function_id())
+            report = function_check_source(
+                content=content, function_id=self._function_id(), user=self.saver
+            )
         except SourceError as exc:
             # messages[0] is "Type at line N: message": the exact reason and place.
             self.add_error("content", exc.messages[0])

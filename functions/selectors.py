@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from fnplatform.permissions import has_perm
 from functions.models import Function, FunctionRevision
+from functions.services.host import user_scope
 
 
 def function_list(*, type: str | None = None, active: bool | None = None) -> QuerySet[Function]:
@@ -75,3 +76,21 @@ def revision_diff(*, old: FunctionRevision, new: FunctionRevision) -> list[str]:
             lineterm="",
         )
     )
+
+
+def code_saver(function_id: str | None, sha256: str | None) -> dict | None:
+    """The __user__ dict of whoever saved this code of a function (the author of its
+    revision), else of the function's creator; None when that is no active user.
+
+    A plugin's module loads (import, `__init__`) with read-only host data in this scope."""
+    revision = (
+        FunctionRevision.objects.filter(function_id=function_id, sha256=sha256)
+        .select_related("author")
+        .order_by("-number")
+        .first()
+    )
+    user = revision.author if revision is not None else None
+    if user is None:
+        function = Function.objects.filter(pk=function_id).select_related("created_by").first()
+        user = function.created_by if function is not None else None
+    return user_scope(user) if user is not None and user.is_active else None

@@ -32,6 +32,7 @@ from fnplatform.permissions import require_perm
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
 from functions.services.executor import ExecutorError, run_blocking
+from functions.services.host import user_scope
 from functions.services.reports import function_report, plugin_target
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 from valves.models import FunctionValves, UserValves
@@ -169,14 +170,7 @@ def valves_options(
 
 def user_info(user: User | None) -> dict[str, Any] | None:
     """Return the small __user__ dict an option method receives."""
-    if user is None or not user.is_authenticated:
-        return None
-    return {
-        "id": str(user.pk),
-        "email": getattr(user, "email", ""),
-        "name": user.get_full_name() or user.get_username(),
-        "role": "admin" if user.is_staff else "user",
-    }
+    return user_scope(user)
 
 
 def valves_explicit_global(*, function: Function) -> dict[str, Any]:

@@ -7,6 +7,7 @@ active staff or lack the admin's permission for the step (fnplatform.permissions
 A rejected call changes nothing.
 """
 
+import functools
 import re
 import time
 from dataclasses import asdict
@@ -18,9 +19,11 @@ from django.utils import timezone
 
 from fnplatform.permissions import require_perm, require_staff  # noqa: F401 (re-exported)
 from functions.models import Function, FunctionRevision, RequirementEnv, validate_function_id
+from functions.selectors import code_saver
 from functions.services import environments
 from functions.services.executor import get_executor
 from functions.services.frontmatter import parse_frontmatter
+from functions.services.host import user_scope
 from functions.services.implicit import function_requirements, implicit_requirements
 from functions.services.loader import (
     LoadReport,
@@ -37,8 +40,14 @@ UNCHANGED = object()
 _checked: dict[str, tuple[float, dict]] = {}
 
 
-def function_check_source(*, content: str, function_id: str = "plugin", fresh: bool = False):
+def function_check_source(
+    *, content: str, function_id: str = "plugin", fresh: bool = False, user=None
+):
     """Load a source to check it and return its LoadReport as a dict. Raise SourceError.
+
+    Host data its module reads while it loads (import, `__init__`) is read-only and
+    scoped to `user`, the staff member saving it; without one, to whoever saved that
+    code of the function (its revision's author, else its creator).
 
     Requirements the server lacks get an environment, installed in the background;
     until it is ready the report is a provisional one (read without running the code),
@@ -49,14 +58,19 @@ def function_check_source(*, content: str, function_id: str = "plugin", fresh: b
     if key is not None and not _environment_ready(env):
         return _pending_report(content, env)
     digest = source_sha256(content)
-    cached = _checked.get(digest)
+    saver = user_scope(user)
+    # What the module read at load may depend on whom it loaded for.
+    cache_key = f"{digest}:{saver['id'] if saver else ''}"
+    cached = _checked.get(cache_key)
     if cached and not fresh and time.monotonic() - cached[0] < _CHECK_TTL_SECONDS:
         return cached[1]
-    result = _with_implicit(_run_check(content, function_id, key), content)
+    if saver is None:
+        saver = functools.cache(lambda: code_saver(function_id, digest))
+    result = _with_implicit(_run_check(content, function_id, key, saver), content)
     result["environment"] = key
     if len(_checked) > 256:
         _checked.clear()
-    _checked[digest] = (time.monotonic(), result)
+    _checked[cache_key] = (time.monotonic(), result)
     return result
 
 
@@ -96,11 +110,11 @@ def _pending_report(content: str, env: RequirementEnv) -> dict:
     return _with_implicit(report.as_dict(), content) | {"environment": env.key, "pending": True}
 
 
-def _run_check(content: str, function_id: str, env_key: str | None) -> dict:
+def _run_check(content: str, function_id: str, env_key: str | None, saver) -> dict:
     """Load the source where plugin code runs (a throwaway sandboxed process), with its
     requirement environment. Never inside a database transaction: a check may take
     the whole FUNCTIONS_CHECK_TIMEOUT, and must not hold a write lock meanwhile."""
-    return get_executor().check(content, function_id=function_id, environment=env_key)
+    return get_executor().check(content, function_id=function_id, environment=env_key, saver=saver)
 
 
 def _meta_for(report: dict, meta: dict | None) -> dict:
@@ -183,7 +197,7 @@ def function_create(
     require_perm(user, "functions.add_function")
     function_id = _clean_id(id)
     # Checked before the transaction: the check may take seconds and must hold no lock.
-    report = function_check_source(content=content, function_id=function_id)
+    report = function_check_source(content=content, function_id=function_id, user=user)
     name = (name or "").strip() or report["frontmatter"].get("title") or function_id
     function = Function(
         id=function_id,
@@ -227,7 +241,7 @@ def function_update(
     # Against the stored code: the admin's form has already put the new code on `function`.
     stored = Function.objects.filter(pk=function.pk).values_list("content", flat=True).first()
     if content is not None and content != stored:
-        checked = function_check_source(content=content, function_id=function.id)
+        checked = function_check_source(content=content, function_id=function.id, user=user)
     with transaction.atomic():
         function = _update(user, function, name, content, meta, note, call_timeout, checked)
         if trust_group is not UNCHANGED:
@@ -242,7 +256,7 @@ def _update(user, function, name, content, meta, note, call_timeout, checked) ->
     if changed_source:
         report = checked
         if report is None:  # changed by someone else since the check: check this one
-            report = function_check_source(content=content, function_id=function.id)
+            report = function_check_source(content=content, function_id=function.id, user=user)
     else:
         report = function.current_revision.load_result if function.current_revision else None
     if name is not None:

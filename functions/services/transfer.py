@@ -1,6 +1,8 @@
 """Moving functions in and out: fetch from a URL, import Open WebUI export JSON."""
 
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -52,7 +54,9 @@ class FetchedSource:
 
 def fetch_source(*, user, url: str) -> FetchedSource:
     """Download a plugin file to create a function from, with a timeout and a size cap.
-    Nothing is saved."""
+    Nothing is saved. Hosts that resolve to a loopback, private, link-local, multicast,
+    reserved or unspecified address are refused, at every redirect, unless
+    FUNCTIONS_IMPORT_ALLOW_PRIVATE is on; the checked address is the one connected to."""
     require_perm(user, "functions.add_function")
     raw = github_raw_url(url)
     try:
@@ -75,22 +79,96 @@ def fetch_source(*, user, url: str) -> FetchedSource:
     return FetchedSource(name=name_from_url(raw), content=content, url=raw)
 
 
+MAX_REDIRECTS = 5
+
+
 def _download(url: str, limit: int, timeout: float) -> bytes:
+    """GET a URL, following redirects one hop at a time: each hop's host is resolved
+    and checked, and the request goes to the checked address (no second lookup that
+    DNS rebinding could answer differently)."""
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            target = httpx.URL(url)
+            address = _checked_address(target)
+            pinned = target.copy_with(host=address)
+            headers = {"Host": target.netloc.decode("ascii")}
+            extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+            request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+            response = client.send(request, stream=True)
+            try:
+                if response.is_redirect and response.headers.get("location"):
+                    url = str(target.join(response.headers["location"]))
+                    if urlparse(url).scheme not in {"http", "https"}:
+                        raise ValidationError({"url": [f"{url} is not an http(s) URL."]})
+                    continue
+                return _body(response, url, limit)
+            finally:
+                response.close()
+    raise ValidationError({"url": [f"More than {MAX_REDIRECTS} redirects fetching the file."]})
+
+
+def _body(response: httpx.Response, url: str, limit: int) -> bytes:
+    if response.status_code != 200:
+        raise ValidationError({"url": [f"Fetching {url} answered HTTP {response.status_code}."]})
     chunks, size = [], 0
-    client = httpx.Client(timeout=timeout, follow_redirects=True)
-    with client, client.stream("GET", url) as response:
-        if response.status_code != 200:
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
             raise ValidationError(
-                {"url": [f"Fetching {url} answered HTTP {response.status_code}."]}
+                {"url": [f"The file is larger than the {limit // 1024} KiB limit."]}
             )
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise ValidationError(
-                    {"url": [f"The file is larger than the {limit // 1024} KiB limit."]}
-                )
-            chunks.append(chunk)
+        chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses a host name resolves to (an address literal: itself)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def is_public(address: str) -> bool:
+    """Whether an address is a public one a URL import may reach by default."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _checked_address(url: httpx.URL) -> str:
+    """Resolve a URL's host; refuse it if any of its addresses is not public (unless
+    FUNCTIONS_IMPORT_ALLOW_PRIVATE); return the address to connect to."""
+    host = url.host
+    if not host:
+        raise ValidationError({"url": [f"{url} names no host."]})
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        addresses = _resolve(host, port)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ValidationError({"url": [f"Could not resolve {host}: {exc}"]}) from exc
+    if not addresses:
+        raise ValidationError({"url": [f"Could not resolve {host}."]})
+    if not settings.FUNCTIONS_IMPORT_ALLOW_PRIVATE:
+        private = [a for a in addresses if not is_public(a)]
+        if private:
+            raise ValidationError(
+                {
+                    "url": [
+                        f"{host} resolves to {private[0]}, a loopback, private or reserved "
+                        "address: importing from it is refused (an administrator may allow "
+                        "it with FNPLATFORM_IMPORT_ALLOW_PRIVATE=1)."
+                    ]
+                }
+            )
+    return addresses[0]
 
 
 def _item_fields(item: dict, index: int) -> tuple[str, str, str, dict]:

@@ -1,7 +1,9 @@
 """The server's side of one worker, whatever carries its messages.
 
 A WorkerConnection runs calls: it sends each with an unguessable token (host-data
-requests are answered only for a live call's token), yields the call's chunk
+requests are answered only for a live call's token) and, when the worker is to
+load that code, a load token (answered read-only, for the code's saver, until the
+worker gives it back once the module is loaded), yields the call's chunk
 batches until its result, passes events on and answers `__event_call__` questions
 on the side, and enforces deadlines: a call past its deadline fails, and its worker
 is killed unless the call let go with no thread of it still running. Each call's
@@ -115,10 +117,14 @@ class WorkerConnection:
         self.calls: dict[str, CallInbox] = {}
         # Host-data requests are answered only for a live call's token, on this connection.
         self.host_handlers: dict[str, HostCallback] = {}
+        self.load_tokens: set[str] = set()
         self.known_sources: set[str] = set()
         # Refs of the requests this worker holds: the same ones, in the same order, as
         # the worker's own cache (functions.workers.worker), so a ref sent is a ref known.
         self.known_requests: dict[str, None] = {}
+        # The code version each function last ran here: a call for another one makes the
+        # worker load it, so it carries a load token (the worker keeps one per function).
+        self.loaded: dict[str, str] = {}
         self.served = 0
         self.dead = False
         self.retiring = False  # finish the calls it has, then make way for a fresh worker
@@ -168,9 +174,14 @@ class WorkerConnection:
 
     async def answer_host(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run a worker's host-data request for the call whose token it carries."""
-        handler = self.host_handlers.get(str(request.get("call") or ""))
+        token = str(request.get("call") or "")
+        handler = self.host_handlers.get(token)
         if handler is None:
             return {"ok": False, "error": "refused: not the token of a call in progress here"}
+        if request.get("release"):
+            if token in self.load_tokens:  # a call's own token is never given back
+                self.host_handlers.pop(token, None)
+            return {"ok": True, "value": None}
         try:
             value = await handler(request["name"], request["args"], request["kwargs"])
             return {"ok": True, "value": value}
@@ -186,20 +197,32 @@ class WorkerConnection:
         timeout: float | None,
         first_timeout: float | None = None,
         on_host: HostCallback | None = None,
+        on_load_host: HostCallback | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Run one call; yield its chunk batches; return at its result, raise on failure."""
+        """Run one call; yield its chunk batches; return at its result, raise on failure.
+
+        `on_load_host` serves the host data the plugin's module asks for while it
+        loads (the read-only scope of its saver), if this call makes the worker load it."""
         call_id = request["id"]
         inbox = CallInbox()
         self.calls[call_id] = inbox
         token = secrets.token_urlsafe(24)
         if on_host is not None:
             self.host_handlers[token] = on_host
+        tokens = {"token": token}
+        function_id, sha = request.get("function_id"), request.get("sha256")
+        if on_load_host is not None and self.loaded.get(function_id) != sha:
+            tokens["load_token"] = load_token = secrets.token_urlsafe(24)
+            self.host_handlers[load_token] = on_load_host
+            self.load_tokens.add(load_token)
         self.served += 1
         finished = False
         try:
-            await self._send_call({**request, "token": token})
+            await self._send_call({**request, **tokens})
             budgets = (timeout, first_timeout)
             async for message in self._messages(inbox, call_id, budgets, request):
+                if function_id:
+                    self.loaded[function_id] = sha  # it answered: that code is loaded
                 if message["op"] in ("event", "event_call"):
                     await self._event(message, call_id, on_event, on_event_call)
                 else:
@@ -211,7 +234,9 @@ class WorkerConnection:
         finally:
             inbox.closed = True
             self.calls.pop(call_id, None)
-            self.host_handlers.pop(token, None)
+            for key in tokens.values():
+                self.host_handlers.pop(key, None)
+                self.load_tokens.discard(key)
             if not finished and not self.dead:
                 # The caller went away (disconnect, stop): stop the plugin too.
                 self._spawn(self._cancel_quietly(call_id))

@@ -19,20 +19,22 @@ for unit tests only, runs the same worker code in the test process.
 import asyncio
 import contextlib
 import contextvars
+import functools
 import importlib
 import inspect
 import json
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from functions.selectors import code_saver
 from functions.services.context import CallContext
-from functions.services.host import set_caller
+from functions.services.host import loading, set_caller, set_load_scope
 from functions.services.runtime import Chunk, PluginCall
 from functions.workers.pool import (
     CallTimeout,
@@ -66,16 +68,19 @@ async def serve_host(
     name: str,
     args: list,
     kwargs: dict,
-    user: dict,
+    user: dict | Callable[[], dict | None] | None,
     function_id: str | None = None,
     request: dict | None = None,
+    *,
+    read_only: bool = False,
 ) -> Any:
     """Run a host-data method for a worker's call, scoped to that call's user, function
-    and request (a `__request__` the plugin passes is replaced by this one)."""
+    and request (a `__request__` the plugin passes is replaced by this one); read-only,
+    for its code's saver, while the plugin's module loads."""
     host = importlib.import_module("open_webui._host")
 
     def run() -> Any:
-        set_caller(user, function_id, request)
+        set_caller(user, function_id, request, read_only=read_only)
         return host.run_hosted(name, args, kwargs)
 
     result = await sync_to_async(run, thread_sensitive=False)()
@@ -83,9 +88,28 @@ async def serve_host(
         # A fresh context: the host server task was born inside some earlier request,
         # whose asgiref executor state must not leak into this call.
         scope = contextvars.Context()
-        scope.run(set_caller, user, function_id, request)
+        scope.run(set_caller, user, function_id, request, read_only=read_only)
         result = await asyncio.create_task(result, context=scope)
     return host.encode(await host.collect_stream(result))
+
+
+def serve_host_sync(name: str, args: list, kwargs: dict, user: Any, function_id: str | None) -> Any:
+    """Run a host-data method for a save-time check, in this thread (read-only, for
+    the staff member saving the code)."""
+    host = importlib.import_module("open_webui._host")
+
+    def run() -> Any:
+        set_caller(user, function_id, read_only=True)
+        result = host.run_hosted(name, args, kwargs)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(_collected(host, result))
+        return host.encode(result)
+
+    return contextvars.Context().run(run)
+
+
+async def _collected(host, coroutine) -> Any:
+    return await host.collect_stream(await coroutine)
 
 
 def failure_kind(exc: WorkerError) -> str:
@@ -339,7 +363,18 @@ class WorkerExecutor:
                 name, args, kwargs, context.user, call.function_id, context.request
             )
 
-        return {"on_event": on_event, "on_event_call": on_event_call, "on_host": on_host}
+        # Found once, and only if the module asks for host data while it loads.
+        saver = functools.cache(lambda: code_saver(call.function_id, call.sha256))
+
+        async def on_load_host(name: str, args: list, kwargs: dict) -> Any:
+            return await serve_host(name, args, kwargs, saver, call.function_id, read_only=True)
+
+        return {
+            "on_event": on_event,
+            "on_event_call": on_event_call,
+            "on_host": on_host,
+            "on_load_host": on_load_host,
+        }
 
     async def invoke(
         self,
@@ -417,8 +452,12 @@ class WorkerExecutor:
                     answer = message["value"] or {}
         return answer
 
-    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
-        """Load new code where plugin code runs and return its LoadReport dict."""
+    def check(
+        self, source: str, *, function_id: str, environment: str | None, saver: Any = None
+    ) -> dict:
+        """Load new code where plugin code runs and return its LoadReport dict. Host
+        data its module asks for is read-only, for `saver` (a __user__ dict, or a
+        function that finds it)."""
         raise NotImplementedError
 
 
@@ -438,7 +477,9 @@ class ProcessExecutor(WorkerExecutor):
             name=call.group,
         )
 
-    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
+    def check(
+        self, source: str, *, function_id: str, environment: str | None, saver: Any = None
+    ) -> dict:
         from functions.services.environments import worker_python
         from functions.workers.check import check_in_worker
 
@@ -449,6 +490,7 @@ class ProcessExecutor(WorkerExecutor):
             timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
             limits=self.limits,
             python=worker_python(environment),
+            serve_host=functools.partial(serve_host_sync, user=saver, function_id=function_id),
         )
 
 
@@ -468,9 +510,19 @@ class InlineExecutor(ProcessExecutor):
 
         return WorkerPool(1, self.source_dir, limits=self.limits, name=call.group, factory=start)
 
-    def check(self, source: str, *, function_id: str, environment: str | None) -> dict:
+    def check(
+        self, source: str, *, function_id: str, environment: str | None, saver: Any = None
+    ) -> dict:
         from functions.services.loader import check_source
 
         if environment:
-            return super().check(source, function_id=function_id, environment=environment)
-        return check_source(source, function_id=function_id, source_dir=self.source_dir).as_dict()
+            return super().check(
+                source, function_id=function_id, environment=environment, saver=saver
+            )
+
+        def run() -> dict:
+            set_load_scope(saver, function_id)
+            with loading():
+                return check_source(source, function_id=function_id, source_dir=self.source_dir)
+
+        return contextvars.copy_context().run(run).as_dict()

@@ -11,7 +11,8 @@ from typing import Any
 
 import msgpack
 
-from functions.services.host import set_caller
+from functions.selectors import code_saver
+from functions.services.host import set_caller, set_load_scope
 from functions.workers.connection import WorkerConnection
 from functions.workers.limits import Limits
 from functions.workers.protocol import HEADER, encode
@@ -48,7 +49,10 @@ class InlineWorker(WorkerConnection):
             request = context.get("request") or {}
             if len(request) == 1:  # by ref: the worker holds it from an earlier call
                 request = self.worker.requests.get(request["ref"])
-            set_caller(user, message.get("function_id"), request or None)
+            function_id, sha = message.get("function_id"), message.get("sha256")
+            set_caller(user, function_id, request or None)
+            # Its module loads for the saver of its code, read-only, as in a process.
+            set_load_scope(lambda: code_saver(function_id, sha), function_id)
         self.worker.dispatch(over_the_wire(message))
 
     def kill(self) -> None:

@@ -168,11 +168,16 @@ class Worker:
                 future.set_result(message.get("value"))
 
     def plugin(self, message: dict[str, Any]) -> LoadedFunction:
-        sha = message["sha256"]
-        if sha in self.plugins:
-            return self.plugins[sha]
-        with self.loading.setdefault(sha, threading.Lock()):  # one load per version
-            return self._load(sha, message)
+        from open_webui._host import loading
+
+        # The module loads with read-only host data for its code's saver (the load
+        # token, given back at once when the code is loaded already), never as the caller.
+        with loading(message.pop("load_token", None)):
+            sha = message["sha256"]
+            if sha in self.plugins:
+                return self.plugins[sha]
+            with self.loading.setdefault(sha, threading.Lock()):  # one load per version
+                return self._load(sha, message)
 
     def _load(self, sha: str, message: dict[str, Any]) -> LoadedFunction:
         if sha not in self.plugins:

@@ -500,6 +500,7 @@ def plugin_server(plugin_source):
 @pytest.fixture
 def no_proxy(monkeypatch, settings):
     settings.FUNCTIONS_IMPORT_TIMEOUT = 2
+    settings.FUNCTIONS_IMPORT_ALLOW_PRIVATE = True  # the plugin server is on loopback
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
 

@@ -90,3 +90,10 @@ def test_printing_gigabytes_at_import_costs_the_server_nothing(in_worker, alice)
     function = function_create(user=alice, id="flood", content=flood)  # 512 MB printed
     assert function.type == "pipe"
     assert process_usage(os.getpid())[0] - before < 100
+
+
+def test_a_plugin_may_configure_logging_at_import_in_its_own_process(in_worker, alice):
+    from tests.conftest import read_plugin
+
+    function = function_create(user=alice, id="logs", content=read_plugin("start_logger_filter"))
+    assert function.current_revision.load_result["hooks"] == {"inlet": "sync"}

@@ -6,7 +6,7 @@ the plugin import finder being installed.
 
 import importlib.util
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -527,3 +527,86 @@ def reload_env():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# open_webui.utils.tools, utils.logger, utils.plugin and models.messages
+
+
+def test_tool_specs_collapse_optional_types_and_leave_reserved_parameters_out():
+    from typing import Literal
+
+    from functions.compat.open_webui.utils import tools
+
+    class Toolkit:
+        def lookup(
+            self,
+            city: str,
+            units: Literal["metric", "imperial"] = "metric",
+            days: int | None = None,
+            __user__: dict | None = None,
+        ) -> str:
+            """Weather for a city.
+
+            :param city: where
+            :return: a forecast
+            """
+
+    [spec] = tools.get_tools_specs(Toolkit())  # the 0.3-era name
+    assert spec["description"] == "Weather for a city.\n"
+    properties = spec["parameters"]["properties"]
+    assert properties["city"] == {"description": "where", "type": "string"}
+    assert properties["units"] == {
+        "default": "metric",
+        "enum": ["metric", "imperial"],
+        "type": "string",
+    }
+    assert properties["days"] == {"type": "integer"}
+    assert "__user__" not in properties and spec["parameters"]["required"] == ["city"]
+
+
+def test_tool_helpers_that_fnplatform_lacks_say_so():
+    from functions.compat.open_webui.utils import plugin, tools
+
+    with pytest.raises(NotImplementedError, match="get_builtin_tools is not provided"):
+        tools.get_builtin_tools(None, {})
+    with pytest.raises(NotImplementedError, match="get_terminal_tools is not provided"):
+        tools.get_terminal_tools(None)
+    with pytest.raises(NotImplementedError, match="declare requirements in the function's"):
+        plugin.install_frontmatter_requirements("requests")
+    with pytest.raises(LookupError, match="no saved toolkits yet"):
+        plugin.load_tool_module_by_id("weather")
+    with pytest.raises(Exception, match="No Tools class found"):
+        plugin.load_tool_module_by_id("weather", content="x = 1\n")
+
+
+def test_replace_imports_rewrites_the_pre_0_3_17_layout():
+    from functions.compat.open_webui.utils.plugin import replace_imports
+
+    assert replace_imports("from utils.misc import x\nfrom config import y\n") == (
+        "from open_webui.utils.misc import x\nfrom open_webui.config import y\n"
+    )
+
+
+def test_loguru_formats_name_the_fields_and_carry_extras_as_json():
+    from datetime import datetime
+
+    from functions.compat.open_webui.utils import logger
+
+    plain = logger.stdout_format({"extra": {}})
+    assert "{level: <8}" in plain and "{message}" in plain and "extra_json" not in plain
+    record = {"extra": {"user": "bob"}}
+    assert logger.stdout_format(record).endswith(" - {extra[extra_json]}\n{exception}")
+    assert record["extra"]["extra_json"] == '{"user": "bob"}'
+    audit = {"extra": {"verb": "GET"}, "time": datetime(2026, 1, 1, tzinfo=UTC)}
+    assert logger.file_format(audit) == "{extra[file_extra]}\n"
+    assert '"verb": "GET"' in audit["extra"]["file_extra"]
+
+
+def test_channel_message_forms_and_models_have_upstreams_shape():
+    from functions.compat.open_webui.models.messages import MessageForm, MessageModel, Messages
+
+    assert MessageForm(content="hi").reply_to_id is None
+    model = MessageModel(id="m", user_id="1", content="hi", created_at=1, updated_at=1)
+    assert model.is_pinned is False
+    with pytest.raises(PermissionError, match=r"Messages\.delete_message_by_id is not available"):
+        Messages.delete_message_by_id("m")

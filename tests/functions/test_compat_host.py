@@ -34,7 +34,9 @@ class Pipe:
 
 def context_for(user) -> CallContext:
     role = "admin" if user.is_staff else "user"
-    return CallContext(user={"id": str(user.pk), "email": user.email, "role": role})
+    return CallContext(
+        user={"id": str(user.pk), "email": user.email, "name": user.username, "role": role}
+    )
 
 
 async def answer(source: str, user, body: dict) -> str:
@@ -64,3 +66,233 @@ def test_config_paths_live_in_the_data_dir(settings):
     ) as loaded:
         assert loaded.module.UPLOAD_DIR.parent == loaded.module.DATA_DIR
         assert loaded.module.UPLOAD_DIR.is_dir()
+
+
+# Host data while a module loads (import and __init__): read-only, for its saver
+
+
+@pytest.fixture
+def process_executor(tmp_path):
+    from functions.workers.executor import ProcessExecutor
+    from functions.workers.pool import Limits
+
+    return ProcessExecutor(
+        source_dir=str(tmp_path), limits=Limits(memory_mb=1024), timeout=20, first_chunk_timeout=20
+    )
+
+
+def save_roster(alice, plugin_source, settings, executor: str):
+    from functions.services.functions import function_create
+
+    settings.FUNCTIONS_EXECUTOR = executor
+    return function_create(
+        user=alice,
+        id="roster",
+        content=plugin_source("import_time_shims_pipe"),
+        is_active=True,
+    )
+
+
+async def saved_answer(function, user, executor=None) -> str:
+    from asgiref.sync import sync_to_async
+
+    from functions.services.plugins import plugin_call_for
+
+    call = await sync_to_async(plugin_call_for)(function=function, user=user)
+    answer = runtime.run_pipe(call, {"messages": []}, context_for(user), executor=executor)
+    chunks = [c async for c in answer]
+    return "".join(c.text for c in chunks)
+
+
+@pytest.mark.parametrize("executor", ["process", "inline"])
+def test_shims_at_import_and_in_init_pass_the_save_time_check(
+    executor, settings, alice, bob, plugin_source
+):
+    function = save_roster(alice, plugin_source, settings, executor)
+    assert function.current_revision.load_result["kind"] == "pipe"
+
+
+async def test_a_process_worker_loads_the_module_for_its_saver_and_hooks_for_the_caller(
+    settings, alice, bob, plugin_source, process_executor
+):
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_roster)(alice, plugin_source, settings, "process")
+    try:
+        # Loaded for alice (staff: everyone's records), read-only; bob's call sees bob only.
+        text = await saved_answer(function, bob, process_executor)
+    finally:
+        await process_executor.stop()
+    assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
+
+
+async def test_an_inline_worker_loads_the_module_for_its_saver_too(
+    settings, alice, bob, plugin_source
+):
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_roster)(alice, plugin_source, settings, "inline")
+    text = await saved_answer(function, bob)
+    assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
+
+
+def test_stored_code_loads_for_the_author_of_its_revision(settings, alice, bob, plugin_source):
+    from functions.selectors import code_saver
+    from functions.services.loader import source_sha256
+
+    function = save_roster(alice, plugin_source, settings, "inline")
+    sha = source_sha256(function.content)
+    assert code_saver("roster", sha)["id"] == str(alice.pk)
+    # Code no revision holds falls back to the function's creator; no function, nobody.
+    assert code_saver("roster", "0" * 64)["email"] == "alice@example.com"
+    assert code_saver("missing", sha) is None
+
+
+@pytest.mark.parametrize("executor", ["process", "inline"])
+def test_a_write_shim_at_import_is_refused_naming_the_method(
+    executor, settings, alice, plugin_source
+):
+    from django.core.exceptions import ValidationError
+
+    from functions.models import Function
+    from functions.services.functions import function_create
+
+    settings.FUNCTIONS_EXECUTOR = executor
+    with pytest.raises(ValidationError) as info:
+        function_create(user=alice, id="writer", content=plugin_source("import_time_write_pipe"))
+    message = info.value.messages[0]
+    assert "open_webui.models.users.Users.update_user_by_id is refused while" in message
+    assert "read-only" in message
+    assert not Function.objects.exists()
+    alice.refresh_from_db()
+    assert alice.get_full_name() != "Plugin Bot"
+
+
+WRITES_IN_INIT = """
+from open_webui.models.memories import Memories
+
+class Filter:
+    def __init__(self):
+        Memories.insert_new_memory("1", "remember me")
+
+    def inlet(self, body):
+        return body
+"""
+
+
+def test_a_write_shim_in_init_is_refused_too(settings, alice):
+    from django.core.exceptions import ValidationError
+
+    from functions.services.functions import function_create
+
+    settings.FUNCTIONS_EXECUTOR = "process"
+    with pytest.raises(ValidationError, match=r"Memories\.insert_new_memory is refused while"):
+        function_create(user=alice, id="memo", content=WRITES_IN_INIT)
+
+
+async def test_a_load_token_is_given_back_once_the_module_is_loaded(tmp_path):
+    from functions.workers.connection import WorkerConnection
+
+    connection = WorkerConnection()
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+        await connection.deliver({"op": "result", "id": message["id"], "value": None})
+
+    async def served(name, args, kwargs):
+        return "served"
+
+    connection.send = send
+    request = {"id": "c1", "function_id": "f", "sha256": "abc", "source": "x"}
+    calls = connection.call(
+        request, on_event=None, on_event_call=None, timeout=5, on_host=served, on_load_host=served
+    )
+    async for _ in calls:
+        load_token = sent[0]["load_token"]
+        ask = {"call": load_token, "name": "n", "args": [], "kwargs": {}}
+        assert (await connection.answer_host(ask))["value"] == "served"
+        assert (await connection.answer_host({"call": load_token, "release": True}))["ok"]
+        assert "refused" in (await connection.answer_host(ask))["error"]
+        # The call's own token is never given back that way.
+        await connection.answer_host({"call": sent[0]["token"], "release": True})
+        assert (await connection.answer_host(ask | {"call": sent[0]["token"]}))["ok"]
+    # The code is loaded now: the next call of that version carries no load token.
+    async for _ in connection.call(
+        {**request, "id": "c2"}, on_event=None, on_event_call=None, timeout=5, on_load_host=served
+    ):
+        pass
+    assert "load_token" not in sent[1]
+
+
+# The open_webui modules added for community code, used by plugins' hooks
+
+
+def save_plugin(alice, name: str, executor: str, settings, plugin_source, **fields):
+    from functions.services.functions import function_create
+
+    settings.FUNCTIONS_EXECUTOR = executor
+    return function_create(
+        user=alice, id=name, content=plugin_source(name), is_active=True, **fields
+    )
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+async def test_an_agent_pipe_builds_tool_specs_and_calls_a_tool(
+    executor, settings, alice, bob, plugin_source, process_executor
+):
+    import json
+
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_plugin)(
+        alice, "agent_tools_pipe", executor, settings, plugin_source
+    )
+    try:
+        answer = json.loads(
+            await saved_answer(function, bob, process_executor if executor == "process" else None)
+        )
+    finally:
+        await process_executor.stop()
+    assert answer["specs"] == [
+        {
+            "name": "add",
+            "description": "Add two numbers.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "a": {"description": "the first number", "type": "integer"},
+                    "b": {"description": "the second number", "type": "integer"},
+                },
+                "required": ["a", "b"],
+            },
+        }
+    ]
+    assert answer["result"] == "5 for bob"
+    assert answer["chat_tools"] == []  # fnplatform has no toolkits yet
+    assert answer["toolkit"] == "Calculator"
+    assert answer["calculator"] == {"title": "Calculator", "version": "1.0"}
+    assert answer["log_format"]
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+async def test_channel_messages_are_empty_posting_is_refused_and_only_own_code_reloads(
+    executor, settings, alice, bob, plugin_source, process_executor
+):
+    from asgiref.sync import sync_to_async
+
+    function = await sync_to_async(save_plugin)(
+        alice, "channel_digest_pipe", executor, settings, plugin_source
+    )
+    await sync_to_async(save_plugin)(alice, "echo_pipe", executor, settings, plugin_source)
+    try:
+        text = await saved_answer(
+            function, bob, process_executor if executor == "process" else None
+        )
+    finally:
+        await process_executor.stop()
+    recent, pinned, missing, posted, reloaded, other = text.split("|")
+    assert (recent, pinned, missing) == ("0", "0", "None")
+    assert "Messages.insert_new_message is not available: fnplatform has no channels" in posted
+    assert reloaded == "Pipe:pipe:Channel Digest"
+    assert "load_function_module_by_id('echo_pipe') is refused" in other

@@ -239,6 +239,7 @@ def file_server():
 
 
 def test_fetch_source_from_a_url(alice, file_server, settings, bob):
+    settings.FUNCTIONS_IMPORT_ALLOW_PRIVATE = True  # the file server is on loopback
     settings.FUNCTIONS_IMPORT_MAX_BYTES = 4096
     settings.FUNCTIONS_IMPORT_TIMEOUT = 0.5
     fetched = transfer.fetch_source(user=alice, url=f"{file_server}/plugin.py")

@@ -6,9 +6,15 @@ written. In a worker (FNPLATFORM_WORKER=1) they are not run locally: the call
 goes over the worker's host channel to the server, which runs the same method
 for the plugin call in progress, scoped to that call's user, and sends the
 result back. Pydantic models, bytes and file-like arguments travel as data.
+
+While a plugin's module loads (import and `__init__`) the worker uses the load
+token the server gave for that load instead: the server answers it read-only, for
+the staff member who saved the code (functions.services.host.loading), and the
+worker gives the token back as soon as the module is loaded.
 """
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import importlib
@@ -21,7 +27,7 @@ from typing import Any
 
 import msgpack
 
-from functions.services.host import calling_request
+from functions.services import host
 from functions.workers.protocol import HEADER
 
 IN_WORKER = os.environ.get("FNPLATFORM_WORKER") == "1"
@@ -39,12 +45,40 @@ def hosted_name(func: Any) -> str:
     return f"{func.__module__}:{func.__qualname__}"
 
 
+@functools.cache
+def plugin_name(func: Any) -> str:
+    """The name plugin code knows a host method by: open_webui.models.users.Users.get_users."""
+    module_name = func.__module__.removeprefix("functions.compat.")
+    owner, _, method = func.__qualname__.rpartition(".")
+    if owner:
+        module = importlib.import_module(func.__module__)
+        instance = next(
+            (n for n, v in vars(module).items() if type(v).__qualname__ == owner), owner
+        )
+        return f"{module_name}.{instance}.{method}"
+    return f"{module_name}.{method}"
+
+
 def hosted(func):
     """Register a host-data function; in a worker, replace it with a call to the server."""
     name = hosted_name(func)
     HOSTED[name] = func
     if not IN_WORKER:
-        return func
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def checked_async(*args, **kwargs):
+                host.check_allowed(plugin_name(func))
+                return await func(*args, **kwargs)
+
+            return checked_async
+
+        @functools.wraps(func)
+        def checked(*args, **kwargs):
+            host.check_allowed(plugin_name(func))  # read-only while a module loads
+            return func(*args, **kwargs)
+
+        return checked
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
@@ -113,7 +147,7 @@ def decode(value: Any) -> Any:
         return ReceivedStream(value["__sse__"])
     if isinstance(value, dict):
         if value.get("__request__") is True and len(value) == 1:
-            return calling_request()
+            return host.calling_request()
         if "__model__" in value and "data" in value:
             return _resolve(value["__model__"]).model_validate(value["data"])
         if "__file__" in value:
@@ -150,10 +184,17 @@ class _Channel:
         call_id = current_call.get()
         if call_id is None:
             raise HostError(f"{name} can only be used while the plugin is answering a call")
-        payload = msgpack.packb(
-            {"call": call_id, "name": name, "args": encode(list(args)), "kwargs": encode(kwargs)},
-            use_bin_type=True,
+        return self._exchange(
+            {"call": call_id, "name": name, "args": encode(list(args)), "kwargs": encode(kwargs)}
         )
+
+    def release(self, token: str) -> None:
+        """Give a load token back: the server refuses it from now on."""
+        self._exchange({"call": token, "release": True}, name="releasing the load token")
+
+    def _exchange(self, request: dict, name: str | None = None) -> Any:
+        name = name or request["name"]
+        payload = msgpack.packb(request, use_bin_type=True)
         with self.lock:
             self.sock.sendall(HEADER.pack(len(payload)) + payload)
             (size,) = HEADER.unpack(_read_exactly(self.sock, HEADER.size))
@@ -189,6 +230,28 @@ def _channel() -> _Channel:
     return _channel_instance
 
 
+@contextlib.contextmanager
+def loading(token: str | None):
+    """Load a plugin's module: host data is read-only, for the saver of its code.
+
+    In a worker process, requests carry the load token the server gave (and it is
+    given back at the end); elsewhere (inline tests) the scope is set here."""
+    if not IN_WORKER:
+        with host.loading():
+            yield
+        return
+    # Never the call's own token: a module loads with its saver's read-only scope or
+    # none, whoever's call made it load.
+    reset = current_call.set(token)
+    try:
+        yield
+    finally:
+        current_call.reset(reset)
+        if token is not None:
+            with contextlib.suppress(HostError, OSError):
+                _channel().release(token)
+
+
 # The server's end
 
 
@@ -200,6 +263,7 @@ def run_hosted(name: str, args: list, kwargs: dict) -> Any:
         func = HOSTED.get(name)
     if func is None:
         raise HostError(f"{name} is not a host-data method")
+    host.check_allowed(plugin_name(func))  # read-only while the plugin's module loads
     args, kwargs = decode(args), decode(kwargs)
     if "." in func.__qualname__:
         owner = _resolve(name.rsplit(".", 1)[0])
