@@ -11,7 +11,9 @@ returns nothing or drops a key:
 - blank lines, a shebang, an encoding line or other `#` comments before the docstring;
 - `'''` quotes and an `r`/`u` string prefix;
 - text on the opening line (`\"\"\"title: x`) and on the closing line (`license: MIT\"\"\"`);
-- indented continuation lines of a value (YAML-style folded text), joined with a space.
+- indented continuation lines of a value (YAML-style folded text), joined with a space,
+  except for `requirements`: what gets installed is only what Open WebUI would install,
+  never prose that follows the line (an indented note after `important note:`).
 """
 
 import re
@@ -21,6 +23,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 _KEY_LINE = re.compile(r"^\s*([a-z_]+):\s*(.*)\s*$", re.IGNORECASE)
 _OPENING = re.compile(r"^[rRuU]?(\"\"\"|''')(.*)$")
 _SPECIFIER_START = ("<", ">", "=", "!", "~")
+# Entries authors write to mean "no requirements"; pip would look for a package so named.
+_PLACEHOLDERS = frozenset({"none", "null", "nil", "no", "nothing", "n/a", "na", "-", "tbd"})
 
 
 def _docstring_lines(source: str) -> tuple[list[str], str] | None:
@@ -56,7 +60,7 @@ def parse_frontmatter(source: str) -> dict[str, str]:
             key, value = match.groups()
             last_key = key.strip()
             frontmatter[last_key] = value.strip()
-        elif last_key and text[:1].isspace() and text.strip():
+        elif last_key and last_key != "requirements" and text[:1].isspace() and text.strip():
             frontmatter[last_key] = f"{frontmatter[last_key]} {text.strip()}".strip()
         elif not text.strip():
             last_key = None
@@ -97,8 +101,6 @@ def parse_requirements(value: str) -> list[str]:
     """Return the requirement strings of a frontmatter `requirements` value.
 
     Raise ValueError naming the entry when one is not a valid requirement.
-    Space-separated names (`requests bs4`) are accepted too, as pip would be
-    given them one by one.
     """
     valid, invalid = split_requirements(value)
     if invalid:
@@ -108,16 +110,15 @@ def parse_requirements(value: str) -> list[str]:
 
 def split_requirements(value: str) -> tuple[list[str], list[str]]:
     """Return (valid requirements, entries that are not requirements) of a frontmatter
-    `requirements` value, the way Open WebUI reads it: a bad entry (`-`, prose, a path)
-    does not refuse the file, it is only not installed."""
+    `requirements` value, the way Open WebUI reads it: entries are separated by commas,
+    and a bad entry (`-`, `None`, prose, a path, `requests bs4` without its comma)
+    does not refuse the file, it is only not installed. Prose is never split into
+    words: each word would name some PyPI project, somebody else's code."""
     valid: list[str] = []
     invalid: list[str] = []
     for entry in _merge_specifier_pieces(_split_top_level(value or "")):
-        candidates = [entry]
-        if " " in entry and not _valid(entry):
-            candidates = entry.split()
-        for candidate in candidates:
-            (valid if _valid(candidate) else invalid).append(candidate)
+        good = entry.lower() not in _PLACEHOLDERS and _valid(entry)
+        (valid if good else invalid).append(entry)
     return valid, invalid
 
 

@@ -54,6 +54,9 @@ OPEN_WEBUI_PACKAGES = {
     "langchain_classic": "langchain-classic==1.0.7",
     "langchain_text_splitters": "langchain-text-splitters==1.1.2",
     "google.genai": "google-genai==1.66.0",
+    # Open WebUI 0.12 no longer ships the deprecated SDK, but plugins written for earlier
+    # releases import it; unpinned, as earlier releases left it.
+    "google.generativeai": "google-generativeai",
     "googleapiclient": "google-api-python-client==2.197.0",
     "google_auth_oauthlib": "google-auth-oauthlib==1.4.0",
     "google_auth_httplib2": "google-auth-httplib2==0.4.0",
@@ -102,7 +105,10 @@ OPEN_WEBUI_PACKAGES = {
     "ldap3": "ldap3==2.9.1",
     "pycrdt": "pycrdt==0.13.1",
     "brotli": "Brotli==1.2.0",
+    # Installed through uvicorn[standard], which Open WebUI pins; unpinned here.
+    "dotenv": "python-dotenv",
 }
+SHIPPED_EARLIER = ("google.generativeai",)
 _OPTIONAL_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
@@ -112,10 +118,14 @@ class Implicit:
     requirement: str
 
     def note(self) -> str:
+        shipped = (
+            "earlier Open WebUI releases shipped it"
+            if self.module.startswith(SHIPPED_EARLIER)
+            else f"Open WebUI {OPEN_WEBUI_RELEASE} ships it"
+        )
         return (
-            f"Installs {self.requirement} for `import {self.module}`: Open WebUI "
-            f"{OPEN_WEBUI_RELEASE} ships it, so the file does not declare it. It is this "
-            "function's requirement alone."
+            f"Installs {self.requirement} for `import {self.module}`: {shipped}, so the "
+            "file does not declare it. It is this function's requirement alone."
         )
 
 

@@ -42,6 +42,9 @@ OPEN_WEBUI_VERSION = "0.11.0"
 MAX_ICON_CHARS = 64 * 1024
 # Hooks from Open WebUI Pipelines that the function loader never calls.
 PIPELINES_HOOKS = ("on_startup", "on_shutdown", "on_valves_updated")
+# Names on PyPI that only install another distribution (`bs4` is beautifulsoup4's):
+# met, unpinned, when that one is installed.
+REQUIREMENT_ALIASES = {"bs4": "beautifulsoup4"}
 
 install_finder()
 
@@ -259,6 +262,9 @@ def requirement_satisfied(requirement: Requirement, path: list[str] | None = Non
         return True
     found = importlib.metadata.distributions(name=requirement.name, path=path or sys.path)
     found = next(iter(found), None)
+    alias = REQUIREMENT_ALIASES.get(requirement.name.lower())
+    if found is None and alias and not requirement.specifier:
+        return requirement_satisfied(Requirement(alias), path)
     if found is None:
         return False
     return requirement.specifier.contains(found.version, prereleases=True)
@@ -324,10 +330,11 @@ def _import_hint(exc: ImportError, message: str) -> str:
         return message
     if name.split(".")[0] == "open_webui":
         return f"{message} (fnplatform does not provide the Open WebUI module {name!r})"
+    example = f", for example `requirements: {name}`" if "." not in name else ""
     return (
         f"{message}: neither fnplatform's plugin environment nor Open WebUI provides it. "
-        "Declare the package that provides it in the frontmatter docstring, for example "
-        f"`requirements: {name.split('.')[0]}`"
+        "Declare the package that provides it in the frontmatter docstring (its name "
+        f"on PyPI may differ from the module's){example}"
     )
 
 

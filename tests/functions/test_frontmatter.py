@@ -1,6 +1,10 @@
 import pytest
 
-from functions.services.frontmatter import parse_frontmatter, parse_requirements
+from functions.services.frontmatter import (
+    parse_frontmatter,
+    parse_requirements,
+    split_requirements,
+)
 
 Q = '"""'
 
@@ -95,7 +99,6 @@ def test_tolerates_what_community_files_contain(source, expected):
             ['bar; python_version >= "3.8"', "baz==1"],
             id="markers",
         ),
-        pytest.param("requests beautifulsoup4", ["requests", "beautifulsoup4"], id="spaces"),
         pytest.param("", [], id="empty"),
         pytest.param(" , ,", [], id="only-commas"),
     ],
@@ -107,3 +110,37 @@ def test_parse_requirements(value, expected):
 def test_invalid_requirement_names_the_entry():
     with pytest.raises(ValueError, match="'@@bad'"):
         parse_requirements("requests, @@bad")
+
+
+@pytest.mark.parametrize(
+    ("value", "valid", "ignored"),
+    [
+        pytest.param("requests beautifulsoup4", [], ["requests beautifulsoup4"], id="no-comma"),
+        pytest.param(
+            "[List of dependencies, e.g., jinja2, markdown]",
+            [],
+            ["[List of dependencies, e.g., jinja2, markdown]"],
+            id="template-placeholder",
+        ),
+        pytest.param("None", [], ["None"], id="none"),
+        pytest.param("n/a", [], ["n/a"], id="n-a"),
+        pytest.param("-, requests", ["requests"], ["-"], id="dash"),
+        pytest.param(
+            "uses the stdlib only, httpx",
+            ["httpx"],
+            ["uses the stdlib only"],
+            id="prose-is-never-split-into-package-names",
+        ),
+    ],
+)
+def test_entries_that_are_not_requirements_are_kept_apart(value, valid, ignored):
+    assert split_requirements(value) == (valid, ignored)
+
+
+def test_prose_after_the_requirements_line_is_not_a_requirement():
+    source = (
+        f"{Q}\ntitle: Resume\nrequirements: aiofiles\nimportant note:\n"
+        "  put your API key in the valves, and either you or the admin\n"
+        f"  must set it.\n{Q}\n"
+    )
+    assert parse_frontmatter(source)["requirements"] == "aiofiles"

@@ -127,5 +127,26 @@ def test_a_module_nobody_provides_fails_at_save_saying_how_to_declare_it(db, ali
     assert "requirements: fnplat_nobody_has_this" in message
 
 
+def test_a_missing_submodule_is_not_given_a_wrong_package_name(db, alice):
+    with pytest.raises(ValidationError) as info:
+        function_create(user=alice, id="nobody2", content=shouter("json.fnplat_nobody"))
+    message = info.value.messages[0]
+    assert "No module named 'json.fnplat_nobody'" in message
+    assert "requirements:" not in message  # `requirements: json` would be wrong
+
+
 def _echo() -> str:
     return "class Pipe:\n    def pipe(self, body):\n        return 'echo'\n"
+
+
+def test_modules_earlier_releases_shipped_are_mapped_too_and_say_so():
+    (found,) = implicit_requirements("import google.generativeai as genai\n")
+    assert found == Implicit("google.generativeai", "google-generativeai")
+    assert "earlier Open WebUI releases shipped it" in found.note()
+
+
+def test_bs4_as_a_requirement_is_met_by_beautifulsoup4():
+    from functions.services.environments import needs_environment
+
+    assert not needs_environment(["bs4"])
+    assert needs_environment(["bs4==0.0.2"])  # a pin names the shim itself
