@@ -10,12 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from functions.services import plugin_env, runtime
-from functions.services.context import CallContext
 from functions.services.environments import worker_python
-from functions.services.events import EventRecorder
 from functions.workers.executor import ProcessExecutor
 from functions.workers.pool import Limits
 from tests.conftest import read_plugin
+from tests.functions.test_process_executor import ctx
 from tests.support.inline import worker_call
 
 BASE_MODULES = ("fastapi", "starlette", "aiohttp", "loguru", "pandas", "numpy", "h2", "bs4")
@@ -23,6 +22,7 @@ BASE_MODULES = ("fastapi", "starlette", "aiohttp", "loguru", "pandas", "numpy", 
 
 @pytest.fixture
 async def executor(tmp_path):
+    # Roomier than test_process_executor's: pandas and friends load in these workers.
     process = ProcessExecutor(
         size=1,
         source_dir=str(tmp_path),
@@ -32,15 +32,6 @@ async def executor(tmp_path):
     )
     yield process
     await process.stop()
-
-
-def ctx(recorder: EventRecorder | None = None) -> CallContext:
-    recorder = recorder or EventRecorder()
-    return CallContext(
-        user={"id": "7", "name": "bob", "role": "user"},
-        event_emitter=recorder.emit,
-        event_call=recorder.call,
-    )
 
 
 def user_says(text: str) -> dict:

@@ -80,28 +80,24 @@ def seed_worker(monkeypatch) -> None:
 
 def source_call(function_id: str, source: str, **valves):
     """A PluginCall for saved code, as the server prepares it (report, valves as data)."""
-    from functions.services.loader import check_source, source_sha256
-    from functions.services.runtime import PluginCall
+    from functions.services.loader import check_source
 
-    report = check_source(source, function_id=function_id)
-    return PluginCall(
-        function_id,
-        report,
-        source=source,
-        sha256=source_sha256(source),
-        valves=valves if report.has_valves else None,
-        priority=valves.get("priority", report.priority),
-    )
+    return _call_for(function_id, source, check_source(source, function_id=function_id), valves)
 
 
 def worker_call(executor, function_id: str, source: str, **valves):
     """A PluginCall for saved code checked where plugin code runs (a sandboxed process
     of `executor`), for code that imports the plugin environment's packages."""
-    from functions.services.loader import LoadReport, source_sha256
-    from functions.services.runtime import PluginCall
+    from functions.services.loader import LoadReport
 
     data = executor.check(source, function_id=function_id, environment=None)
-    report = LoadReport.from_dict(data)
+    return _call_for(function_id, source, LoadReport.from_dict(data), valves)
+
+
+def _call_for(function_id: str, source: str, report, valves: dict):
+    from functions.services.loader import source_sha256
+    from functions.services.runtime import PluginCall
+
     return PluginCall(
         function_id,
         report,
