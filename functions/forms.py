@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django_ace import AceWidget
 
 from functions.models import Function, validate_function_id
-from functions.services.functions import function_check_source
+from functions.services.functions import UNSAVED_ID, function_check_source
 from functions.services.loader import SourceError
 
 # An export of many functions is bigger than one plugin file.
@@ -93,7 +93,11 @@ class FunctionAdminForm(forms.ModelForm):
             validate_function_id(candidate)
         except ValidationError:
             # The id error is reported on its own field; still check the code.
-            return "plugin"
+            return UNSAVED_ID
+        if Function.objects.filter(pk=candidate).exists():
+            # Taken (the id field says so): new code checked under that id would count
+            # as that function's own and could read its source and valves.
+            return UNSAVED_ID
         return candidate
 
 

@@ -6,7 +6,7 @@ or selector, and shapes its result; fnplatform.api maps service errors to status
 """
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Query, Router
 
 from fnplatform.accounts import selectors, services
 from fnplatform.accounts.auth import bearer_token
@@ -115,7 +115,7 @@ def list_users(
     query: str = "",
     order_by: str = "created_at",
     direction: str = "asc",
-    page: int = 1,
+    page: int = Query(1, ge=1, le=1_000_000),
 ):
     """Accounts, 30 a page (staff with auth.view_user)."""
     users, total = selectors.user_list(

@@ -150,24 +150,23 @@ def signin(*, login: str, password: str) -> tuple[AbstractBaseUser, SigninToken,
 
 
 def _authenticate(login: str, password: str) -> AbstractBaseUser | None:
-    """Django's authenticate (hashers, is_active, backends), by username or else by email."""
+    """Django's authenticate (hashers, is_active, backends) for the account a login names:
+    its username, else the first active account with that email. One password hash
+    whatever the login, so the time taken does not tell which emails are registered."""
     if not login or not password:
         return None
     User = get_user_model()
-    user = authenticate(username=login, password=password)
-    if user is not None:
-        return user
-    # Emails are not unique in Django: try the (few) accounts using this one.
-    usernames = (
-        User.objects.filter(email__iexact=login)
-        .exclude(**{User.USERNAME_FIELD: login})
-        .values_list(User.USERNAME_FIELD, flat=True)[:5]
-    )
-    for username in usernames:
-        user = authenticate(username=username, password=password)
-        if user is not None:
-            return user
-    return None
+    field = User.USERNAME_FIELD
+    username = login
+    if not User.objects.filter(**{field: login}).exists():
+        by_email = User.objects.filter(email__iexact=login, is_active=True).order_by("pk")
+        username = by_email.values_list(field, flat=True).first() or login
+    return authenticate(username=username, password=password)
+
+
+def signin_tokens_revoke_for(*, user: AbstractBaseUser) -> int:
+    """Revoke every live sign-in token of a user (their password changed)."""
+    return signin_tokens_revoke(tokens=SigninToken.objects.filter(user=user))
 
 
 def signin_token_create(*, user: AbstractBaseUser) -> tuple[SigninToken, str]:

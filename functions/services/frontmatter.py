@@ -111,7 +111,7 @@ def parse_requirements(value: str) -> list[str]:
 def split_requirements(value: str) -> tuple[list[str], list[str]]:
     """Return (valid requirements, entries that are not requirements) of a frontmatter
     `requirements` value, the way Open WebUI reads it: entries are separated by commas,
-    and a bad entry (`-`, `None`, prose, a path, `requests bs4` without its comma)
+    and a bad entry (`-`, `None`, prose, a path, a URL, `requests bs4` without its comma)
     does not refuse the file, it is only not installed. Prose is never split into
     words: each word would name some PyPI project, somebody else's code."""
     valid: list[str] = []
@@ -123,8 +123,11 @@ def split_requirements(value: str) -> tuple[list[str], list[str]]:
 
 
 def _valid(text: str) -> bool:
+    """A requirement pip may install from the configured index: direct references
+    (`pkg @ https://...`, `file:`, `git+`) are refused, because pip would run the build
+    step of whatever that URL serves; name the package and set PIP_INDEX_URL or
+    PIP_FIND_LINKS instead."""
     try:
-        Requirement(text)
+        return Requirement(text).url is None
     except InvalidRequirement:
         return False
-    return True

@@ -38,10 +38,13 @@ from functions.services.loader import (
 _CHECK_TTL_SECONDS = 300
 UNCHANGED = object()
 _checked: dict[str, tuple[float, dict]] = {}
+# The id code is checked under before it has one: no function can have it (it is no
+# identifier), so the code counts as no function's own.
+UNSAVED_ID = "unsaved-code"
 
 
 def function_check_source(
-    *, content: str, function_id: str = "plugin", fresh: bool = False, user=None
+    *, content: str, function_id: str = UNSAVED_ID, fresh: bool = False, user=None
 ):
     """Load a source to check it and return its LoadReport as a dict. Raise SourceError.
 

@@ -5,8 +5,9 @@ The runtime sets the caller before each hook; each request runs in its own task
 
 While a plugin's module loads (its import and `__init__`, in the save-time check
 or in a worker) the scope is read-only: it belongs to the staff member who saved
-that code (or the function's owner), and host-data methods that write (anything
-not named get...) are refused, naming the method.
+that code (or the function's owner), as an ordinary user (their own records, never
+everyone's), and host-data methods that write (anything not named get...) are
+refused, naming the method.
 """
 
 import contextlib
@@ -53,10 +54,26 @@ def set_caller(
     *,
     read_only: bool = False,
 ) -> None:
-    _caller.set(_Lazy(user) if callable(user) else user)
+    _caller.set(_scope(user, read_only))
     _function.set(function_id)
     _request.set(request)
     _read_only.set(read_only)
+
+
+def _scope(user: Any, read_only: bool) -> Any:
+    """The caller as stored; a read-only (loading) scope is never admin-wide: a module
+    that loads when any user's call starts its worker must not get what its staff saver
+    may see (and a token it kept past its load would be worth no more)."""
+    if not read_only:
+        return _Lazy(user) if callable(user) else user
+    if callable(user):
+        find = user
+        return _Lazy(lambda: _not_admin(find()))
+    return _not_admin(user)
+
+
+def _not_admin(user: dict | None) -> dict | None:
+    return None if user is None else {**user, "role": "user"}
 
 
 def calling_origin() -> dict[str, Any] | None:
@@ -151,7 +168,7 @@ def loading() -> Iterator[None]:
     (nobody when no load scope was set)."""
     user, function_id = _load_scope.get() or (None, None)
     tokens = (
-        _caller.set(_Lazy(user) if callable(user) else user),
+        _caller.set(_scope(user, read_only=True)),
         _function.set(function_id),
         _read_only.set(True),
         _request.set(None),  # a module loads for no request

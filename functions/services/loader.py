@@ -236,11 +236,20 @@ def _requirements(frontmatter: dict[str, str]) -> list[str]:
 def requirement_warnings(frontmatter: dict[str, str]) -> list[str]:
     """Staff-facing notes on frontmatter requirement entries that are not requirements."""
     _, invalid = split_requirements(frontmatter.get("requirements", ""))
-    return [
+    return [_ignored_note(entry) for entry in invalid]
+
+
+def _ignored_note(entry: str) -> str:
+    if "://" in entry or entry.startswith(("git+", "file:")):
+        return (
+            f"Ignored the requirement entry {entry[:80]!r}: packages are installed by name "
+            "from the configured index (PIP_INDEX_URL, PIP_FIND_LINKS), never from a URL "
+            "a plugin names, whose build step would run on the server."
+        )
+    return (
         f"Ignored the requirement entry {entry[:80]!r}: it is not a valid requirement, so "
         "it is not installed (as in Open WebUI)."
-        for entry in invalid
-    ]
+    )
 
 
 def _check_requirements_installed(requirements: list[str]) -> None:

@@ -82,11 +82,16 @@ def origin(
         "method": method.upper(),
         "url": url,
         "base_url": base_url,
-        "headers": [[k.lower(), v] for k, v in headers if not is_secret_name(k)],
+        "headers": [[k.lower(), _header_value(k, v)] for k, v in headers if not is_secret_name(k)],
         "cookies": {k: v for k, v in cookies.items() if not is_secret_name(k, extra=secret)},
         "query_params": query,
         "client": list(client) if client else None,
     }
+
+
+def _header_value(name: str, value: str) -> str:
+    """A Referer can carry another page's query string (a token in it, say): not that."""
+    return public_url(value) if name.lower() == "referer" else value
 
 
 def origin_from_http(request) -> dict[str, Any]:

@@ -127,11 +127,20 @@ def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
+# Deprecated site-local IPv6 (RFC 3879): private in practice, not flagged by ipaddress.
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+
+
 def is_public(address: str) -> bool:
     """Whether an address is a public one a URL import may reach by default."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _SITE_LOCAL:
+            return False
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo) must be public too.
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if any(inner is not None and not is_public(str(inner)) for inner in embedded):
+            return False
     return not (
         ip.is_loopback
         or ip.is_private

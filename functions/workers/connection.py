@@ -118,6 +118,7 @@ class WorkerConnection:
         # Host-data requests are answered only for a live call's token, on this connection.
         self.host_handlers: dict[str, HostCallback] = {}
         self.load_tokens: set[str] = set()
+        self.load_token_of: dict[str, str] = {}  # a call's token -> its load token
         self.known_sources: set[str] = set()
         # Refs of the requests this worker holds: the same ones, in the same order, as
         # the worker's own cache (functions.workers.worker), so a ref sent is a ref known.
@@ -182,11 +183,20 @@ class WorkerConnection:
             if token in self.load_tokens:  # a call's own token is never given back
                 self.host_handlers.pop(token, None)
             return {"ok": True, "value": None}
+        self._loaded_by(token)
         try:
             value = await handler(request["name"], request["args"], request["kwargs"])
             return {"ok": True, "value": value}
         except Exception as exc:  # the plugin sees it as a HostError with this text
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def _loaded_by(self, token: str) -> None:
+        """The call whose token this is has its hook running: its module has loaded, so
+        its load token goes, whether or not the worker gives it back (plugin code owns
+        that process and could keep it)."""
+        load_token = self.load_token_of.pop(token, None)
+        if load_token is not None:
+            self.host_handlers.pop(load_token, None)
 
     async def call(
         self,
@@ -215,6 +225,7 @@ class WorkerConnection:
             tokens["load_token"] = load_token = secrets.token_urlsafe(24)
             self.host_handlers[load_token] = on_load_host
             self.load_tokens.add(load_token)
+            self.load_token_of[token] = load_token
         self.served += 1
         finished = False
         try:
@@ -223,6 +234,7 @@ class WorkerConnection:
             async for message in self._messages(inbox, call_id, budgets, request):
                 if function_id:
                     self.loaded[function_id] = sha  # it answered: that code is loaded
+                self._loaded_by(token)
                 if message["op"] in ("event", "event_call"):
                     await self._event(message, call_id, on_event, on_event_call)
                 else:
@@ -234,6 +246,7 @@ class WorkerConnection:
         finally:
             inbox.closed = True
             self.calls.pop(call_id, None)
+            self.load_token_of.pop(token, None)
             for key in tokens.values():
                 self.host_handlers.pop(key, None)
                 self.load_tokens.discard(key)

@@ -187,3 +187,15 @@ def test_install_again_is_for_staff_and_requeues(alice_client, bob_client, alice
     assert RequirementEnv.objects.get(pk=env.pk).status == RequirementEnv.Status.FAILED
     data = alice_client.post(url, content_type="application/json").json()
     assert data["status"] == "pending" and data["detail"] == "waiting to install"
+
+
+def test_a_direct_url_requirement_is_never_installed(db, alice):
+    content = (
+        '"""\ntitle: Innocent\nrequirements: innocent @ https://attacker.invalid/x.tar.gz\n"""\n'
+        "class Pipe:\n    def pipe(self, body):\n        return 'hi'\n"
+    )
+    function = function_create(user=alice, id="innocent", content=content)
+    assert function.environment_id is None
+    assert not RequirementEnv.objects.exists()  # nothing scheduled, nothing fetched
+    warnings = function.current_revision.load_result["warnings"]
+    assert any("never from a URL" in warning for warning in warnings)

@@ -126,6 +126,12 @@ def test_invalid_requirement_names_the_entry():
         pytest.param("n/a", [], ["n/a"], id="n-a"),
         pytest.param("-, requests", ["requests"], ["-"], id="dash"),
         pytest.param(
+            "innocent @ https://attacker.invalid/x.tar.gz, git+https://x.invalid/r.git, httpx",
+            ["httpx"],
+            ["innocent @ https://attacker.invalid/x.tar.gz", "git+https://x.invalid/r.git"],
+            id="direct-references-are-never-installed",
+        ),
+        pytest.param(
             "uses the stdlib only, httpx",
             ["httpx"],
             ["uses the stdlib only"],

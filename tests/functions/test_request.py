@@ -26,6 +26,7 @@ def _http_origin():
         HTTP_X_API_KEY="key-secret",
         HTTP_USER_AGENT="relay-test/1.0",
         HTTP_X_RELAY_TEST="yes",
+        HTTP_REFERER="http://testserver/c/42?t0k=ref-secret#top",
         REMOTE_ADDR="10.1.2.3",
         REMOTE_PORT="5555",
     )
@@ -43,6 +44,7 @@ def test_an_http_origin_keeps_what_plugins_read_and_no_credential():
     assert origin["cookies"] == {"theme": "dark"}
     assert origin["query_params"] == [["debug", "1"], ["tag", "a"], ["tag", "b"]]
     assert origin["client"] == ["10.1.2.3", 5555]
+    assert headers["referer"] == "http://testserver/c/42"  # never another page's query
     dumped = repr(origin)
     for secret in ("sk-caller-secret", "key-secret", "sess-secret", "csrf-secret", "t0k"):
         assert secret not in dumped

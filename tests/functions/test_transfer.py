@@ -60,7 +60,18 @@ def test_a_name_with_any_private_address_is_refused(alice, monkeypatch, no_conne
 
 @pytest.mark.parametrize(
     ("address", "public"),
-    [("8.8.8.8", True), ("2606:4700::1111", True), ("100.64.0.1", False), ("fc00::1", False)],
+    [
+        ("8.8.8.8", True),
+        ("2606:4700::1111", True),
+        ("100.64.0.1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo, client 192.0.2.45
+        ("fec0::1", False),  # deprecated site-local
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+    ],
 )
 def test_is_public(address, public):
     assert transfer.is_public(address) is public
