@@ -3,6 +3,7 @@ routers.files / images / users / retrieval, models.folders, utils.payload, main.
 internal.db and config, from real plugin files on both executors; uploads are their
 owner's only."""
 
+import contextvars
 import importlib
 import json
 
@@ -63,8 +64,11 @@ def request_for(user, models: dict | None = None) -> dict:
     from functions.services.request import request_data
 
     return request_data(
-        origin={"method": "POST", "url": "http://testserver/api/chat/completions",
-                "base_url": "http://testserver/"},
+        origin={
+            "method": "POST",
+            "url": "http://testserver/api/chat/completions",
+            "base_url": "http://testserver/",
+        },
         user=caller_model(user),
         config={"WEBUI_URL": "http://testserver", "TASK_MODEL": ""},
         models=models or {"echo_pipe": {"id": "echo_pipe"}},
@@ -88,7 +92,8 @@ async def test_image_uploads_are_stored_for_the_caller_and_linked_as_file_conten
 
     file_id = result["id"]
     assert result["markdown"] == f"![Generated Image](/api/v1/files/{file_id}/content)"
-    assert result["old_url"].startswith("/api/v1/files/") and result["old_url"] != result["markdown"]
+    assert result["old_url"].startswith("/api/v1/files/")
+    assert result["old_url"] != result["markdown"]
     assert (result["name"], result["content_type"]) == ("generated-image.png", "image/png")
     assert result["size"] == len(b"\x89PNG\r\n\x1a\n fake pixel")
     assert result["prompt"] == "a red square"
@@ -174,7 +179,10 @@ async def test_uploads_are_for_the_caller_and_only_admins_may_name_another_user(
 def test_file_content_is_served_to_its_owner_only(alice, bob, outsider, uploads, client):
     (uploads / "f1_pic.png").write_bytes(b"png bytes")
     File.objects.create(
-        id="f1", user=bob, filename="pic.png", path="f1_pic.png",
+        id="f1",
+        user=bob,
+        filename="pic.png",
+        path="f1_pic.png",
         meta={"name": "pic.png", "content_type": "image/png"},
     )
     client.force_login(bob)
@@ -212,8 +220,9 @@ async def test_open_webui_internals_import_read_empty_and_refuse_clearly(
         "NotImplementedError: open_webui.routers.retrieval.process_file is not available: "
         "fnplatform has no retrieval pipeline"
     )
-    assert "open_webui.internal.db.get_db is not available: plugins have no database access" in (
-        result["engine_at_import"]
+    assert (
+        "open_webui.internal.db.get_db is not available: plugins have no database access"
+        in (result["engine_at_import"])
     )
     assert result["session_use"].startswith("NoDatabaseAccess: the database session's execute")
     assert result["base"] is (where == "process")  # SQLAlchemy is the plugin environment's
@@ -235,8 +244,9 @@ async def test_open_webui_internals_import_read_empty_and_refuse_clearly(
 
 def test_app_state_outside_a_call_says_there_is_none():
     main = importlib.import_module("open_webui.main")
+    # A fresh context: no call in progress (the test runner may carry an earlier one's).
     with pytest.raises(AttributeError, match="only available while the plugin answers a call"):
-        main.app.state.config  # noqa: B018
+        contextvars.Context().run(getattr, main.app.state, "config")
     assert main.app.url_path_for("get_file_content_by_id", id="x") == "/api/v1/files/x/content"
     with pytest.raises(LookupError, match="No route exists for name 'nope'"):
         main.app.url_path_for("nope")
