@@ -46,9 +46,7 @@ def _webui_url() -> str:
 
 
 WEBUI_URL = PersistentConfig("WEBUI_URL", "webui.url", _webui_url())
-TOOL_SERVER_CONNECTIONS = PersistentConfig(
-    "TOOL_SERVER_CONNECTIONS", "tool_server.connections", []
-)
+TOOL_SERVER_CONNECTIONS = PersistentConfig("TOOL_SERVER_CONNECTIONS", "tool_server.connections", [])
 PERSISTENT_CONFIG_REGISTRY: list[PersistentConfig] = [WEBUI_URL, TOOL_SERVER_CONNECTIONS]
 
 

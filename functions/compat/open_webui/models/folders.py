@@ -124,9 +124,7 @@ class FolderTable:
 
     insert_new_folder = _refuse("insert_new_folder")
     update_folder_by_id_and_user_id = _refuse("update_folder_by_id_and_user_id")
-    update_folder_parent_id_by_id_and_user_id = _refuse(
-        "update_folder_parent_id_by_id_and_user_id"
-    )
+    update_folder_parent_id_by_id_and_user_id = _refuse("update_folder_parent_id_by_id_and_user_id")
     update_folder_is_expanded_by_id_and_user_id = _refuse(
         "update_folder_is_expanded_by_id_and_user_id"
     )
