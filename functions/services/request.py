@@ -15,6 +15,7 @@ token cookies, API-key headers and query parameters), the server's secrets,
 upstream API keys, other users' data.
 """
 
+import contextvars
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -235,6 +236,34 @@ class Namespace:
         return f"{type(self).__name__}({', '.join(sorted(self.__dict__))})"
 
 
+# Open WebUI's route names that plugins resolve with `app.url_path_for(name, **params)`.
+ROUTE_PATHS = {
+    "get_file_content_by_id": "/api/v1/files/{id}/content",
+    "get_file_by_id": "/api/v1/files/{id}",
+}
+
+
+def url_path_for(name: str, /, **params: Any) -> str:
+    """The path of an Open WebUI route fnplatform serves; LookupError for any other."""
+    if name not in ROUTE_PATHS:
+        raise LookupError(f"No route exists for name {name!r} and params {sorted(params)}")
+    return ROUTE_PATHS[name].format(**{k: str(v) for k, v in params.items()})
+
+
+class App(Namespace):
+    """`request.app`: its `state`, and `url_path_for` for the routes plugins link to."""
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        return url_path_for(name, **params)
+
+
+# The `__request__` of the hook call in progress, set by the worker around each call:
+# what `open_webui.main.app.state` resolves through.
+calling: contextvars.ContextVar["PluginRequest | None"] = contextvars.ContextVar(
+    "fnplatform_calling_request", default=None
+)
+
+
 class PluginRequest:
     """What a hook's `__request__` is: FastAPI's Request, as far as plugins read it."""
 
@@ -255,7 +284,7 @@ class PluginRequest:
         state = data.get("state") or {}
         self.state = Namespace({"user": _user_model(state.get("user") or {})})
         app_state = (data.get("app") or {}).get("state") or {}
-        self.app = Namespace(
+        self.app = App(
             {
                 "state": Namespace(
                     {

@@ -26,6 +26,7 @@ from typing import Any
 
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
+from functions.services.request import calling as calling_request
 from functions.services.request import plugin_request
 from functions.services.runtime import _arguments, html_of, response_value, stream_pipe
 from functions.workers.protocol import (
@@ -211,6 +212,7 @@ class Worker:
                 raise LookupError(f"request {request['ref'][:12]} not sent")
             request = self.requests[request["ref"]]
         fields = data | {"request": plugin_request(request)}
+        calling_request.set(fields["request"])  # open_webui.main.app.state, for this call
         return CallContext(**fields, event_emitter=emit, event_call=ask)
 
     def prepared(self, message: dict[str, Any]):

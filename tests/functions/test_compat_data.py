@@ -615,5 +615,5 @@ def test_names_we_do_not_provide_fail_naming_them(module, name):
 
 
 def test_a_router_we_do_not_provide_fails_naming_it():
-    with pytest.raises(ModuleNotFoundError, match=r"open_webui\.routers\.files"):
-        importlib.import_module("open_webui.routers.files")
+    with pytest.raises(ModuleNotFoundError, match=r"open_webui\.routers\.audio"):
+        importlib.import_module("open_webui.routers.audio")

@@ -196,7 +196,7 @@ def test_newer_open_webui_version_and_pipelines_hooks_are_warned():
             id="import",
         ),
         pytest.param(
-            "from open_webui.routers.images import upload_image\n",
+            "from open_webui.routers.audio import transcribe\n",
             "import_error",
             "ModuleNotFoundError",
             1,

@@ -6,7 +6,7 @@ description: Uses an Open WebUI server module that fnplatform does not provide.
 required_open_webui_version: 0.6.0
 """
 
-from open_webui.routers.images import upload_image
+from open_webui.routers.audio import transcribe
 from pydantic import BaseModel
 
 

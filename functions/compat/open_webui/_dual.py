@@ -58,8 +58,14 @@ def dual(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        if called_with_await(sys._getframe(1)):
-            return sync_to_async(target, thread_sensitive=False)(*args, **kwargs)
-        return run_blocking(target, *args, **kwargs)
+        return call_dual(sys._getframe(1), target, *args, **kwargs)
 
     return wrapper
+
+
+def call_dual(frame, target, *args, **kwargs) -> Any:
+    """Run sync `target` for the code in `frame`: a coroutine when that code awaits the
+    result, else the value (for shims whose upstream function changed from sync to async)."""
+    if called_with_await(frame):
+        return sync_to_async(target, thread_sensitive=False)(*args, **kwargs)
+    return run_blocking(target, *args, **kwargs)

@@ -84,4 +84,5 @@ FORWARD_SESSION_INFO_HEADER_CHAT_ID = "X-OpenWebUI-Chat-Id"
 FORWARD_SESSION_INFO_HEADER_MESSAGE_ID = "X-OpenWebUI-Message-Id"
 
 OFFLINE_MODE = False
+DATABASE_SCHEMA = None  # plugins get no database (open_webui.internal.db)
 BYPASS_MODEL_ACCESS_CONTROL = False

@@ -1,0 +1,1 @@
+"""Open WebUI's `open_webui.internal` package: only `db`, which gives no database."""
