@@ -123,7 +123,8 @@ async def test_a_process_worker_loads_the_module_for_its_saver_and_hooks_for_the
         text = await saved_answer(function, bob, process_executor)
     finally:
         await process_executor.stop()
-    assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
+    # At load, alice (staff) is an ordinary user: her own record, never everyone's.
+    assert text == "fnplatform|alice@example.com|roster|alice@example.com|1"
 
 
 async def test_an_inline_worker_loads_the_module_for_its_saver_too(
@@ -133,7 +134,8 @@ async def test_an_inline_worker_loads_the_module_for_its_saver_too(
 
     function = await sync_to_async(save_roster)(alice, plugin_source, settings, "inline")
     text = await saved_answer(function, bob)
-    assert text == "fnplatform|alice@example.com,bob@example.com|roster|alice@example.com|1"
+    # At load, alice (staff) is an ordinary user: her own record, never everyone's.
+    assert text == "fnplatform|alice@example.com|roster|alice@example.com|1"
 
 
 def test_stored_code_loads_for_the_author_of_its_revision(settings, alice, bob, plugin_source):
@@ -190,7 +192,7 @@ def test_a_write_shim_in_init_is_refused_too(settings, alice):
         function_create(user=alice, id="memo", content=WRITES_IN_INIT)
 
 
-async def test_a_load_token_is_given_back_once_the_module_is_loaded(tmp_path):
+def _connection(on_send):
     from functions.workers.connection import WorkerConnection
 
     connection = WorkerConnection()
@@ -198,31 +200,66 @@ async def test_a_load_token_is_given_back_once_the_module_is_loaded(tmp_path):
 
     async def send(message):
         sent.append(message)
+        if "load_token" in message:
+            await on_send(connection, message)
         await connection.deliver({"op": "result", "id": message["id"], "value": None})
 
-    async def served(name, args, kwargs):
-        return "served"
-
     connection.send = send
-    request = {"id": "c1", "function_id": "f", "sha256": "abc", "source": "x"}
+    return connection, sent
+
+
+async def _served(name, args, kwargs):
+    return "served"
+
+
+def _ask(token: str) -> dict:
+    return {"call": token, "name": "n", "args": [], "kwargs": {}}
+
+
+async def _run(connection, request: dict) -> None:
     calls = connection.call(
-        request, on_event=None, on_event_call=None, timeout=5, on_host=served, on_load_host=served
+        request,
+        on_event=None,
+        on_event_call=None,
+        timeout=5,
+        on_host=_served,
+        on_load_host=_served,
     )
     async for _ in calls:
-        load_token = sent[0]["load_token"]
-        ask = {"call": load_token, "name": "n", "args": [], "kwargs": {}}
-        assert (await connection.answer_host(ask))["value"] == "served"
-        assert (await connection.answer_host({"call": load_token, "release": True}))["ok"]
-        assert "refused" in (await connection.answer_host(ask))["error"]
-        # The call's own token is never given back that way.
-        await connection.answer_host({"call": sent[0]["token"], "release": True})
-        assert (await connection.answer_host(ask | {"call": sent[0]["token"]}))["ok"]
-    # The code is loaded now: the next call of that version carries no load token.
-    async for _ in connection.call(
-        {**request, "id": "c2"}, on_event=None, on_event_call=None, timeout=5, on_load_host=served
-    ):
         pass
+
+
+REQUEST = {"id": "c1", "function_id": "f", "sha256": "abc", "source": "x"}
+
+
+async def test_a_load_token_is_given_back_once_the_module_is_loaded():
+    async def while_loading(connection, message):
+        load_token = message["load_token"]
+        assert (await connection.answer_host(_ask(load_token)))["value"] == "served"
+        assert (await connection.answer_host({"call": load_token, "release": True}))["ok"]
+        assert "refused" in (await connection.answer_host(_ask(load_token)))["error"]
+        # The call's own token is never given back that way.
+        await connection.answer_host({"call": message["token"], "release": True})
+        assert (await connection.answer_host(_ask(message["token"])))["ok"]
+
+    connection, sent = _connection(while_loading)
+    await _run(connection, REQUEST)
+    # The code is loaded now: the next call of that version carries no load token.
+    await _run(connection, {**REQUEST, "id": "c2"})
     assert "load_token" not in sent[1]
+
+
+async def test_a_load_token_the_worker_keeps_dies_when_the_hook_shows_it_runs():
+    kept: dict[str, str] = {}
+
+    async def keeps_it(connection, message):
+        kept["token"] = message["load_token"]
+        await connection.answer_host(_ask(message["token"]))  # the hook asks as its caller
+        kept["after_hook_asked"] = (await connection.answer_host(_ask(kept["token"])))["error"]
+
+    connection, _ = _connection(keeps_it)
+    await _run(connection, REQUEST)
+    assert "refused" in kept["after_hook_asked"]
 
 
 # The open_webui modules added for community code, used by plugins' hooks
