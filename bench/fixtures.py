@@ -2,9 +2,14 @@
 
 Run by bench/runtime.py as `python bench/fixtures.py STEP` (never against real data):
 
-- ``setup``: a staff user, an API key, the trivial pipe ``bench_echo`` and the streaming
-  pipe ``bench_stream`` (both active). Prints the API key's plaintext as JSON.
-- ``filters``: five trivial filters ``bench_filter_1..5``, active and global.
+- ``setup``: a staff user, an API key, the trivial pipe ``bench_echo``, the streaming
+  pipes ``bench_stream`` (a sync generator) and ``bench_astream`` (an async generator),
+  and the blocking pipe ``bench_sleeper`` (all active). Prints the API key's plaintext
+  as JSON.
+- ``filters``: five trivial filters ``bench_filter_1..5`` (``inlet`` and ``outlet``),
+  active and global.
+- ``stream-filters``: the same five filters get a trivial ``stream`` hook too (a new
+  revision of each).
 - ``action``: the trivial action ``bench_action``, active and global.
 
 Everything goes through the project's services, as the admin would.
@@ -43,6 +48,18 @@ class Pipe:
             yield f"t{i} "
 '''
 
+ASTREAM_PIPE = '''"""
+title: Bench Async Stream
+description: Streams 2,000 small chunks from an async generator for the benchmark.
+"""
+
+
+class Pipe:
+    async def pipe(self, body):
+        for i in range(2000):
+            yield f"t{i} "
+'''
+
 SLEEP_PIPE = '''"""
 title: Bench Sleeper
 description: A sync pipe that blocks for 2 s, as many community pipes do (time.sleep, requests).
@@ -69,6 +86,14 @@ class Filter:
     def outlet(self, body):
         return body
 '''
+
+STREAM_FILTER = (
+    FILTER
+    + """
+    def stream(self, event):
+        return event
+"""
+)
 
 ACTION = '''"""
 title: Bench Action
@@ -120,6 +145,7 @@ def setup() -> dict:
     _, key = api_key_create(user=user, name="benchmark")
     _install(user, "bench_echo", ECHO_PIPE)
     _install(user, "bench_stream", STREAM_PIPE)
+    _install(user, "bench_astream", ASTREAM_PIPE)
     _install(user, "bench_sleeper", SLEEP_PIPE)
     return {"api_key": key}
 
@@ -132,12 +158,28 @@ def filters() -> dict:
     return {"filters": ids}
 
 
+def stream_filters() -> dict:
+    from functions.models import Function
+    from functions.services.functions import function_update
+
+    user = _staff()
+    ids = [f"bench_filter_{n}" for n in range(1, FILTER_COUNT + 1)]
+    for n, function_id in enumerate(ids, start=1):
+        function = Function.objects.get(pk=function_id)
+        function_update(user=user, function=function, content=STREAM_FILTER.format(n=n))
+    hooks = {
+        function_id: Function.objects.get(pk=function_id).revisions.first().load_result.get("hooks")
+        for function_id in ids
+    }
+    return {"stream_filters": ids, "hooks": hooks}
+
+
 def action() -> dict:
     _install(_staff(), "bench_action", ACTION, is_global=True)
     return {"action": "bench_action"}
 
 
-STEPS = {"setup": setup, "filters": filters, "action": action}
+STEPS = {"setup": setup, "filters": filters, "stream-filters": stream_filters, "action": action}
 
 
 def main() -> None:

@@ -1,16 +1,27 @@
-"""Benchmark the plugin runtime over loopback and print one table.
+"""Benchmark the plugin runtime over loopback against the bare-Django floor, in one run.
 
-Starts the app with the embedded default (SQLite and the in-memory channel layer in a
-fresh temporary data dir), installs trivial plugins through bench/fixtures.py, runs
-daphne on a free port and measures with httpx:
+Starts two servers with the same daphne binary and flags on loopback: the app with the
+embedded default (SQLite and the in-memory channel layer in a fresh temporary data dir,
+trivial plugins installed through bench/fixtures.py), and the floor (bench/floor: a bare
+Django async view answering a constant completion or a constant SSE stream). The same
+httpx client settings (keep-alive, limits) drive both, taking turns, and measure:
 
-1. a non-streaming completion through a trivial pipe, at concurrency 1 and 32;
-2. the same with five global filters (trivial inlet and outlet);
-3. a streamed completion from a pipe yielding 2,000 chunks: time to first chunk, chunks/s;
-4. an action call.
+1. a non-streaming completion, floor and trivial pipe, at concurrency 1 and 32;
+2. a 2,000-chunk stream: the floor's, a sync and an async generator pipe's;
+3. a trivial pipe beside four blocking sync pipes;
+4. an action call;
+5. five global no-op filters: completions, `/api/chat/completed`, and the stream again
+   once the filters have a `stream` hook;
+6. the server's and its workers' memory, daphne's start, and a second `make run` (on
+   this checkout, with a fresh data dir) to the first 200 of /health.
+
+It prints issue 10's targets as ratios to the floor (or to the trivial pipe) measured in
+this run, each met or not, then every measured row.
 
 Run: .venv/bin/python bench/runtime.py [--quick] [--json PATH] [--timeout SECONDS]
-It stops by itself; daphne is stopped and the data dir removed whatever happens.
+         [--no-make-run]
+It stops by itself; every server it started is stopped and its temporary dirs removed
+whatever happens.
 """
 
 import argparse
@@ -18,6 +29,7 @@ import asyncio
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -26,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -42,7 +54,14 @@ STREAM_BODY = {
     "messages": [{"role": "user", "content": "hi"}],
     "stream": True,
 }
+ASTREAM_BODY = STREAM_BODY | {"model": "bench_astream"}
 ACTION_BODY = {"model": "bench_echo", "messages": [], "id": "m1"}
+COMPLETED_BODY = {
+    "model": "bench_echo",
+    "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}],
+    "chat_id": "bench-chat",
+    "id": "m1",
+}
 STREAM_CHUNKS = 2000
 
 # Environment variables that would take the app away from its embedded default or
@@ -67,12 +86,25 @@ class Counts:
     serial: int = 200  # requests at concurrency 1
     concurrent: int = 1000  # requests at concurrency 32
     concurrency: int = 32
-    stream_runs: int = 10
-    actions: int = 200
+    stream_runs: int = 20  # per side: floor, sync and async generator pipes
+    filtered_stream_runs: int = 3  # a stream through five stream hooks is slow
+    actions: int = 200  # action calls, and /api/chat/completed calls
+    rounds: int = 4  # paired sides take turns in this many batches
     phase_seconds: float = 60.0  # a phase stops early (and says so) past this
+    make_run: bool = True
 
 
-QUICK = Counts(warmup=5, serial=30, concurrent=128, stream_runs=3, actions=30, phase_seconds=20)
+QUICK = Counts(
+    warmup=5,
+    serial=40,
+    concurrent=128,
+    stream_runs=3,
+    filtered_stream_runs=1,
+    actions=30,
+    rounds=2,
+    phase_seconds=20,
+    make_run=False,
+)
 
 
 @dataclass
@@ -174,7 +206,7 @@ def commit() -> str | None:
     return (out.stdout.strip() or None) if out.returncode == 0 else None
 
 
-# The app
+# The servers
 
 
 def free_port() -> int:
@@ -183,25 +215,98 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class App:
-    """The app in a temporary data dir: migrated, seeded, and served by daphne."""
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.data_dir = Path(tempfile.mkdtemp(prefix="fnplatform-bench-"))
-        self.env = {k: v for k, v in os.environ.items() if k not in CLEARED_ENV}
-        self.env["FNPLATFORM_DATA_DIR"] = str(self.data_dir)
-        self.env["PYTHONUNBUFFERED"] = "1"
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.daphne: subprocess.Popen | None = None
-        self.log_path = self.data_dir / "daphne.log"
+
+class Deadline:
+    def __init__(self, at: float):
+        self.at = at
 
     def remaining(self, cap: float = 120.0) -> float:
-        left = self.deadline - time.monotonic()
+        left = self.at - time.monotonic()
         if left <= 0:
             raise BenchError("out of time (--timeout)")
         return min(cap, left)
+
+
+def wait_for_health(base_url: str, until: float, process: subprocess.Popen, log) -> float:
+    """Poll GET /health until a 200; return the monotonic time it came."""
+    while time.monotonic() < until:
+        if process.poll() is not None:
+            raise BenchError(f"server exited with {process.returncode}:\n{log()}")
+        try:
+            response = httpx.get(f"{base_url}/health", timeout=2)
+            if response.status_code == 200:
+                return time.monotonic()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise BenchError(f"the server did not answer /health in time:\n{log()}")
+
+
+class Daphne:
+    """One ASGI application served by the project's daphne on a free loopback port,
+    with the same flags for the app and the floor."""
+
+    def __init__(self, name: str, application: str, cwd: Path, env: dict, log_dir: Path, deadline):
+        self.name = name
+        self.application = application
+        self.cwd = cwd
+        self.env = env
+        self.deadline = deadline
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log_path = log_dir / f"{name}-daphne.log"
+
+    def start(self) -> float:
+        """Start daphne; return the seconds from launching it to the first 200 of /health."""
+        log = self.log_path.open("a")
+        began = time.monotonic()
+        # Verbosity 0: no per-request access log lines, which would be measured too.
+        self.process = subprocess.Popen(
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", self.application],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        until = time.monotonic() + self.deadline.remaining(60)
+        return wait_for_health(self.base_url, until, self.process, self.log) - began
+
+    def log(self, lines: int = 40) -> str:
+        return "\n".join(_read(str(self.log_path)).splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process and self.process.poll() is None else None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+class App:
+    """The app in a temporary data dir: migrated, seeded, and served by daphne."""
+
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
+        self.data_dir = Path(tempfile.mkdtemp(prefix="fnplatform-bench-"))
+        self.env = base_env()
+        self.env["FNPLATFORM_DATA_DIR"] = str(self.data_dir)
+        self.server = Daphne(
+            "app", "fnplatform.asgi:application", ROOT, self.env, self.data_dir, deadline
+        )
+        self.base_url = self.server.base_url
 
     def run(self, *args: str) -> str:
         try:
@@ -211,7 +316,7 @@ class App:
                 env=self.env,
                 capture_output=True,
                 text=True,
-                timeout=self.remaining(),
+                timeout=self.deadline.remaining(),
             )
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"{' '.join(args)} timed out") from exc
@@ -226,56 +331,187 @@ class App:
     def migrate(self) -> None:
         self.run("manage.py", "migrate", "--noinput", "--verbosity", "0")
 
-    def start(self) -> None:
-        log = self.log_path.open("w")
-        # Verbosity 0: no per-request access log lines, which would be measured too.
-        self.daphne = subprocess.Popen(
-            [
-                str(DAPHNE),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-v",
-                "0",
-                "fnplatform.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        until = time.monotonic() + self.remaining(60)
-        while time.monotonic() < until:
-            if self.daphne.poll() is not None:
-                raise BenchError(f"daphne exited with {self.daphne.returncode}:\n{self.log()}")
-            try:
-                response = httpx.get(f"{self.base_url}/health", timeout=2)
-                if response.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise BenchError(f"daphne did not answer /health in time:\n{self.log()}")
-
-    def log(self, lines: int = 40) -> str:
-        return "\n".join(_read(str(self.log_path)).splitlines()[-lines:])
+    def start(self) -> float:
+        return self.server.start()
 
     def stop(self) -> None:
-        if self.daphne is not None and self.daphne.poll() is None:
-            self.daphne.terminate()
-            try:
-                self.daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.daphne.kill()
-                self.daphne.wait(timeout=10)
+        self.server.stop()
+
+    def log(self) -> str:
+        return self.server.log()
 
     def cleanup(self) -> None:
         try:
             self.stop()
         finally:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class Floor:
+    """bench/floor served by the same daphne, run from bench/ so that the project's
+    root is not on its path: no database, no apps, no middleware."""
+
+    def __init__(self, deadline: Deadline):
+        self.dir = Path(tempfile.mkdtemp(prefix="fnplatform-bench-floor-"))
+        env = {k: v for k, v in base_env().items() if k != "PYTHONPATH"}
+        env["DJANGO_SETTINGS_MODULE"] = "floor.settings"
+        self.server = Daphne("floor", "floor.asgi:application", BENCH_DIR, env, self.dir, deadline)
+        self.base_url = self.server.base_url
+
+    def start(self) -> float:
+        return self.server.start()
+
+    def log(self) -> str:
+        return self.server.log()
+
+    def cleanup(self) -> None:
+        try:
+            self.server.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MakeRun:
+    """`make run` on this (already set up) checkout with a fresh data dir and a free
+    port: the first run sets the data dir up, the second is the one timed."""
+
+    def __init__(self, deadline: Deadline):
+        self.deadline = deadline
+        self.data_dir = Path(tempfile.mkdtemp(prefix="fnplatform-bench-make-"))
+        self.env = {
+            k: v
+            for k, v in base_env().items()
+            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "PYTHONPATH")
+        }
+        port = free_port()
+        self.env |= {
+            "FNPLATFORM_DATA_DIR": str(self.data_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "FNPLATFORM_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        }
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = self.data_dir / "make-run.log"
+        self.process: subprocess.Popen | None = None
+
+    def log(self, lines: int = 40) -> str:
+        return "\n".join(_read(str(self.log_path)).splitlines()[-lines:])
+
+    def once(self) -> float:
+        """Launch `make run`, return the seconds to the first 200 of /health, stop it."""
+        log = self.log_path.open("a")
+        began = time.monotonic()
+        # A session of its own: make, daphne and anything they start stop together.
+        self.process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            until = time.monotonic() + self.deadline.remaining(120)
+            return wait_for_health(self.base_url, until, self.process, self.log) - began
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                process.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def cleanup(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+# Memory
+
+
+def _status_kib(pid: int, key: str) -> int | None:
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _pss_kib(pid: int) -> int | None:
+    for line in _read(f"/proc/{pid}/smaps_rollup").splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return None
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _read(f"/proc/{entry.name}/stat")
+        if not stat:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@dataclass
+class Memory:
+    server_rss_mb: float | None
+    workers: int
+    workers_rss_mb: float
+    workers_pss_mb: float | None
+    largest_worker_rss_mb: float
+    other_processes: int
+    other_rss_mb: float
+
+
+def memory_of(pid: int | None) -> Memory | None:
+    """The server's resident memory, and its workers' (the processes running
+    functions.workers.worker among its descendants; bubblewrap's are the others)."""
+    if pid is None:
+        return None
+    workers, others = [], []
+    for child in descendants(pid):
+        cmdline = _read(f"/proc/{child}/cmdline").replace("\0", " ")
+        rss = _status_kib(child, "VmRSS")
+        if rss is None:
+            continue
+        if "functions.workers.worker" in cmdline and "bwrap" not in cmdline.split(" ", 1)[0]:
+            workers.append((child, rss))
+        else:
+            others.append((child, rss))
+    pss = [_pss_kib(child) for child, _ in workers]
+    server = _status_kib(pid, "VmRSS")
+    return Memory(
+        server_rss_mb=server / 1024 if server is not None else None,
+        workers=len(workers),
+        workers_rss_mb=sum(rss for _, rss in workers) / 1024,
+        workers_pss_mb=sum(pss) / 1024 if pss and None not in pss else None,
+        largest_worker_rss_mb=max((rss for _, rss in workers), default=0) / 1024,
+        other_processes=len(others),
+        other_rss_mb=sum(rss for _, rss in others) / 1024,
+    )
 
 
 # Measurements
@@ -302,6 +538,12 @@ class Run:
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
     truncated: bool = False
+
+    def add(self, other: "Run") -> None:
+        self.latencies += other.latencies
+        self.errors += other.errors
+        self.wall += other.wall
+        self.truncated = self.truncated or other.truncated
 
 
 async def hammer(client, total: int, concurrency: int, budget: float, send) -> Run:
@@ -333,6 +575,18 @@ async def hammer(client, total: int, concurrency: int, budget: float, send) -> R
     return run
 
 
+async def alternate(sides: list, total: int, concurrency: int, counts: "Counts") -> list[Run]:
+    """Run each (client, send) side `total` times, in `counts.rounds` alternating batches,
+    so that the machine's load drifts over all sides alike."""
+    runs = [Run() for _ in sides]
+    batch = max(1, total // counts.rounds)
+    budget = counts.phase_seconds / counts.rounds
+    for _ in range(counts.rounds):
+        for run, (client, send) in zip(runs, sides, strict=True):
+            run.add(await hammer(client, batch, concurrency, budget, send))
+    return runs
+
+
 async def send_completion(client: httpx.AsyncClient) -> str | None:
     response = await client.post("/api/chat/completions", json=CHAT_BODY)
     if response.status_code != 200:
@@ -346,6 +600,14 @@ async def send_action(client: httpx.AsyncClient) -> str | None:
     if response.status_code != 200:
         return f"HTTP {response.status_code}: {response.text[:200]}"
     return None if response.json() == {"ok": True} else f"unexpected {response.text[:200]}"
+
+
+async def send_completed(client: httpx.AsyncClient) -> str | None:
+    response = await client.post("/api/chat/completed", json=COMPLETED_BODY)
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    messages = response.json().get("messages") or [{}]
+    return None if messages[-1].get("content") == "ok" else f"unexpected {response.text[:200]}"
 
 
 def row_of(scenario: str, concurrency: int, run: Run) -> Row:
@@ -365,14 +627,18 @@ def row_of(scenario: str, concurrency: int, run: Run) -> Row:
     )
 
 
-async def completions(client, counts: Counts, label: str) -> list[Row]:
-    warm = await hammer(client, counts.warmup, 1, counts.phase_seconds, send_completion)
-    if warm.errors:
-        raise BenchError(f"{label}: warm-up failed: {warm.errors[0]}")
+async def warm(client, counts: Counts, label: str, send=send_completion) -> None:
+    run = await hammer(client, counts.warmup, 1, counts.phase_seconds, send)
+    if run.errors:
+        raise BenchError(f"{label}: warm-up failed: {run.errors[0]}")
+
+
+async def completions(sides: list, counts: Counts, labels: list[str]) -> list[Row]:
+    """Serial then concurrent completions, each side in alternating batches."""
     rows = []
     for concurrency, total in ((1, counts.serial), (counts.concurrency, counts.concurrent)):
-        run = await hammer(client, total, concurrency, counts.phase_seconds, send_completion)
-        rows.append(row_of(label, concurrency, run))
+        runs = await alternate(sides, total, concurrency, counts)
+        rows += [row_of(label, concurrency, run) for label, run in zip(labels, runs, strict=True)]
     return rows
 
 
@@ -414,12 +680,12 @@ async def blocking(client, counts: Counts) -> list[Row]:
     ]
 
 
-async def one_stream(client: httpx.AsyncClient) -> tuple[float, float, int]:
+async def one_stream(client: httpx.AsyncClient, body: dict) -> tuple[float, float, int]:
     """Return (time to first chunk, whole time, data chunks before [DONE])."""
     began = time.perf_counter()
     first = None
     chunks = 0
-    async with client.stream("POST", "/api/chat/completions", json=STREAM_BODY) as response:
+    async with client.stream("POST", "/api/chat/completions", json=body) as response:
         if response.status_code != 200:
             await response.aread()
             raise BenchError(f"stream: HTTP {response.status_code}: {response.text[:200]}")
@@ -439,74 +705,361 @@ async def one_stream(client: httpx.AsyncClient) -> tuple[float, float, int]:
     raise BenchError("stream: ended without data: [DONE]")
 
 
-async def streaming(client, counts: Counts) -> list[Row]:
-    await one_stream(client)  # warm-up
-    firsts, totals, rates, seen = [], [], [], set()
+@dataclass
+class Streams:
+    firsts: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    seen: set[int] = field(default_factory=set)
+    truncated: bool = False
+
+    def rows(self, label: str) -> list[Row]:
+        notes = [f"{'/'.join(map(str, sorted(self.seen)))} data chunks per stream"]
+        return [
+            Row(
+                f"{label}: first chunk",
+                1,
+                len(self.firsts),
+                p50(self.firsts),
+                p99(self.firsts),
+                None,
+                "",
+                truncated=self.truncated,
+            ),
+            Row(
+                f"{label}: whole stream",
+                1,
+                len(self.totals),
+                p50(self.totals),
+                p99(self.totals),
+                p50(self.rates),
+                "chunks/s",
+                truncated=self.truncated,
+                notes=notes,
+            ),
+        ]
+
+
+async def streaming(sides: list, runs: int, counts: Counts) -> list[Streams]:
+    """`runs` streams from each (client, body) side, taking turns."""
+    for client, body in sides:
+        await one_stream(client, body)  # warm-up
+    results = [Streams() for _ in sides]
     stop_at = time.perf_counter() + counts.phase_seconds
-    truncated = False
-    for _ in range(counts.stream_runs):
+    for _ in range(runs):
         if time.perf_counter() > stop_at:
-            truncated = True
+            for result in results:
+                result.truncated = True
             break
-        first, total, chunks = await one_stream(client)
-        firsts.append(ms(first))
-        totals.append(ms(total))
-        rates.append(chunks / total)
-        seen.add(chunks)
-    notes = [f"{'/'.join(map(str, sorted(seen)))} data chunks per stream"]
-    label = f"Streamed completion, {STREAM_CHUNKS:,} chunks"
-    return [
-        Row(
-            f"{label}: first chunk",
-            1,
-            len(firsts),
-            p50(firsts),
-            p99(firsts),
-            None,
-            "",
-            truncated=truncated,
-        ),
-        Row(
-            f"{label}: whole stream",
-            1,
-            len(totals),
-            p50(totals),
-            p99(totals),
-            p50(rates),
-            "chunks/s",
-            truncated=truncated,
-            notes=notes,
-        ),
-    ]
+        for result, (client, body) in zip(results, sides, strict=True):
+            first, total, chunks = await one_stream(client, body)
+            result.firsts.append(ms(first))
+            result.totals.append(ms(total))
+            result.rates.append(chunks / total)
+            result.seen.add(chunks)
+    return results
 
 
-async def actions(client, counts: Counts) -> list[Row]:
-    warm = await hammer(client, counts.warmup, 1, counts.phase_seconds, send_action)
-    if warm.errors:
-        raise BenchError(f"action: warm-up failed: {warm.errors[0]}")
-    run = await hammer(client, counts.actions, 1, counts.phase_seconds, send_action)
-    return [row_of("Action call (trivial action)", 1, run)]
+async def serial(client, counts: Counts, label: str, send) -> Row:
+    await warm(client, counts, label, send)
+    run = await hammer(client, counts.actions, 1, counts.phase_seconds, send)
+    return row_of(label, 1, run)
 
 
-async def measure(app: App, counts: Counts, key: str) -> list[Row]:
-    headers = {"Authorization": f"Bearer {key}"}
+def client_for(base_url: str, key: str, counts: Counts) -> httpx.AsyncClient:
+    """The same client, limits and keep-alive for the app and the floor."""
     limits = httpx.Limits(max_connections=counts.concurrency * 2, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=app.base_url, headers=headers, limits=limits, timeout=30
-    ) as client:
-        print("  completions through a trivial pipe ...", file=sys.stderr)
-        rows = await completions(client, counts, "Completion, trivial pipe")
-        print("  streamed completions ...", file=sys.stderr)
-        stream_rows = await streaming(client, counts)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        limits=limits,
+        timeout=30,
+    )
+
+
+FLOOR = "Floor (bare Django view)"
+TRIVIAL = "Completion, trivial pipe"
+FILTERED = "Completion, trivial pipe + 5 global filters"
+STREAM_LABEL = f"Streamed completion, {STREAM_CHUNKS:,} chunks"
+
+
+async def measure(app: App, floor: Floor, counts: Counts, key: str) -> dict[str, Row]:
+    """Every measured row, by name; the floor's and the app's taking turns where paired."""
+    out: dict[str, Row] = {}
+
+    def keep(*rows: Row) -> None:
+        for row in rows:
+            out[f"{row.scenario} @{row.concurrency}"] = row
+
+    async with (
+        client_for(app.base_url, key, counts) as client,
+        client_for(floor.base_url, key, counts) as floor_client,
+    ):
+        sides = [(floor_client, send_completion), (client, send_completion)]
+        print("  completions: floor and trivial pipe, taking turns ...", file=sys.stderr)
+        await warm(floor_client, counts, "floor")
+        await warm(client, counts, "trivial pipe")
+        keep(*await completions(sides, counts, [FLOOR, TRIVIAL]))
+
+        print("  streams: floor, sync and async generator pipes, taking turns ...", file=sys.stderr)
+        floor_s, sync_s, async_s = await streaming(
+            [(floor_client, STREAM_BODY), (client, STREAM_BODY), (client, ASTREAM_BODY)],
+            counts.stream_runs,
+            counts,
+        )
+        keep(*floor_s.rows(f"{FLOOR}, {STREAM_CHUNKS:,}-chunk SSE"))
+        keep(*sync_s.rows(f"{STREAM_LABEL}, sync generator"))
+        keep(*async_s.rows(f"{STREAM_LABEL}, async generator"))
+
         print("  a trivial pipe beside blocking sync pipes ...", file=sys.stderr)
-        stream_rows += await blocking(client, counts)
+        keep(*await blocking(client, counts))
+
         print("  action calls ...", file=sys.stderr)
         await asyncio.to_thread(app.fixtures, "action")
-        action_rows = await actions(client, counts)
-        print("  completions with five global filters ...", file=sys.stderr)
+        keep(await serial(client, counts, "Action call (trivial action)", send_action))
+
+        print("  five global filters (inlet, outlet) ...", file=sys.stderr)
         await asyncio.to_thread(app.fixtures, "filters")
-        rows += await completions(client, counts, "Completion, trivial pipe + 5 global filters")
-    return rows + stream_rows + action_rows
+        await warm(client, counts, "filters")
+        keep(*await completions([(client, send_completion)], counts, [FILTERED]))
+        keep(
+            await serial(
+                client, counts, "/api/chat/completed, 5 global filters (outlet)", send_completed
+            )
+        )
+
+        print("  five global filters with a stream hook ...", file=sys.stderr)
+        hooks = (await asyncio.to_thread(app.fixtures, "stream-filters"))["hooks"]
+        if not all("stream" in json.dumps(h) for h in hooks.values()):
+            raise BenchError(f"stream-filters: no stream hook in the load reports: {hooks}")
+        (filtered_s,) = await streaming(
+            [(client, STREAM_BODY)], counts.filtered_stream_runs, counts
+        )
+        keep(*filtered_s.rows(f"{STREAM_LABEL}, sync generator + 5 stream filters"))
+    return out
+
+
+def restart_and_make_run(app: App, floor: Floor, counts: Counts, deadline) -> dict:
+    """Startup times: daphne on the app's set-up data dir and on the floor, then `make run`
+    twice on this checkout (the second is the target), each to the first 200 of /health."""
+    print("  startup: daphne again on the set-up data dir, then the floor ...", file=sys.stderr)
+    app.stop()
+    starts = {"app_daphne_restart_s": app.start()}
+    app.stop()
+    floor.server.stop()
+    starts["floor_daphne_restart_s"] = floor.start()
+    floor.server.stop()
+    if not counts.make_run:
+        return starts
+    make = MakeRun(deadline)
+    try:
+        print("  startup: make run, first (sets up a fresh data dir) ...", file=sys.stderr)
+        starts["make_run_first_s"] = make.once()
+        print("  startup: make run, second (timed) ...", file=sys.stderr)
+        starts["make_run_second_s"] = make.once()
+    except BenchError as exc:
+        starts["make_run_error"] = f"{exc}\n{make.log()}"
+    finally:
+        make.cleanup()
+    return starts
+
+
+# Targets
+
+
+@dataclass
+class Target:
+    measure: str
+    floor: str
+    fnplatform: str
+    ratio: str
+    target: str
+    met: bool | None  # None: not measured
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def targets(out: dict[str, Row], starts: dict, memory: Memory | None) -> list[Target]:
+    def row(name: str, concurrency: int = 1) -> Row | None:
+        return out.get(f"{name} @{concurrency}")
+
+    def p(name: str, concurrency: int = 1) -> float | None:
+        found = row(name, concurrency)
+        return found.p50_ms if found else None
+
+    def tput(name: str, concurrency: int = 1) -> float | None:
+        found = row(name, concurrency)
+        return found.throughput if found else None
+
+    def at_most(r: float | None, limit: float) -> bool | None:
+        return None if r is None else r <= limit
+
+    def at_least(r: float | None, limit: float) -> bool | None:
+        return None if r is None else r >= limit
+
+    def x(r: float | None) -> str:
+        if r is None:
+            return "-"
+        return f"{r:.3f}x" if r < 0.1 else f"{r:.2f}x"
+
+    conc = next(
+        (
+            row.concurrency
+            for key, row in out.items()
+            if key.startswith(TRIVIAL + " @") and row.concurrency > 1
+        ),
+        32,
+    )
+    result = []
+    floor_p50, trivial_p50 = p(FLOOR), p(TRIVIAL)
+    r = _ratio(trivial_p50, floor_p50)
+    result.append(
+        Target(
+            "Trivial pipe, c=1, p50",
+            f"{fmt(floor_p50, 2)} ms",
+            f"{fmt(trivial_p50, 2)} ms",
+            x(r),
+            "<= 1.5x floor",
+            at_most(r, 1.5),
+        )
+    )
+    floor_rps, trivial_rps = tput(FLOOR, conc), tput(TRIVIAL, conc)
+    r = _ratio(trivial_rps, floor_rps)
+    result.append(
+        Target(
+            f"Trivial pipe, c={conc}, req/s",
+            f"{fmt(floor_rps, 0)} req/s",
+            f"{fmt(trivial_rps, 0)} req/s",
+            x(r),
+            ">= 0.5x floor",
+            at_least(r, 0.5),
+        )
+    )
+    filtered_p50 = p(FILTERED)
+    per_filter = (filtered_p50 - trivial_p50) / 5 if filtered_p50 and trivial_p50 else None
+    r = _ratio(per_filter, floor_p50)
+    result.append(
+        Target(
+            "Each of 5 no-op filters (inlet, outlet), c=1, added p50",
+            f"{fmt(floor_p50, 2)} ms (p50)",
+            f"{fmt(per_filter, 2)} ms",
+            f"{x(r)} floor p50",
+            "< 0.2 ms (0.15x the issue's 1.3 ms floor)",
+            None if per_filter is None else per_filter < 0.2,
+        )
+    )
+    sync_rate = tput(f"{STREAM_LABEL}, sync generator: whole stream")
+    filtered_rate = tput(f"{STREAM_LABEL}, sync generator + 5 stream filters: whole stream")
+    r = _ratio(filtered_rate, sync_rate)
+    result.append(
+        Target(
+            "Stream with 5 stream filters vs without, chunks/s",
+            "-",
+            f"{fmt(filtered_rate, 0)} vs {fmt(sync_rate, 0)} chunks/s",
+            x(r),
+            ">= 0.8x (loses < 20 %)",
+            None if r is None else r > 0.8,
+        )
+    )
+    floor_rate = tput(f"{FLOOR}, {STREAM_CHUNKS:,}-chunk SSE: whole stream")
+    r = _ratio(sync_rate, floor_rate)
+    result.append(
+        Target(
+            f"{STREAM_CHUNKS:,}-chunk stream (sync generator), chunks/s",
+            f"{fmt(floor_rate, 0)} chunks/s",
+            f"{fmt(sync_rate, 0)} chunks/s",
+            x(r),
+            ">= 2x floor",
+            at_least(r, 2.0),
+        )
+    )
+    for kind in ("sync", "async"):
+        first = p(f"{STREAM_LABEL}, {kind} generator: first chunk")
+        r = _ratio(first, trivial_p50)
+        result.append(
+            Target(
+                f"First chunk, {kind} generator pipe, p50",
+                "-",
+                f"{fmt(first, 2)} ms",
+                f"{x(r)} trivial pipe",
+                "<= 1.5x trivial pipe p50",
+                at_most(r, 1.5),
+            )
+        )
+    action = p("Action call (trivial action)")
+    r = _ratio(action, trivial_p50)
+    result.append(
+        Target(
+            "Action call, p50",
+            "-",
+            f"{fmt(action, 2)} ms",
+            f"{x(r)} trivial pipe",
+            "<= 1x trivial pipe p50",
+            at_most(r, 1.0),
+        )
+    )
+    completed = p("/api/chat/completed, 5 global filters (outlet)")
+    r = _ratio(completed, trivial_p50)
+    result.append(
+        Target(
+            "/api/chat/completed (5 outlet filters), p50",
+            "-",
+            f"{fmt(completed, 2)} ms",
+            f"{x(r)} trivial pipe",
+            "<= 1x trivial pipe p50",
+            at_most(r, 1.0),
+        )
+    )
+    floor_start = starts.get("floor_daphne_restart_s")
+    second = starts.get("make_run_second_s")
+    daphne = starts.get("app_daphne_restart_s")
+    result.append(
+        Target(
+            "Second `make run` to first 200 of /health",
+            f"{fmt(floor_start, 2)} s (daphne)",
+            f"{fmt(second, 2)} s",
+            x(_ratio(second, floor_start)) + " floor start",
+            "< 2 s",
+            None if second is None else second < 2.0,
+        )
+    )
+    result.append(
+        Target(
+            "  daphne alone (set-up data dir) to first 200",
+            f"{fmt(floor_start, 2)} s",
+            f"{fmt(daphne, 2)} s",
+            x(_ratio(daphne, floor_start)) + " floor start",
+            "(proxy, < 2 s)",
+            None if daphne is None else daphne < 2.0,
+        )
+    )
+    server = memory.server_rss_mb if memory else None
+    floor_rss = starts.get("floor_rss_mb")
+    result.append(
+        Target(
+            "Server RSS after the run",
+            f"{fmt(floor_rss, 0)} MB",
+            f"{fmt(server, 0)} MB",
+            x(_ratio(server, floor_rss)) + " floor",
+            "< 150 MB",
+            None if server is None else server < 150,
+        )
+    )
+    if memory:
+        pss = f", PSS {fmt(memory.workers_pss_mb, 0)} MB" if memory.workers_pss_mb else ""
+        result.append(
+            Target(
+                "Workers' memory after the run",
+                "-",
+                f"{memory.workers} workers: RSS {fmt(memory.workers_rss_mb, 0)} MB{pss}",
+                f"largest {fmt(memory.largest_worker_rss_mb, 0)} MB",
+                "stated",
+                None,
+            )
+        )
+    return result
 
 
 # Output
@@ -514,6 +1067,20 @@ async def measure(app: App, counts: Counts, key: str) -> list[Row]:
 
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _grid(header: list[str], body: list[list[str]], right_from: int = 1) -> list[str]:
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        out = [
+            cell.ljust(width) if i < right_from else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return [line(header), rule, *(line(cells) for cells in body)]
 
 
 def table(rows: list[Row]) -> str:
@@ -530,19 +1097,23 @@ def table(rows: list[Row]) -> str:
         ]
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    lines = [line(header), rule, *(line(cells) for cells in body)]
+    lines = _grid(header, body)
     notes = [f"{row.scenario}: {note}" for row in rows for note in row.notes]
     if any(row.truncated for row in rows):
         notes.append("* stopped at the phase time limit before reaching its count")
     return "\n".join(lines + (["", *notes] if notes else []))
+
+
+def verdict(target: Target) -> str:
+    if target.met is None:
+        return "-" if target.target == "stated" or target.target.startswith("(") else "not measured"
+    return "met" if target.met else "NOT MET"
+
+
+def targets_table(found: list[Target]) -> str:
+    header = ["Target (issue 10)", "Floor", "fnplatform", "Ratio", "Target", "Verdict"]
+    body = [[t.measure, t.floor, t.fnplatform, t.ratio, t.target, verdict(t)] for t in found]
+    return "\n".join(_grid(header, body, right_from=99))
 
 
 def describe(info: dict, revision: str | None, counts: Counts, quick: bool) -> str:
@@ -557,11 +1128,14 @@ def describe(info: dict, revision: str | None, counts: Counts, quick: bool) -> s
             f"memory:  {info['memory_gib']} GiB",
             f"python:  {info['python']}",
             f"os:      {info['os']}",
-            f"load:    {info['load_average_1m']} (1-minute load average at start)",
+            f"load:    {info['load_average']} (1/5/15-minute load average at start)",
             "server:  daphne, one process, SQLite + in-memory channel layer, client on loopback",
+            "floor:   bench/floor on the same daphne and flags, the same client and keep-alive",
             f"counts:  warm-up {counts.warmup}, {counts.serial} requests at c=1, "
-            f"{counts.concurrent} at c={counts.concurrency}, {counts.stream_runs} streams, "
-            f"{counts.actions} action calls",
+            f"{counts.concurrent} at c={counts.concurrency} (each side in {counts.rounds} "
+            f"alternating batches), {counts.stream_runs} streams each "
+            f"({counts.filtered_stream_runs} with stream filters), {counts.actions} action "
+            "and completed calls",
         ]
     )
 
@@ -571,7 +1145,13 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument(
-        "--timeout", type=float, default=300, help="stop after this many seconds (default 300)"
+        "--timeout", type=float, default=420, help="stop after this many seconds (default 420)"
+    )
+    parser.add_argument(
+        "--make-run",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time a second `make run` to its first 200 (default: on, off with --quick)",
     )
     return parser.parse_args(argv)
 
@@ -580,32 +1160,73 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def run(args, counts: Counts, deadline: float) -> dict:
+def load_average() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def run(args, counts: Counts, deadline: Deadline) -> dict:
     info, revision = machine(), commit()
+    info["load_average"] = load_average()
     print(describe(info, revision, counts, args.quick), flush=True)
-    app = App(deadline)
     print("executor: process (sandboxed workers, one set per function)", flush=True)
+    app, floor = App(deadline), Floor(deadline)
+    starts: dict = {}
+    memory = None
     # Cleanup runs outside the event loop, so it happens on any exit, SIGTERM included.
     try:
         print(f"Preparing the app in {app.data_dir} ...", file=sys.stderr)
         app.migrate()
         key = app.fixtures("setup")["api_key"]
-        app.start()
-        print(f"daphne on {app.base_url}; measuring:", file=sys.stderr)
-        rows = asyncio.run(asyncio.wait_for(measure(app, counts, key), timeout=app.remaining(600)))
+        starts["app_daphne_first_s"] = app.start()
+        starts["floor_daphne_first_s"] = floor.start()
+        print(f"app on {app.base_url}, floor on {floor.base_url}; measuring:", file=sys.stderr)
+        out = asyncio.run(
+            asyncio.wait_for(measure(app, floor, counts, key), timeout=deadline.remaining(900))
+        )
+        memory = memory_of(app.server.pid)
+        floor_memory = memory_of(floor.server.pid)
+        starts["floor_rss_mb"] = floor_memory.server_rss_mb if floor_memory else None
+        starts |= restart_and_make_run(app, floor, counts, deadline)
     except BaseException:
-        if app.daphne is not None:
-            print(f"daphne log (last lines):\n{app.log()}", file=sys.stderr)
+        for server in (app, floor):
+            print(f"{server.server.name} daphne log (last lines):\n{server.log()}", file=sys.stderr)
         raise
     finally:
-        app.cleanup()
+        try:
+            app.cleanup()
+        finally:
+            floor.cleanup()
+    rows = list(out.values())
+    found = targets(out, starts, memory)
+    print(f"load:    {load_average()} (1/5/15-minute load average at the end)")
+    print()
+    print(targets_table(found))
     print()
     print(table(rows), flush=True)
+    if "make_run_first_s" in starts:
+        print(
+            "\nFirst `make run` (fresh data dir) to the first 200: "
+            f"{starts['make_run_first_s']:.2f} s"
+        )
+    if "make_run_error" in starts:
+        print(f"\n`make run` could not be timed: {starts['make_run_error']}")
+    if memory:
+        print(
+            f"Workers: {memory.workers} processes, RSS {memory.workers_rss_mb:.0f} MB in all "
+            f"(largest {memory.largest_worker_rss_mb:.0f} MB); "
+            f"{memory.other_processes} sandbox wrapper processes, {memory.other_rss_mb:.0f} MB"
+        )
     return {
         "machine": info,
         "commit": revision,
         "quick": args.quick,
         "counts": asdict(counts),
+        "startup": starts,
+        "memory": asdict(memory) if memory else None,
+        "targets": [asdict(t) | {"verdict": verdict(t)} for t in found],
         "results": [asdict(row) for row in rows],
     }
 
@@ -613,9 +1234,11 @@ def run(args, counts: Counts, deadline: float) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     counts = QUICK if args.quick else Counts()
+    if args.make_run is not None:
+        counts = replace(counts, make_run=args.make_run)
     # A SIGTERM unwinds like Ctrl-C, so daphne is stopped and the data dir removed.
     signal.signal(signal.SIGTERM, _terminate)
-    deadline = time.monotonic() + args.timeout
+    deadline = Deadline(time.monotonic() + args.timeout)
     try:
         result = run(args, counts, deadline)
     except BenchError as exc:
