@@ -565,12 +565,13 @@ def test_tool_specs_collapse_optional_types_and_leave_reserved_parameters_out():
 
 
 def test_tool_helpers_that_fnplatform_lacks_say_so():
+    import asyncio
+
     from functions.compat.open_webui.utils import plugin, tools
 
-    with pytest.raises(NotImplementedError, match="get_builtin_tools is not provided"):
-        tools.get_builtin_tools(None, {})
-    with pytest.raises(NotImplementedError, match="get_terminal_tools is not provided"):
-        tools.get_terminal_tools(None)
+    # No built-in tools and no terminal servers: upstream's answers when none is there.
+    assert tools.get_builtin_tools(None, {}, features={"web_search": True}) == {}
+    assert asyncio.run(tools.get_terminal_tools(None, "term", None, {})) == {}
     with pytest.raises(NotImplementedError, match="declare requirements in the function's"):
         plugin.install_frontmatter_requirements("requests")
     with pytest.raises(LookupError, match="no saved toolkits yet"):

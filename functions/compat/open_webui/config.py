@@ -7,6 +7,8 @@ exist, each with fnplatform's value or Open WebUI's default: `WEBUI_URL` (the
 `webui.url` that `Config.get` also answers), `TOOL_SERVER_CONNECTIONS` (none:
 fnplatform has no tool servers), `PERSISTENT_CONFIG_REGISTRY` (those two), and
 `get_config()`, the same values as upstream's nested config document.
+`BYPASS_ADMIN_ACCESS_CONTROL` is upstream's default (True): admins reach every
+connection (utils.access_control.has_connection_access).
 """
 
 from pathlib import Path
@@ -48,6 +50,7 @@ def _webui_url() -> str:
 WEBUI_URL = PersistentConfig("WEBUI_URL", "webui.url", _webui_url())
 TOOL_SERVER_CONNECTIONS = PersistentConfig("TOOL_SERVER_CONNECTIONS", "tool_server.connections", [])
 PERSISTENT_CONFIG_REGISTRY: list[PersistentConfig] = [WEBUI_URL, TOOL_SERVER_CONNECTIONS]
+BYPASS_ADMIN_ACCESS_CONTROL = True
 
 
 def get_config() -> dict[str, Any]:

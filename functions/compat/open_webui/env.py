@@ -78,8 +78,14 @@ AIOHTTP_CLIENT_TIMEOUT_MODEL_LIST = _int_or_none("AIOHTTP_CLIENT_TIMEOUT_MODEL_L
 # Upstream's newer name for the same timeout, still imported by some plugins.
 AIOHTTP_CLIENT_TIMEOUT_OPENAI_MODEL_LIST = AIOHTTP_CLIENT_TIMEOUT_MODEL_LIST
 
-# fnplatform never forwards user details to third parties on a plugin's behalf.
+# fnplatform never forwards user details to third parties on a plugin's behalf
+# (upstream's default too); the header names are upstream's defaults, which plugins
+# use when they forward them themselves (utils.headers.include_user_info_headers).
 ENABLE_FORWARD_USER_INFO_HEADERS = False
+FORWARD_USER_INFO_HEADER_USER_NAME = "X-OpenWebUI-User-Name"
+FORWARD_USER_INFO_HEADER_USER_ID = "X-OpenWebUI-User-Id"
+FORWARD_USER_INFO_HEADER_USER_EMAIL = "X-OpenWebUI-User-Email"
+FORWARD_USER_INFO_HEADER_USER_ROLE = "X-OpenWebUI-User-Role"
 FORWARD_SESSION_INFO_HEADER_CHAT_ID = "X-OpenWebUI-Chat-Id"
 FORWARD_SESSION_INFO_HEADER_MESSAGE_ID = "X-OpenWebUI-Message-Id"
 

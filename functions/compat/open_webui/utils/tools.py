@@ -14,13 +14,18 @@ are left out. The 0.3-era names
 
 fnplatform has no toolkits or tool servers yet (they arrive with their own issue):
 `get_tools` skips ids it does not know, as upstream skips unknown ids, so it
-answers {}; the built-in and terminal tools are not provided, and asking for them
-raises NotImplementedError naming the function.
+answers {}. It has no built-in tools (web search, knowledge, image generation, ...
+as upstream's native function calling offers them) and no terminal servers either,
+so `get_builtin_tools` answers what upstream answers when none is enabled ({},
+awaited as since 0.9.1 or called plainly as before) and `get_terminal_tools` what
+upstream answers for a terminal id it has no connection for ({}, not the
+`(tools, system prompt)` pair of a configured terminal).
 """
 
 import inspect
 import logging
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable
 from functools import partial, update_wrapper
@@ -30,6 +35,7 @@ from pydantic import BaseModel, Field, create_model
 
 from functions.services.signatures import parameters
 
+from .._dual import call_dual
 from ..models.tools import Tools
 
 log = logging.getLogger(__name__)
@@ -178,19 +184,35 @@ def get_tools(request: Any, tool_ids: list[str], user: Any, extra_params: dict) 
     return {}
 
 
-def _not_provided(name: str):
-    def missing(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            f"open_webui.utils.tools.{name} is not provided by fnplatform: it has no "
-            "built-in or terminal tools"
-        )
-
-    missing.__name__ = name
-    return missing
+def _no_builtin_tools(features: dict | None = None, model: dict | None = None) -> dict:
+    log.debug("get_builtin_tools: fnplatform has no built-in tools to enable")
+    return {}
 
 
-get_builtin_tools = _not_provided("get_builtin_tools")
-get_terminal_tools = _not_provided("get_terminal_tools")
+def get_builtin_tools(
+    request: Any = None,
+    extra_params: dict | None = None,
+    features: dict | None = None,
+    model: dict | None = None,
+    **_: Any,
+) -> Any:
+    """The built-in tools enabled for these features and this model: {} (there are none
+    here), a coroutine when awaited (0.9.1 on) and the dict itself when called plainly."""
+    return call_dual(sys._getframe(1), _no_builtin_tools, features, model)
+
+
+async def get_terminal_tools(
+    request: Any = None,
+    terminal_id: str | None = None,
+    user: Any = None,
+    extra_params: dict | None = None,
+    **_: Any,
+) -> dict:
+    """The tools of the terminal server `terminal_id`. fnplatform has no terminal server
+    connections, so, as upstream does for a terminal it cannot find, it answers {}."""
+    log.warning("get_terminal_tools: no terminal server %r (fnplatform has none)", terminal_id)
+    return {}
+
 
 # The names of Open WebUI 0.3 to 0.5, and of later versions, for the same functions.
 get_tools_specs = get_tool_specs

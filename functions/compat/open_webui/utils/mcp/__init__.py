@@ -1,0 +1,1 @@
+"""Mirrors open_webui.utils.mcp (its `client` module)."""
