@@ -12,6 +12,8 @@ its kind needs. Any failure raises SourceError, a ValidationError with code
 "invalid_source" that carries the exception type, message and source line.
 """
 
+import __future__
+
 import ast
 import importlib.metadata
 import inspect
@@ -47,6 +49,11 @@ PIPELINES_HOOKS = ("on_startup", "on_shutdown", "on_valves_updated")
 REQUIREMENT_ALIASES = {"bs4": "beautifulsoup4"}
 
 install_finder()
+# Plugin code is compiled as if it began with `from __future__ import annotations`:
+# annotations stay strings and are never evaluated at load, so a hook annotated with a
+# name its module never imports (`response: StreamingResponse`, imported inside the
+# method) still loads. Pydantic resolves Valves annotations from the module as usual.
+_LAZY_ANNOTATIONS = __future__.annotations.compiler_flag
 
 
 class SourceError(ValidationError):
@@ -291,7 +298,7 @@ def _write_source(source: str, function_id: str, digest: str, source_dir: Path |
 def _execute(source: str, function_id: str, path: Path):
     """Exec the source into a new module registered as function_<id>."""
     try:
-        code = compile(source.lstrip("\ufeff"), str(path), "exec")
+        code = compile(source.lstrip("\ufeff"), str(path), "exec", flags=_LAZY_ANNOTATIONS)
     except SyntaxError as exc:
         raise SourceError("syntax_error", type(exc).__name__, exc.msg, exc.lineno) from exc
     module = types.ModuleType(f"function_{function_id}")

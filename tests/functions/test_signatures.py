@@ -98,3 +98,39 @@ async def test_a_pipe_with_postponed_annotations_gets_its_reserved_arguments():
     chunks = [c async for c in runtime.run_pipe(call, {"messages": []}, _context(recorder))]
     assert "".join(c.text for c in chunks) == "relayed for bob"
     assert recorder.events[0].data["description"] == "relaying"
+
+
+BIFROST_SHAPED = """
+from typing import Literal, List, Optional, Union
+from pydantic import BaseModel, Field
+
+
+class Filter:
+    class Prefix(BaseModel):
+        text: str = "p"
+
+    class Valves(BaseModel):
+        mode: Literal["keep", "drop"] = "keep"
+        prefixes: List[Prefix] = Field(default_factory=list)
+        note: Optional[str] = None
+
+    def __init__(self):
+        self.valves = self.Valves()
+
+    def _wrap(self, response: StreamingResponse) -> StreamingResponse:  # imported later
+        from starlette.responses import StreamingResponse
+        return response
+
+    def outlet(self, body: dict) -> Union[dict, StreamingResponse]:
+        return {**body, "mode": self.valves.mode, "prefixes": len(self.valves.prefixes)}
+"""
+
+
+def test_an_annotation_naming_what_the_module_never_imports_does_not_stop_it_loading():
+    # Python evaluates a def's annotations when the def runs; plugin code is compiled
+    # with postponed annotations, so they stay strings (Valves still resolve them).
+    with load_source(BIFROST_SHAPED, function_id="bifrost") as loaded:
+        assert [f["kind"] for f in loaded.report.valves["fields"]] == ["select", "json", "str"]
+        valves = loaded.valves_class(prefixes=[{"text": "a"}], mode="drop")
+        assert valves.prefixes[0].text == "a"
+        assert loaded.instance.outlet({}) == {"mode": "keep", "prefixes": 0}
