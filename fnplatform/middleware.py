@@ -111,3 +111,41 @@ class RefuseLoneSurrogatesMiddleware:
         # reading it here does not block on the network.
         paths = body_surrogate_paths(request)
         return refusal(request, paths) if paths else await self.get_response(request)
+
+
+class StaticFilesMiddleware:
+    """WhiteNoise's static files, without its cost to every other request under ASGI.
+
+    WhiteNoiseMiddleware is sync-only, so Django would run the whole middleware chain
+    of every request, API calls included, in a thread and hop back to the loop for the
+    async views. This wrapper is async-capable: a static path is looked up and served
+    by WhiteNoise (in a thread: it opens the file); any other request goes straight on.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        from whitenoise.middleware import WhiteNoiseMiddleware
+
+        self.get_response = get_response
+        self.whitenoise = WhiteNoiseMiddleware(get_response)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self._acall(request)
+        return self.whitenoise(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        from asgiref.sync import sync_to_async
+
+        if self.whitenoise.autorefresh:
+            static_file = await sync_to_async(self.whitenoise.find_file)(request.path_info)
+        else:
+            static_file = self.whitenoise.files.get(request.path_info)
+        if static_file is None:
+            return await self.get_response(request)
+        return await sync_to_async(self.whitenoise.serve)(static_file, request)

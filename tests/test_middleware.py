@@ -102,3 +102,29 @@ def test_the_api_answers_a_surrogate_in_utf8_bytes_with_a_400_not_a_500(alice_cl
 def test_json_nested_past_reason_is_left_to_the_view_not_a_crash_here():
     body = b'{"a": ' * 100_000 + b'"\\ud800"' + b"}" * 100_000
     assert run(body).content == b"passed"
+
+
+def test_every_middleware_is_async_capable_so_async_views_need_no_thread_hop():
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    sync_only = [
+        path
+        for path in settings.MIDDLEWARE
+        if not getattr(import_string(path), "async_capable", True)
+    ]
+    assert sync_only == []
+
+
+async def test_static_files_are_served_under_asgi_and_other_paths_go_on(async_client):
+    response = await async_client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)  # a file: its iterator is a sync one
+    assert (await async_client.get("/static/css/nope.css")).status_code == 404
+    assert (await async_client.get("/health")).status_code == 200
+
+
+def test_static_files_are_served_under_wsgi_too(client):
+    response = client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content)
