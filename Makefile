@@ -52,11 +52,9 @@ sandbox:
 	    echo "Install it with: sudo apt-get install bubblewrap"; \
 	  fi; }
 
-run: migrate
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py ensure_demo_admin
-	$(PY) manage.py install_examples
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) fnplatform.asgi:application
+# One process sets up (migrate, static files, demo admin, examples) and serves.
+run: setup sandbox
+	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 lint: dev-setup
 	$(VENV)/bin/ruff check .

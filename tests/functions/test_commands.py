@@ -36,3 +36,54 @@ def test_installing_again_keeps_an_edited_example(alice):
     function_update(user=alice, function=pipe, content=edited)
     call_command("install_examples")
     assert Function.objects.get(pk="example_pipe").content == edited
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.django_db(False)
+def test_serve_sets_up_and_serves_in_one_process(tmp_path):
+    """What `make run` runs: a fresh data dir is migrated, the demo admin and examples
+    made, and the same process answers HTTP."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    root = Path(__file__).resolve().parents[2]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["FNPLATFORM_DATA_DIR"] = str(tmp_path / "data")
+    command = [sys.executable, "manage.py", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        answer = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 200, server.poll()
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            output = server.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output = server.communicate()[0]
+    assert "Demo admin created: username admin" in output
+    assert "example_pipe" in output
+    assert (tmp_path / "data" / "static").is_dir()
