@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from fnplatform import PROJECT_APPS
 from fnplatform.datafiles import restrict_data_dir, restrict_sqlite
 
 # 1. Paths and env helpers
@@ -104,10 +105,7 @@ INSTALLED_APPS = [
     # Its Swagger and ReDoc assets, served from our static files: /api/docs works offline.
     "ninja",
     "channels",
-    "fnplatform.accounts",
-    "functions",
-    "valves",
-    "chat",
+    *PROJECT_APPS,
 ]
 
 # 4. Middleware

@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from fnplatform import PROJECT_APPS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("FNPLATFORM_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 SECRET_KEY = secrets.token_urlsafe(32)  # never the server's
@@ -19,10 +21,7 @@ FNPLATFORM_WORKER = True
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
-    "fnplatform.accounts",
-    "functions",
-    "valves",
-    "chat",
+    *PROJECT_APPS,
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -9,31 +9,12 @@ spreads that logic over pipes, filters, actions and tools. Here it lives once:
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from functions.services.signatures import accepted_names
 
 Emitter = Callable[[dict], Awaitable[Any]]
-
-RESERVED_NAMES = (
-    "__user__",
-    "__event_emitter__",
-    "__event_call__",
-    "__metadata__",
-    "__request__",
-    "__model__",
-    "__messages__",
-    "__chat_id__",
-    "__session_id__",
-    "__message_id__",
-    "__files__",
-    "__task__",
-    "__task_body__",
-    "__tools__",
-    "__oauth_token__",
-    "__id__",
-)
 
 
 @dataclass
@@ -59,31 +40,20 @@ class CallContext:
     oauth_token: dict | None = None
 
 
+# Each field `x` of CallContext is the reserved argument `__x__`, so the two can never
+# drift apart; `__id__` (the function's or sub-action's id) is given per hook.
+RESERVED_NAMES = (*(f"__{f.name}__" for f in fields(CallContext)), "__id__")
+
+
 def reserved_values(context: CallContext, *, id: str, user_valves: Any = None) -> dict[str, Any]:
     """Return every reserved argument's value for one hook of one plugin."""
+    values = {f"__{f.name}__": getattr(context, f.name) for f in fields(CallContext)}
     user = dict(context.user)
     if user_valves is not None:
         user["valves"] = user_valves
     else:
         user.pop("valves", None)
-    return {
-        "__user__": user,
-        "__event_emitter__": context.event_emitter,
-        "__event_call__": context.event_call,
-        "__metadata__": context.metadata,
-        "__request__": context.request,
-        "__model__": context.model,
-        "__messages__": context.messages,
-        "__chat_id__": context.chat_id,
-        "__session_id__": context.session_id,
-        "__message_id__": context.message_id,
-        "__files__": context.files,
-        "__task__": context.task,
-        "__task_body__": context.task_body,
-        "__tools__": context.tools,
-        "__oauth_token__": context.oauth_token,
-        "__id__": id,
-    }
+    return values | {"__user__": user, "__id__": id}
 
 
 def kwargs_for(
