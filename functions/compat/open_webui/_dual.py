@@ -2,7 +2,8 @@
 
 Open WebUI 0.9 made its model methods coroutines; half the community files still
 call them plainly. `dual` looks at the calling instruction: when the very next one
-awaits the result, the method returns a coroutine (run in a thread, so the ORM
+awaits the result (or the call is an argument of `asyncio.gather(...)` and the like),
+the method returns a coroutine (run in a thread, so the ORM
 stays off the event loop); otherwise it returns the value directly, running in a
 helper thread when called from the event loop thread.
 """
@@ -23,14 +24,34 @@ _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="compat")
 _awaited_cache: dict[tuple[Any, int], bool] = {}
 
 
+# Calls that take awaitables as arguments: `await asyncio.gather(Users.get_user_by_id(i),
+# Skills.get_skills_by_user_id(i))` awaits the shims' results without an `await` of
+# their own.
+AWAITING_CALLS = frozenset({"gather", "wait_for", "create_task", "ensure_future", "shield"})
+# Where a statement begins, reading its instructions backwards.
+_STATEMENT_EDGES = ("STORE_", "POP_TOP", "RETURN_", "RESUME", "JUMP", "END_SEND", "POP_JUMP")
+
+
 def called_with_await(frame) -> bool:
-    """Whether the instruction after the current call in `frame` awaits its result."""
+    """Whether the code in `frame` awaits the result of its current call: the next
+    instruction awaits it, or the call is an argument of the statement's
+    `asyncio.gather(...)` (or wait_for, create_task, ensure_future, shield)."""
     key = (frame.f_code, frame.f_lasti)
     if key not in _awaited_cache:
-        following = (i for i in dis.get_instructions(frame.f_code) if i.offset > frame.f_lasti)
-        nxt = next(following, None)
-        _awaited_cache[key] = nxt is not None and nxt.opname == "GET_AWAITABLE"
+        _awaited_cache[key] = _awaited(list(dis.get_instructions(frame.f_code)), frame.f_lasti)
     return _awaited_cache[key]
+
+
+def _awaited(instructions: list, offset: int) -> bool:
+    following = [i for i in instructions if i.offset > offset]
+    if following and following[0].opname == "GET_AWAITABLE":
+        return True
+    for instruction in reversed([i for i in instructions if i.offset < offset]):
+        if instruction.opname.startswith(_STATEMENT_EDGES):
+            return False
+        if instruction.opname.startswith("LOAD_") and instruction.argval in AWAITING_CALLS:
+            return True
+    return False
 
 
 def _in_event_loop() -> bool:
