@@ -13,6 +13,12 @@ class FunctionsConfig(AppConfig):
 
         connection_created.connect(on_connection_created, dispatch_uid="fnplatform-0600")
         if not getattr(settings, "FNPLATFORM_WORKER", False):
+            from functions.services import environments
+            from functions.services.functions import functions_environment_installed
+
+            environments.installed.connect(
+                functions_environment_installed, dispatch_uid="functions-environment-installed"
+            )
             from functions.workers import sandbox
 
             # Probe now, so a degraded or refused sandbox is logged when the server starts.

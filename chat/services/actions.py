@@ -7,10 +7,12 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
 from chat.services.plugin_request import plugin_request_for
 from functions.models import Function, FunctionType
+from functions.seam import PluginCall
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
+from functions.services.plugin_contract import html_of
 from functions.services.plugins import model_allowed, model_wiring, plugin_call_for, user_dict
-from functions.services.runtime import PluginCall, html_of, run_action
+from functions.services.runtime import run_action
 
 
 @dataclass

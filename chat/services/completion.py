@@ -26,10 +26,12 @@ from chat.services.connections import (
 from chat.services.models import model_dict
 from chat.services.plugin_request import plugin_request_for
 from functions.models import Function
+from functions.seam import PluginCall
 from functions.services.catalog import Catalog, CatalogModel, find_model
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.executor import get_executor
+from functions.services.plugin_contract import Chunk
 from functions.services.plugins import (
     model_allowed,
     model_wiring,
@@ -37,8 +39,6 @@ from functions.services.plugins import (
     user_dict,
 )
 from functions.services.runtime import (
-    Chunk,
-    PluginCall,
     apply_inlet,
     apply_outlet,
     apply_stream,

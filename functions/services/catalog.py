@@ -16,10 +16,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from functions.models import Function, FunctionType
+from functions.seam import PluginCall
 from functions.services.context import CallContext
 from functions.services.executor import CallTimeout, PluginFailed, get_executor
 from functions.services.plugins import PluginUnavailable, plugin_call_for
-from functions.services.runtime import PluginCall
 
 _manifold_cache: dict[tuple, tuple[float, list[dict]]] = {}
 

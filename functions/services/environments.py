@@ -27,14 +27,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connections, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from fnplatform.permissions import require_perm
-from functions.models import Function, RequirementEnv
+from functions.models import RequirementEnv
 from functions.services import plugin_env
 from functions.services.loader import requirement_satisfied
+from functions.services.plugin_env import env_dir, env_python
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,11 @@ READY_MARK = ".fnplatform-ready"
 LOG_LIMIT = 64 * 1024
 # One install at a time per server process: pip is heavy, and installs are rare.
 _installer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="requirements")
+# Sent with `environment` when an install on this host has finished, ready or failed.
+# The functions waiting for it are the functions service's to recheck
+# (functions.services.functions.functions_environment_installed, connected in
+# functions.apps): environments sit below that service and never call up into it.
+installed = Signal()
 
 
 def needs_environment(requirements: list[str]) -> bool:
@@ -61,19 +68,6 @@ def _normal(text: str) -> str:
     requirement = Requirement(text)
     requirement.name = canonicalize_name(requirement.name)
     return str(requirement)
-
-
-def env_dir(key: str) -> Path:
-    return Path(settings.FUNCTIONS_ENVS_DIR) / key[:24]
-
-
-def env_python(key: str) -> str:
-    return str(env_dir(key) / "bin" / "python")
-
-
-def worker_python(key: str | None) -> str:
-    """The interpreter plugin code with this environment (or none) runs."""
-    return env_python(key) if key else plugin_env.python()
 
 
 def ready_here(key: str) -> bool:
@@ -171,19 +165,8 @@ def install(key: str) -> RequirementEnv:
             ok, output = False, f"the install could not run: {type(exc).__name__}: {exc}\n"
         status = RequirementEnv.Status.READY if ok else RequirementEnv.Status.FAILED
         _set(env, status=status, finished_at=timezone.now(), log=output[-LOG_LIMIT:])
-    _settle_functions(env)
+    installed.send(sender=RequirementEnv, environment=env)
     return env
-
-
-def _settle_functions(env: RequirementEnv) -> None:
-    """Check each function waiting for this environment; one failing does not stop the rest."""
-    from functions.services.functions import function_environment_settled
-
-    for function in Function.objects.filter(environment=env):
-        try:
-            function_environment_settled(function=function, environment=env)
-        except Exception:
-            log.exception("Could not recheck %s after installing its requirements", function.id)
 
 
 def _set(env: RequirementEnv, **fields) -> None:

@@ -1,11 +1,12 @@
 """The executor seam: the one way the server has plugin code run, always elsewhere.
 
 Callers (the runtime, the valves and functions services, the catalog) use only the
-methods of `Executor`; its implementations (functions.workers.executor) are the
-only code that knows processes. The server's executor is "process": sandboxed
-worker processes. "inline" runs the same worker code in this process and is for
-unit tests only: the setting is fixed in settings.py, and no environment variable
-changes it.
+methods of `Executor` (its types and errors live in functions.seam, apart from both
+sides); its implementations (functions.workers.executor) are the only code that
+knows processes, and this module is the one place that builds them. The server's
+executor is "process": sandboxed worker processes. "inline" runs the same worker
+code in this process and is for unit tests only: the setting is fixed in
+settings.py, and no environment variable changes it.
 
 Sync callers (Django views, services) reach the async methods through
 `run_blocking`, which runs them on a loop of its own in a background thread, so a
@@ -14,78 +15,23 @@ request thread never needs an event loop and the workers it starts are reused.
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import Any, Protocol
 
 from django.conf import settings
 
-
-class Executor(Protocol):
-    async def invoke(
-        self, call, hook: str, data: Any, context, *, data_name: str | None = "body", id=None
-    ) -> Any: ...
-
-    def stream(self, call, hook: str, data: Any, context, *, id=None) -> AsyncIterator[Any]: ...
-
-    async def valves(
-        self, call, which: str, *, values=None, spec=None, user=None
-    ) -> dict[str, Any]: ...
-
-    def check(
-        self, source: str, *, function_id: str, environment: str | None, saver: Any = None
-    ) -> dict: ...
-
-    async def warm(self, calls) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-# The seam's errors: what a call may fail with, whoever runs it.
-
-
-class ExecutorError(Exception):
-    """A call could not complete where plugin code runs; the message says why, naming
-    the function."""
-
-
-WorkerError = ExecutorError  # its name where workers raise it
-
-
-class WorkerCrashed(WorkerError):
-    """The worker died under the call. `collateral`: another call's deadline had the
-    worker killed, so this failure is not this call's doing (and is not recorded)."""
-
-    def __init__(self, message: str, *, collateral: bool = False) -> None:
-        super().__init__(message)
-        self.collateral = collateral
-
-
-class CallTimeout(WorkerError):
-    """The call passed its deadline. `backpressured`: the server, not the plugin, was
-    behind (its client read slowly), so it does not count as the plugin hanging."""
-
-    def __init__(self, message: str, *, backpressured: bool = False) -> None:
-        super().__init__(message)
-        self.backpressured = backpressured
-
-
-class LimitExceeded(WorkerError):
-    """The plugin hit one of its worker's resource limits; the message says which."""
-
-
-class InvalidStoredValves(WorkerError):
-    """The function's stored valves no longer fit its Valves class; staff must edit them."""
-
-
-class PluginFailed(WorkerError):
-    """The plugin raised; carries its exception type and traceback."""
-
-    def __init__(self, message: str, kind: str, trace: str) -> None:
-        # str() is the plugin's own message: an inlet's text reaches the user as written.
-        super().__init__(message or kind)
-        self.kind, self.trace = kind, trace
-
+# The seam's types, importable from here as callers always have.
+from functions.seam import (  # noqa: F401
+    CallTimeout,
+    Executor,
+    ExecutorError,
+    InvalidStoredValves,
+    LimitExceeded,
+    PluginFailed,
+    WorkerCrashed,
+    WorkerError,
+)
+from functions.workers.executor import InlineExecutor, ProcessExecutor
 
 _executors: dict[str, Executor] = {}
 _lock = threading.Lock()
@@ -101,8 +47,6 @@ def get_executor() -> Executor:
 
 
 def _make_executor(kind: str) -> Executor:
-    from functions.workers.executor import InlineExecutor, ProcessExecutor
-
     if kind == "process":
         return ProcessExecutor.from_settings()
     if kind == "inline":

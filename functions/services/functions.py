@@ -8,6 +8,7 @@ A rejected call changes nothing.
 """
 
 import functools
+import logging
 import re
 import time
 from dataclasses import asdict
@@ -35,6 +36,8 @@ from functions.services.loader import (
 
 # A source that passed the check moments ago (the admin form checks it, then the
 # save service checks it again) is not executed twice. Activation always reloads.
+log = logging.getLogger(__name__)
+
 _CHECK_TTL_SECONDS = 300
 UNCHANGED = object()
 _checked: dict[str, tuple[float, dict]] = {}
@@ -309,6 +312,16 @@ def function_record_load_error(*, function: Function, error: str) -> None:
     """Store why the stored code failed to load; never deactivates the function."""
     Function.objects.filter(pk=function.pk).update(load_error=error, load_error_at=timezone.now())
     function.load_error, function.load_error_at = error, timezone.now()
+
+
+def functions_environment_installed(*, environment: RequirementEnv, **signal) -> None:
+    """Check each function waiting for an environment that finished installing; one
+    failing does not stop the rest (receives environments.installed)."""
+    for function in Function.objects.filter(environment=environment):
+        try:
+            function_environment_settled(function=function, environment=environment)
+        except Exception:
+            log.exception("Could not recheck %s after installing its requirements", function.id)
 
 
 def function_environment_settled(*, function: Function, environment: RequirementEnv) -> None:

@@ -46,6 +46,21 @@ def python() -> str:
     return str(root() / "bin" / "python") if ready() else sys.executable
 
 
+def env_dir(key: str) -> Path:
+    """Where the requirement environment `key` lives on this host
+    (functions.services.environments builds it)."""
+    return Path(settings.FUNCTIONS_ENVS_DIR) / key[:24]
+
+
+def env_python(key: str) -> str:
+    return str(env_dir(key) / "bin" / "python")
+
+
+def worker_python(key: str | None) -> str:
+    """The interpreter plugin code with this requirement environment (or none) runs."""
+    return env_python(key) if key else python()
+
+
 def site_dir(env_root: Path) -> Path:
     """A venv's site-packages, in this interpreter's layout."""
     relative = Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)

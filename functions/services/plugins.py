@@ -12,9 +12,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from functions.models import Function, FunctionType, ModelSettings
+from functions.seam import PluginCall
 from functions.services.loader import LoadReport
 from functions.services.reports import PluginUnavailable, function_report, plugin_target
-from functions.services.runtime import PluginCall
 from valves.services import user_info, valves_explicit_global, valves_explicit_user
 
 __all__ = ["PluginUnavailable", "plugin_call_for"]

@@ -5,6 +5,7 @@ code runs. Sync; the server never loads plugin code to find any of this out.
 from django.core.exceptions import ValidationError
 
 from functions.models import Function
+from functions.seam import PluginCall
 from functions.services import environments
 from functions.services.functions import (
     function_check_source,
@@ -19,7 +20,6 @@ from functions.services.loader import (
     SourceError,
     source_sha256,
 )
-from functions.services.runtime import PluginCall
 
 
 class PluginUnavailable(ValidationError):

@@ -19,7 +19,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from functions.services.executor import (
+from functions.seam import (
     CallTimeout,
     InvalidStoredValves,
     LimitExceeded,

@@ -32,10 +32,12 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from functions.seam import PluginCall
 from functions.selectors import code_saver
+from functions.services import plugin_env
 from functions.services.context import CallContext
 from functions.services.host import loading, set_caller, set_load_scope
-from functions.services.runtime import Chunk, PluginCall
+from functions.services.plugin_contract import Chunk
 from functions.workers.pool import (
     CallTimeout,
     InvalidStoredValves,
@@ -466,21 +468,18 @@ class ProcessExecutor(WorkerExecutor):
     process for each save-time check."""
 
     def _new_pool(self, call: PluginCall) -> WorkerPool:
-        from functions.services.environments import worker_python
-
         return WorkerPool(
             self.size,
             self.source_dir,
             limits=self.limits,
             max_calls=self.max_calls,
-            python=worker_python(call.environment),
+            python=plugin_env.worker_python(call.environment),
             name=call.group,
         )
 
     def check(
         self, source: str, *, function_id: str, environment: str | None, saver: Any = None
     ) -> dict:
-        from functions.services.environments import worker_python
         from functions.workers.check import check_in_worker
 
         return check_in_worker(
@@ -489,7 +488,7 @@ class ProcessExecutor(WorkerExecutor):
             source_dir=self.source_dir,
             timeout=settings.FUNCTIONS_CHECK_TIMEOUT,
             limits=self.limits,
-            python=worker_python(environment),
+            python=plugin_env.worker_python(environment),
             serve_host=functools.partial(serve_host_sync, user=saver, function_id=function_id),
         )
 

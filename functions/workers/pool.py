@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from functions.services.executor import (
+from functions.seam import (
     CallTimeout,
     InvalidStoredValves,
     LimitExceeded,

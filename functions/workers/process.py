@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from functions.services.executor import WorkerCrashed
+from functions.seam import WorkerCrashed
 from functions.workers import cgroups, sandbox
 from functions.workers.connection import WorkerConnection
 from functions.workers.limits import (

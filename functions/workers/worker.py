@@ -26,9 +26,9 @@ from typing import Any
 
 from functions.services.context import CallContext, kwargs_for
 from functions.services.loader import LoadedFunction, SourceError, load_source
+from functions.services.plugin_contract import hook_arguments, html_of, response_value, stream_pipe
 from functions.services.request import calling as calling_request
 from functions.services.request import plugin_request
-from functions.services.runtime import _arguments, html_of, response_value, stream_pipe
 from functions.workers.protocol import (
     KEPT_REQUESTS,
     FrameTooLarge,
@@ -266,7 +266,7 @@ class Worker:
         if data_name is None:  # hooks without a data argument, e.g. pipes()
             args, kwargs = (), extra
         else:
-            args, kwargs = _arguments(func, data_name, message.get("data"), extra)
+            args, kwargs = hook_arguments(func, data_name, message.get("data"), extra)
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             result = func(*args, **kwargs)
         else:

@@ -9,8 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from functions.services import plugin_env, runtime
-from functions.services.environments import worker_python
+from functions.services import plugin_contract, plugin_env, runtime
 from functions.workers.executor import ProcessExecutor
 from functions.workers.pool import Limits
 from tests.conftest import read_plugin
@@ -52,7 +51,7 @@ def _text(chunk: runtime.Chunk) -> str:
 
 def test_workers_run_the_plugin_environment_and_the_server_imports_none_of_it():
     assert plugin_env.ready(), "make setup builds it"
-    assert worker_python(None) == str(plugin_env.root() / "bin" / "python")
+    assert plugin_env.worker_python(None) == str(plugin_env.root() / "bin" / "python")
     assert str(plugin_env.site_dir(plugin_env.root())) == plugin_env.paths()[0]
     loaded = [name for name in BASE_MODULES if name in sys.modules]
     assert loaded == []
@@ -158,7 +157,7 @@ async def test_an_action_returning_html_becomes_an_embed(executor, mode, expecte
     call = worker_call(executor, "card", read_plugin("html_response_action"), MODE=mode)
     body = {"messages": [{"role": "assistant", "content": "hello"}]}
     result = await runtime.run_action(call, body, ctx(), executor=executor)
-    assert runtime.html_of(result) == expected
+    assert plugin_contract.html_of(result) == expected
 
 
 async def test_an_action_returning_json_response_gives_its_data(executor):

@@ -111,7 +111,7 @@ async def test_filters_in_priority_order_and_inlet_abort(executor):
 
 
 async def test_actions_events_and_html(executor):
-    from functions.services.runtime import html_of
+    from functions.services.plugin_contract import html_of
 
     source = (
         "class HTMLResponse:\n    media_type = 'text/html'\n"

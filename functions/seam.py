@@ -1,0 +1,103 @@
+"""The executor seam's types, apart from both of its sides.
+
+Callers (functions.services: the runtime, the functions and valves services, the
+catalog) hand an executor `PluginCall`s and get values, `Chunk`s and these errors
+back; its implementations (functions.workers) raise the errors and take the calls.
+Neither side imports the other for them: this module depends on neither.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from functions.services.loader import LoadReport
+
+
+@dataclass
+class PluginCall:
+    """One plugin prepared for one call, as data: what its worker needs to run it."""
+
+    function_id: str
+    report: LoadReport
+    source: str
+    sha256: str
+    name: str = ""
+    valves: dict[str, Any] | None = None  # explicit stored values, secrets revealed
+    user_valves: dict[str, Any] | None = None  # this user's, for this function only
+    priority: int = 0
+    environment: str | None = None  # the key of its requirement environment, if any
+    timeout: float | None = None  # its own call deadline, if staff set one
+    group: str = ""  # its workers: its own (the function id) or a trust group's
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.function_id
+        self.group = self.group or f"function:{self.function_id}"
+
+    def has_hook(self, hook: str) -> bool:
+        return hook in self.report.hooks
+
+
+class Executor(Protocol):
+    async def invoke(
+        self, call, hook: str, data: Any, context, *, data_name: str | None = "body", id=None
+    ) -> Any: ...
+
+    def stream(self, call, hook: str, data: Any, context, *, id=None) -> AsyncIterator[Any]: ...
+
+    async def valves(
+        self, call, which: str, *, values=None, spec=None, user=None
+    ) -> dict[str, Any]: ...
+
+    def check(
+        self, source: str, *, function_id: str, environment: str | None, saver: Any = None
+    ) -> dict: ...
+
+    async def warm(self, calls) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# The seam's errors: what a call may fail with, whoever runs it.
+
+
+class ExecutorError(Exception):
+    """A call could not complete where plugin code runs; the message says why, naming
+    the function."""
+
+
+WorkerError = ExecutorError  # its name where workers raise it
+
+
+class WorkerCrashed(WorkerError):
+    """The worker died under the call. `collateral`: another call's deadline had the
+    worker killed, so this failure is not this call's doing (and is not recorded)."""
+
+    def __init__(self, message: str, *, collateral: bool = False) -> None:
+        super().__init__(message)
+        self.collateral = collateral
+
+
+class CallTimeout(WorkerError):
+    """The call passed its deadline. `backpressured`: the server, not the plugin, was
+    behind (its client read slowly), so it does not count as the plugin hanging."""
+
+    def __init__(self, message: str, *, backpressured: bool = False) -> None:
+        super().__init__(message)
+        self.backpressured = backpressured
+
+
+class LimitExceeded(WorkerError):
+    """The plugin hit one of its worker's resource limits; the message says which."""
+
+
+class InvalidStoredValves(WorkerError):
+    """The function's stored valves no longer fit its Valves class; staff must edit them."""
+
+
+class PluginFailed(WorkerError):
+    """The plugin raised; carries its exception type and traceback."""
+
+    def __init__(self, message: str, kind: str, trace: str) -> None:
+        # str() is the plugin's own message: an inlet's text reaches the user as written.
+        super().__init__(message or kind)
+        self.kind, self.trace = kind, trace
