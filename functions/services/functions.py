@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from fnplatform.permissions import require_perm, require_staff  # noqa: F401 (re-exported)
+from fnplatform.permissions import require_perm
 from functions.models import Function, FunctionRevision, RequirementEnv, validate_function_id
 from functions.selectors import code_saver
 from functions.services import environments
