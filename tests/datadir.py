@@ -5,6 +5,7 @@ the whole run gets a fresh data dir, removed at the end, whatever FNPLATFORM_DAT
 the shell or the Makefile set; and they leave /tmp as they found it.
 """
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -17,7 +18,15 @@ LOADER_DIR = os.path.join(tempfile.gettempdir(), "fnplatform-plugins")
 LOADER_DIR_EXISTED = os.path.isdir(LOADER_DIR)
 
 
-def pytest_unconfigure(config) -> None:
+def _remove() -> None:
     shutil.rmtree(DATA_DIR, ignore_errors=True)
     if not LOADER_DIR_EXISTED:
         shutil.rmtree(LOADER_DIR, ignore_errors=True)
+
+
+def pytest_unconfigure(config) -> None:
+    _remove()
+
+
+# Also when pytest stops before configuring its plugins (a usage error, say).
+atexit.register(_remove)

@@ -57,6 +57,9 @@ def load_function_module_by_id(function_id: str, content: str | None = None):
 
     source = _own_source(function_id, "load_function_module_by_id")
     loaded = load_source(content if content is not None else source, function_id=function_id)
+    # The instance lives on; its source file and sys.modules entry go (the running
+    # module stays registered under its name, and nothing is left behind in /tmp).
+    loaded.close()
     return loaded.instance, loaded.report.kind, loaded.report.frontmatter
 
 
