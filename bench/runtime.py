@@ -975,43 +975,25 @@ def targets(out: dict[str, Row], starts: dict, memory: Memory | None) -> list[Ta
             at_least(r, 2.0),
         )
     )
+
+    def against_trivial(title: str, measured: float | None, limit: float) -> Target:
+        r = _ratio(measured, trivial_p50)
+        return Target(
+            title,
+            "-",
+            f"{fmt(measured, 2)} ms",
+            f"{x(r)} trivial pipe",
+            f"<= {limit:g}x trivial pipe p50",
+            at_most(r, limit),
+        )
+
     for kind in ("sync", "async"):
         first = p(f"{STREAM_LABEL}, {kind} generator: first chunk")
-        r = _ratio(first, trivial_p50)
-        result.append(
-            Target(
-                f"First chunk, {kind} generator pipe, p50",
-                "-",
-                f"{fmt(first, 2)} ms",
-                f"{x(r)} trivial pipe",
-                "<= 1.5x trivial pipe p50",
-                at_most(r, 1.5),
-            )
-        )
+        result.append(against_trivial(f"First chunk, {kind} generator pipe, p50", first, 1.5))
     action = p("Action call (trivial action)")
-    r = _ratio(action, trivial_p50)
-    result.append(
-        Target(
-            "Action call, p50",
-            "-",
-            f"{fmt(action, 2)} ms",
-            f"{x(r)} trivial pipe",
-            "<= 1x trivial pipe p50",
-            at_most(r, 1.0),
-        )
-    )
+    result.append(against_trivial("Action call, p50", action, 1.0))
     completed = p("/api/chat/completed, 5 global filters (outlet)")
-    r = _ratio(completed, trivial_p50)
-    result.append(
-        Target(
-            "/api/chat/completed (5 outlet filters), p50",
-            "-",
-            f"{fmt(completed, 2)} ms",
-            f"{x(r)} trivial pipe",
-            "<= 1x trivial pipe p50",
-            at_most(r, 1.0),
-        )
-    )
+    result.append(against_trivial("/api/chat/completed (5 outlet filters), p50", completed, 1.0))
     floor_start = starts.get("floor_daphne_restart_s")
     second = starts.get("make_run_second_s")
     daphne = starts.get("app_daphne_restart_s")
