@@ -25,11 +25,11 @@ from chat.services.background import (
     run_background_tasks,
     task_completion,
 )
+from chat.services.catalog import build_catalog, catalog_for
 from chat.services.connections import UpstreamError
 from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.tasks import stop_chat, track, was_stopped
 from fnplatform.schemas import ErrorOut
-from functions.services.catalog import build_catalog, catalog_for
 from functions.services.request import origin_from_http
 from functions.services.runtime import HookError, apply_outlet
 

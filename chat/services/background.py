@@ -12,8 +12,8 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from chat.services.catalog import Catalog, catalog_for
 from chat.services.completion import complete, prepare_completion, start_completion
-from functions.services.catalog import Catalog, catalog_for
 
 TITLE_GENERATION = "title_generation"
 TAGS_GENERATION = "tags_generation"

@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
+from chat.services.catalog import Catalog, CatalogModel, find_model
 from chat.services.connections import (
     UpstreamConnection,
     connection_all,
@@ -27,7 +28,6 @@ from chat.services.models import model_dict
 from chat.services.plugin_request import plugin_request_for
 from functions.models import Function
 from functions.seam import PluginCall
-from functions.services.catalog import Catalog, CatalogModel, find_model
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.executor import get_executor

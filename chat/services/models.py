@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from chat.services.catalog import Catalog, CatalogModel
 from functions.models import Function, ModelSettings
-from functions.services.catalog import Catalog, CatalogModel
 from functions.services.plugins import (
     PluginUnavailable,
     model_allowed,

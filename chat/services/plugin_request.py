@@ -15,9 +15,9 @@ import importlib
 from typing import Any
 
 from chat.selectors import connection_list
+from chat.services.catalog import Catalog, last_listing
 from chat.services.connections import env_connections
 from chat.services.models import model_dict, visible_models
-from functions.services.catalog import Catalog, last_listing
 from functions.services.request import public_url, request_data
 
 # Open WebUI's defaults (backend/open_webui/config.py) for the settings fnplatform

@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat.services.background import generate_tags, generate_title
-from functions.services.catalog import build_catalog
+from chat.services.catalog import build_catalog
 from functions.services.functions import function_create, function_set_active, function_set_global
 
 pytestmark = pytest.mark.django_db(transaction=True)

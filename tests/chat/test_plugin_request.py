@@ -7,10 +7,10 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.test import Client
 
+from chat.services.catalog import build_catalog
 from chat.services.connections import connection_create
 from chat.services.plugin_request import plugin_request_for
 from functions.models import ModelSettings
-from functions.services.catalog import build_catalog
 
 pytestmark = pytest.mark.django_db
 

@@ -65,8 +65,8 @@ async def generate_chat_completion(
     """Run a completion for the calling user; return a dict, or a stream when asked.
     `request` is accepted as upstream's signature has it; the server's own copy of
     the call's request is what counts."""
+    from chat.services.catalog import catalog_for
     from chat.services.completion import complete, prepare_completion, start_completion
-    from functions.services.catalog import catalog_for
 
     depth = _depth.get()
     if depth >= MAX_DEPTH:

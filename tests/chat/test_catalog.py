@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.services.catalog import build_catalog
+from chat.services.catalog import build_catalog
 from functions.services.functions import function_create, function_set_active
 from tests.conftest import read_plugin
 

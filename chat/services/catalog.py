@@ -15,6 +15,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from chat.services.connections import find_upstream_model, upstream_models
 from functions.models import Function, FunctionType
 from functions.seam import PluginCall
 from functions.services.context import CallContext
@@ -135,8 +136,6 @@ async def _pipe_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogModel
 
 
 async def _upstream_models(catalog: Catalog, refresh: bool) -> list[CatalogModel]:
-    from chat.services.connections import upstream_models
-
     listing = await upstream_models(refresh=refresh)
     catalog.errors.extend(
         {
@@ -214,8 +213,6 @@ async def find_model(model_id: str) -> CatalogModel | None:
     model = await sync_to_async(_pipe_model)(model_id)
     if model is not None:
         return model
-    from chat.services.connections import find_upstream_model
-
     found = await find_upstream_model(model_id)
     if found is None:
         return None
