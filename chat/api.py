@@ -6,7 +6,6 @@ HTTP to the completion, model and action services and back; fnplatform.api maps
 service errors to statuses.
 """
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -17,85 +16,48 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from ninja import Router
 
 from chat.schemas import ActionIn, ChatCompletionIn, TaskIn
-from chat.services import completion as completions
 from chat.services.actions import perform_action, prepare_action
-from chat.services.background import (
-    TAGS_GENERATION,
-    TITLE_GENERATION,
-    run_background_tasks,
+from chat.services.background import TAGS_GENERATION, TITLE_GENERATION
+from chat.services.catalog import build_catalog
+from chat.services.models import openai_model, openwebui_model, visible_models
+from chat.services.run import (
+    CompletionFailed,
+    CompletionRun,
+    CompletionStopped,
+    completion_run,
     task_completion,
 )
-from chat.services.catalog import build_catalog, catalog_for
-from chat.services.connections import UpstreamError
-from chat.services.models import openai_model, openwebui_model, visible_models
-from chat.services.tasks import stop_chat, track, was_stopped
+from chat.services.tasks import stop_chat
 from fnplatform.schemas import ErrorOut
 from functions.services.request import origin_from_http
-from functions.services.runtime import HookError, apply_outlet
 
 log = logging.getLogger(__name__)
 
 
-def _error_frame(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, HookError):
-        return {
-            "error": {
-                "message": exc.described,
-                "type": "function_error",
-                "function_id": exc.function_id,
-            }
-        }
-    return {"error": {"message": f"Upstream model failed: {exc}", "type": "upstream_error"}}
-
-
-async def _sse(req: completions.CompletionRequest) -> AsyncIterator[str]:
-    outcome = completions.Outcome()
-    with track(req.body.get("chat_id"), str(req.user.pk)) as running:
-        try:
-            async for data in completions.stream_answer(req, outcome):
-                yield f"data: {json.dumps(data)}\n\n"
-            if req.body.get("background_tasks"):
-                await run_background_tasks(req, completions.final_content(outcome))
-        except asyncio.CancelledError:
-            if not was_stopped(running):
-                raise  # the client went away: nothing left to write to
-            yield f"data: {json.dumps(completions.chunk_dict(req, {}, 'stop'))}\n\n"
-        except (HookError, UpstreamError) as exc:
-            log.error("Completion for %s failed mid-stream", req.body.get("model"), exc_info=exc)
-            yield f"data: {json.dumps(_error_frame(exc))}\n\n"
+async def _sse(run: CompletionRun) -> AsyncIterator[str]:
+    # One write per batch: chunks that were ready together go out together.
+    async for batch in run.stream():
+        yield "".join(f"data: {json.dumps(data)}\n\n" for data in batch)
     yield "data: [DONE]\n\n"
 
 
-async def _complete(req: completions.CompletionRequest) -> HttpResponse:
-    with track(req.body.get("chat_id"), str(req.user.pk)) as running:
-        try:
-            answer = await completions.complete(req)
-            if req.body.get("background_tasks"):
-                content = answer["choices"][0]["message"]["content"]
-                answer |= await run_background_tasks(req, content)
-            return JsonResponse(answer)
-        except asyncio.CancelledError:
-            if not was_stopped(running):
-                raise
-            return JsonResponse({"detail": "Stopped."}, status=499)
-        except (HookError, UpstreamError) as exc:
-            log.error("Completion for %s failed", req.body.get("model"), exc_info=exc)
-            status = 502 if isinstance(exc, UpstreamError) else 500
-            return JsonResponse(
-                _error_frame(exc) | {"detail": _error_frame(exc)["error"]["message"]}, status=status
-            )
+async def _answer(run: CompletionRun) -> HttpResponse:
+    try:
+        return JsonResponse(await run.answer())
+    except CompletionStopped as exc:
+        return JsonResponse({"detail": str(exc)}, status=499)
+    except CompletionFailed as exc:
+        return JsonResponse(exc.frame | {"detail": str(exc)}, status=exc.status)
 
 
 async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
     """Answer an OpenAI chat completion request, streamed as SSE when asked."""
-    catalog = await catalog_for(body["model"])
-    req = await sync_to_async(completions.prepare_completion)(
-        user=request.auth, body=body, catalog=catalog, origin=origin_from_http(request)
-    )
-    await completions.start_completion(req)  # FilterAbort here becomes HTTP 400
+    # Unknown models (404), refused ones (403) and inlet refusals (400) fail here,
+    # before any of the answer is sent.
+    run = await completion_run(user=request.auth, body=body, origin=origin_from_http(request))
     if not body.get("stream"):
-        return await _complete(req)
-    response = StreamingHttpResponse(_sse(req), content_type="text/event-stream")
+        return await _answer(run)
+    response = StreamingHttpResponse(_sse(run), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -195,11 +157,10 @@ async def run_chat_action(request: HttpRequest, action_id: str, payload: ActionI
 async def chat_completed(request: HttpRequest, payload: ChatCompletionIn):
     """Run the outlet filters on a finished conversation (for clients that call it)."""
     body = payload.body()
-    catalog = await catalog_for(body["model"])
-    req = await sync_to_async(completions.prepare_completion)(
-        user=request.auth, body=body, catalog=catalog, origin=origin_from_http(request)
+    run = await completion_run(
+        user=request.auth, body=body, origin=origin_from_http(request), inlet=False
     )
-    return await apply_outlet(req.filters, body, req.context)
+    return await run.completed(body)
 
 
 def stop_chat_tasks(request: HttpRequest, chat_id: str) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""A chat completion: inlet filters -> pipe or upstream model -> stream filters -> outlet.
+"""The steps of a chat completion: inlet filters -> pipe or upstream model -> stream
+filters -> outlet filters.
 
 `prepare_completion` (sync, ORM) resolves the model, checks access and loads the
-filters and pipe with their valves. `stream_completion` (async, no ORM) yields
-OpenAI `chat.completion.chunk` dicts that have passed the stream filters, then
-runs the outlet filters on the finished message; `complete` collects the same
-stream into one `chat.completion`. Both doors (HTTP API, chat pages) use these.
+filters and pipe with their valves. From `start_completion` on there is no ORM:
+it runs the inlet filters; `stream_answer` yields batches of OpenAI
+`chat.completion.chunk` dicts that have passed the stream filters (what was ready
+together, the first never held back), then runs the outlet filters on the
+finished message. Callers use these through the one completion service,
+chat.services.run.completion_run.
 """
 
 import contextlib
@@ -243,6 +246,9 @@ def prepare_completion(
     return CompletionRequest(user, body, target, filters, context, recorder, catalog, origin)
 
 
+# Running a completion: from here on no ORM, only plain data and worker calls.
+
+
 def chunk_dict(req: CompletionRequest, delta: dict, finish_reason: str | None = None) -> dict:
     return {
         "id": req.completion_id,
@@ -271,18 +277,18 @@ def _forward_body(body: dict) -> dict:
     return {k: v for k, v in body.items() if k not in OPEN_WEBUI_EXTRAS}
 
 
-async def _source_chunks(req: CompletionRequest) -> AsyncIterator[Chunk]:
-    """Yield the raw answer from the pipe or the upstream model."""
+async def _source_batches(req: CompletionRequest) -> AsyncIterator[list[Chunk]]:
+    """Yield the raw answer from the pipe or the upstream model, a batch at a time."""
     if req.target.pipe is not None:
         body = {k: v for k, v in req.body.items() if k not in PIPE_BODY_DROPPED}
-        async for chunk in run_pipe(req.target.pipe, body, req.context):
-            yield chunk
+        async for batch in run_pipe(req.target.pipe, body, req.context):
+            yield batch if isinstance(batch, list) else [batch]
         return
     body = _forward_body(req.body) | {"model": req.target.model.id, "stream": True}
     # Always ask for usage: non-streamed answers report it, and outlets receive it.
     body.setdefault("stream_options", {"include_usage": True})
     async for data in upstream_chat_stream(req.target.connection, body):
-        yield Chunk(data=data)
+        yield [Chunk(data=data)]
 
 
 def _to_chunk_dicts(req: CompletionRequest, chunk: Chunk) -> list[dict]:
@@ -301,6 +307,49 @@ def _to_chunk_dicts(req: CompletionRequest, chunk: Chunk) -> list[dict]:
             finished["usage"] = data["usage"]
         return [finished]
     return [data]
+
+
+def _is_event(data: dict) -> bool:
+    """A `{"event": ...}` dict a pipe yields: Open WebUI's inline event, not a chunk."""
+    return "event" in data and "choices" not in data
+
+
+async def _dict_batches(
+    req: CompletionRequest, batches: AsyncIterator[list[Chunk]]
+) -> AsyncIterator[list[dict]]:
+    """The source's batches as OpenAI chunk dicts. An inline event is emitted in its
+    place in the answer: what came before it is passed on first."""
+    async for chunks in batches:
+        out: list[dict] = []
+        for chunk in chunks:
+            for data in _to_chunk_dicts(req, chunk):
+                if not _is_event(data):
+                    out.append(data)
+                    continue
+                if out:
+                    yield out
+                    out = []
+                await req.context.event_emitter(data["event"])
+        if out:
+            yield out
+
+
+async def _stream_filtered(
+    req: CompletionRequest, batches: AsyncIterator[list[dict]]
+) -> AsyncIterator[list[dict]]:
+    """The batches through the stream filters (a falsy return drops a chunk)."""
+    if not any(f.has_hook("stream") for f in req.filters):
+        async for batch in batches:
+            yield batch
+        return
+    async for batch in batches:
+        kept = []
+        for data in batch:
+            filtered = await apply_stream(req.filters, data, req.context)
+            if filtered is not None:
+                kept.append(filtered)
+        if kept:
+            yield kept
 
 
 @dataclass
@@ -338,31 +387,19 @@ def _accumulate(outcome: Outcome, data: dict) -> None:
         outcome.usage = data["usage"]
 
 
-async def _forward_special(req: CompletionRequest, data: dict) -> bool:
-    """Handle `{"event": ...}` dicts a pipe yields (Open WebUI's inline events)."""
-    if "choices" in data or "event" not in data:
-        return False
-    await req.context.event_emitter(data["event"])
-    return True
-
-
-async def stream_answer(req: CompletionRequest, outcome: Outcome) -> AsyncIterator[dict]:
-    """Yield chunk dicts through the stream filters, then run the outlet filters."""
-    async for chunk in _source_chunks(req):
-        for data in _to_chunk_dicts(req, chunk):
-            if await _forward_special(req, data):
-                continue
-            filtered = await apply_stream(req.filters, data, req.context)
-            if filtered is None:
-                continue
-            _accumulate(outcome, filtered)
-            yield filtered
+async def stream_answer(req: CompletionRequest, outcome: Outcome) -> AsyncIterator[list[dict]]:
+    """Yield batches of chunk dicts through the stream filters, then run the outlet
+    filters. Each batch is what was ready together: the first is never held back."""
+    async for batch in _stream_filtered(req, _dict_batches(req, _source_batches(req))):
+        for data in batch:
+            _accumulate(outcome, data)
+        yield batch
     if outcome.finish_reason is None:
         outcome.finish_reason = "stop"
         final = chunk_dict(req, {}, "stop")
         if outcome.usage:
             final["usage"] = outcome.usage
-        yield final
+        yield [final]
     await finish_completion(req, outcome)
 
 
@@ -401,11 +438,8 @@ def final_content(outcome: Outcome) -> str:
     return outcome.content
 
 
-async def complete(req: CompletionRequest) -> dict[str, Any]:
-    """Collect a whole answer into one chat.completion (outlet filters applied)."""
-    outcome = Outcome()
-    async for _ in stream_answer(req, outcome):
-        pass
+def completion_dict(req: CompletionRequest, outcome: Outcome) -> dict[str, Any]:
+    """The whole answer as one OpenAI chat.completion (outlet filters applied)."""
     result = {
         "id": req.completion_id,
         "object": "chat.completion",

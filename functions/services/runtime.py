@@ -105,19 +105,45 @@ async def run_pipe(
 # Filters
 
 
+async def fold_filters(
+    filters: list[PluginCall],
+    hook: str,
+    body: dict,
+    context: CallContext,
+    *,
+    abort: bool = False,
+    **options: Any,
+) -> dict:
+    """Fold one body hook (`inlet` or `outlet`) over the filters in (priority, id) order:
+    each gets what the one before returned (a non-dict return leaves the body as it
+    was). A failing hook raises FilterAbort when `abort` (an inlet refuses the
+    request), else it is reported to the user and the fold goes on without it."""
+    for call in order_filters(filters):
+        if not call.has_hook(hook):
+            continue
+        try:
+            result = await call_hook(call, hook, body, context, **options)
+        except Exception as exc:
+            if abort:
+                raise FilterAbort(call.function_id, hook, exc) from exc
+            await _report(call, hook, exc, context)
+            continue
+        body = result if isinstance(result, dict) else body
+    return body
+
+
 async def apply_inlet(
     filters: list[PluginCall], body: dict, context: CallContext, **options: Any
 ) -> dict:
-    """Fold inlet hooks over the body; a raising inlet aborts with FilterAbort."""
-    for call in order_filters(filters):
-        if not call.has_hook("inlet"):
-            continue
-        try:
-            result = await call_hook(call, "inlet", body, context, **options)
-        except Exception as exc:
-            raise FilterAbort(call.function_id, "inlet", exc) from exc
-        body = result if isinstance(result, dict) else body
-    return body
+    """The inlet chain; a raising inlet aborts with FilterAbort."""
+    return await fold_filters(filters, "inlet", body, context, abort=True, **options)
+
+
+async def apply_outlet(
+    filters: list[PluginCall], body: dict, context: CallContext, **options: Any
+) -> dict:
+    """The outlet chain on the finished message; failures are reported, not swallowed."""
+    return await fold_filters(filters, "outlet", body, context, **options)
 
 
 async def _report(call: PluginCall, hook: str, exc: Exception, context: CallContext) -> None:
@@ -145,22 +171,6 @@ async def apply_stream(
             return None
         event = result
     return event
-
-
-async def apply_outlet(
-    filters: list[PluginCall], body: dict, context: CallContext, **options: Any
-) -> dict:
-    """Fold outlet hooks over the finished message; failures are reported, not swallowed."""
-    for call in order_filters(filters):
-        if not call.has_hook("outlet"):
-            continue
-        try:
-            result = await call_hook(call, "outlet", body, context, **options)
-        except Exception as exc:
-            await _report(call, "outlet", exc, context)
-            continue
-        body = result if isinstance(result, dict) else body
-    return body
 
 
 async def run_action(

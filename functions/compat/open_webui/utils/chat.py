@@ -50,11 +50,9 @@ def _django_user(user: Any):
     return get_user_model().objects.get(pk=int(user_id), is_active=True)
 
 
-async def _sse(req) -> AsyncIterator[bytes]:
-    from chat.services.completion import Outcome, stream_answer
-
-    async for data in stream_answer(req, Outcome()):
-        yield f"data: {json.dumps(data)}\n\n".encode()
+async def _sse(run) -> AsyncIterator[bytes]:
+    async for batch in run.stream():
+        yield "".join(f"data: {json.dumps(data)}\n\n" for data in batch).encode()
     yield b"data: [DONE]\n\n"
 
 
@@ -65,26 +63,24 @@ async def generate_chat_completion(
     """Run a completion for the calling user; return a dict, or a stream when asked.
     `request` is accepted as upstream's signature has it; the server's own copy of
     the call's request is what counts."""
-    from chat.services.catalog import catalog_for
-    from chat.services.completion import complete, prepare_completion, start_completion
+    from chat.services.run import completion_run
 
     depth = _depth.get()
     if depth >= MAX_DEPTH:
         raise RuntimeError(f"generate_chat_completion nested more than {MAX_DEPTH} deep")
     _depth.set(depth + 1)
     django_user = await sync_to_async(_django_user)(user)
-    catalog = await catalog_for(str(form_data.get("model", "")))
     # The nested call's plugins see the request the outer call answers (the server's
     # copy of it: `request` itself came from plugin code).
-    req = await sync_to_async(prepare_completion)(
-        user=django_user, body=dict(form_data), catalog=catalog, origin=calling_origin()
+    run = await completion_run(
+        user=django_user,
+        body=dict(form_data),
+        origin=calling_origin(),
+        bypass_filter=bypass_filter,
     )
-    if bypass_filter:
-        req.filters = []
-    await start_completion(req)
     if form_data.get("stream"):
-        return CompletionStream(_sse(req))
-    return await complete(req)
+        return CompletionStream(_sse(run))
+    return await run.answer()
 
 
 generate_chat_completions = generate_chat_completion
