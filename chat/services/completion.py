@@ -25,7 +25,7 @@ from chat.services.catalog import Catalog, CatalogModel, find_model
 from chat.services.connections import (
     UpstreamConnection,
     connection_all,
-    upstream_chat_stream,
+    upstream_chat_batches,
 )
 from chat.services.models import model_dict
 from chat.services.plugin_request import plugin_request_for
@@ -287,8 +287,8 @@ async def _source_batches(req: CompletionRequest) -> AsyncIterator[list[Chunk]]:
     body = _forward_body(req.body) | {"model": req.target.model.id, "stream": True}
     # Always ask for usage: non-streamed answers report it, and outlets receive it.
     body.setdefault("stream_options", {"include_usage": True})
-    async for data in upstream_chat_stream(req.target.connection, body):
-        yield [Chunk(data=data)]
+    async for batch in upstream_chat_batches(req.target.connection, body):
+        yield [Chunk(data=data) for data in batch]
 
 
 def _to_chunk_dicts(req: CompletionRequest, chunk: Chunk) -> list[dict]:

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
@@ -374,6 +375,16 @@ async def upstream_chat_stream(
     Closing the generator (aclose, or cancelling the task awaiting it) closes the
     HTTP response, which is how the upstream learns to stop generating.
     """
+    async for batch in upstream_chat_batches(connection, body):
+        for chunk in batch:
+            yield chunk
+
+
+async def upstream_chat_batches(
+    connection: UpstreamConnection, body: dict[str, Any]
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """As upstream_chat_stream, a batch at a time: the chunks of one network read
+    together, so what arrived together is passed on (and written) together."""
     url = f"{connection.base_url}/chat/completions"
     payload = {**body, "stream": True}
     with _transport_errors(connection, connection.timeout):
@@ -387,16 +398,48 @@ async def upstream_chat_stream(
             if response.headers.get("content-type", "").startswith("application/json"):
                 # The upstream ignored "stream": answer with its whole completion as one chunk.
                 await response.aread()
-                yield _completion_as_chunk(_json_of(connection, response))
+                yield [_completion_as_chunk(_json_of(connection, response))]
                 return
-            async for line in response.aiter_lines():
-                data = _sse_data(line)
-                if data == "[DONE]":
-                    return
-                if data is not None:
-                    chunk = _chunk_of(connection, data)
-                    if chunk is not None:
-                        yield chunk
+            async for batch in _sse_batches(connection, response):
+                yield batch
+
+
+# SSE lines end in CR LF, LF or CR only: str.splitlines would also split a JSON string
+# at U+2028 and the like, which may stand unescaped in a chunk.
+_SSE_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+async def _sse_batches(
+    connection: UpstreamConnection, response: httpx.Response
+) -> AsyncIterator[list[dict[str, Any]]]:
+    pending = ""
+    async for text in response.aiter_text():
+        # The last piece has no line end yet: it waits for the next read.
+        *lines, pending = _SSE_LINE_END.split(pending + text)
+        batch, done = _chunks_of_lines(connection, lines)
+        if batch:
+            yield batch
+        if done:
+            return
+    batch, _ = _chunks_of_lines(connection, [pending])
+    if batch:
+        yield batch
+
+
+def _chunks_of_lines(
+    connection: UpstreamConnection, lines: list[str]
+) -> tuple[list[dict[str, Any]], bool]:
+    """The chunks these SSE lines carry, and whether they reached `[DONE]`."""
+    batch = []
+    for line in lines:
+        data = _sse_data(line)
+        if data == "[DONE]":
+            return batch, True
+        if data is not None:
+            chunk = _chunk_of(connection, data)
+            if chunk is not None:
+                batch.append(chunk)
+    return batch, False
 
 
 def _sse_data(line: str) -> str | None:

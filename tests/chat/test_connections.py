@@ -1,9 +1,11 @@
 """Upstream connections: the write services, env config, model listing, chat calls, the admin."""
 
 import asyncio
+import json
 import time
 from contextlib import aclosing
 
+import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -678,3 +680,42 @@ def test_user_data_admin_pages_render_read_only(alice_client, model):
     response = alice_client.get(f"/admin/chat/{model}/")
     assert response.status_code == 200
     assert alice_client.get(f"/admin/chat/{model}/add/").status_code == 403
+
+
+class _Reads(httpx.AsyncByteStream):
+    """A response body that arrives in these network reads."""
+
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+
+    async def __aiter__(self):
+        for read in self.reads:
+            yield read
+
+
+def _sse(*contents: str) -> bytes:
+    return b"".join(
+        f"data: {json.dumps({'choices': [{'delta': {'content': c}}]})}\n\n".encode()
+        for c in contents
+    )
+
+
+async def _batches(reads: list[bytes]) -> list[list[str]]:
+    response = httpx.Response(200, stream=_Reads(reads))
+    batches = services._sse_batches(upstream("http://unused/v1"), response)
+    return [[c["choices"][0]["delta"]["content"] for c in b] async for b in batches]
+
+
+async def test_chunks_of_one_network_read_form_one_batch():
+    reads = [_sse("a", "b", "c"), _sse("d") + b"data: [DONE]\n\n" + _sse("never")]
+
+    assert await _batches(reads) == [["a", "b", "c"], ["d"]]
+
+
+async def test_a_chunk_split_across_reads_and_other_line_ends_are_read_whole():
+    frame = _sse("split \u2028 line")  # U+2028 ends a line for str.splitlines, not for SSE
+    crlf = _sse("crlf").replace(b"\n", b"\r\n")
+
+    batches = await _batches([frame[:9], frame[9:-3], frame[-3:] + crlf[:-1], crlf[-1:]])
+
+    assert [c for batch in batches for c in batch] == ["split \u2028 line", "crlf"]
