@@ -6,10 +6,13 @@ Run by bench/runtime.py as `python bench/fixtures.py STEP` (never against real d
   pipes ``bench_stream`` (a sync generator) and ``bench_astream`` (an async generator),
   and the blocking pipe ``bench_sleeper`` (all active). Prints the API key's plaintext
   as JSON.
-- ``filters``: five trivial filters ``bench_filter_1..5`` (``inlet`` and ``outlet``),
-  active and global.
-- ``stream-filters``: the same five filters get a trivial ``stream`` hook too (a new
-  revision of each).
+- ``filters``: five trivial filters ``bench_filter_1..5`` (``inlet`` and ``outlet``
+  returning the body), active and global. Their load reports mark both hooks as
+  provable no-ops, which the server never calls.
+- ``opaque-filters``: the same five filters, each hook now reading the body before
+  returning it (a new revision of each): as trivial, but nothing the load report can
+  prove, so every hook runs in its worker.
+- ``stream-filters``: the opaque filters get an opaque ``stream`` hook too.
 - ``action``: the trivial action ``bench_action``, active and global.
 
 Everything goes through the project's services, as the admin would.
@@ -87,10 +90,27 @@ class Filter:
         return body
 '''
 
+OPAQUE_FILTER = '''"""
+title: Bench Filter {n}
+description: Trivial filter for the benchmark, whose hooks read what they pass on.
+"""
+
+
+class Filter:
+    def inlet(self, body):
+        body.get("model")
+        return body
+
+    def outlet(self, body):
+        body.get("model")
+        return body
+'''
+
 STREAM_FILTER = (
-    FILTER
+    OPAQUE_FILTER
     + """
     def stream(self, event):
+        event.get("id")
         return event
 """
 )
@@ -158,20 +178,31 @@ def filters() -> dict:
     return {"filters": ids}
 
 
-def stream_filters() -> dict:
+def _revise_filters(template: str) -> dict:
+    """A new revision of each bench filter; return their load reports' hooks and no-ops."""
     from functions.models import Function
     from functions.services.functions import function_update
 
     user = _staff()
     ids = [f"bench_filter_{n}" for n in range(1, FILTER_COUNT + 1)]
+    reports = {}
     for n, function_id in enumerate(ids, start=1):
         function = Function.objects.get(pk=function_id)
-        function_update(user=user, function=function, content=STREAM_FILTER.format(n=n))
-    hooks = {
-        function_id: Function.objects.get(pk=function_id).revisions.first().load_result.get("hooks")
-        for function_id in ids
-    }
-    return {"stream_filters": ids, "hooks": hooks}
+        function = function_update(user=user, function=function, content=template.format(n=n))
+        report = function.current_revision.load_result
+        reports[function_id] = {
+            "hooks": report.get("hooks"),
+            "noop_hooks": report.get("noop_hooks", []),
+        }
+    return {"filters": ids, "reports": reports}
+
+
+def opaque_filters() -> dict:
+    return _revise_filters(OPAQUE_FILTER)
+
+
+def stream_filters() -> dict:
+    return _revise_filters(STREAM_FILTER)
 
 
 def action() -> dict:
@@ -179,7 +210,13 @@ def action() -> dict:
     return {"action": "bench_action"}
 
 
-STEPS = {"setup": setup, "filters": filters, "stream-filters": stream_filters, "action": action}
+STEPS = {
+    "setup": setup,
+    "filters": filters,
+    "opaque-filters": opaque_filters,
+    "stream-filters": stream_filters,
+    "action": action,
+}
 
 
 def main() -> None:
