@@ -1,0 +1,148 @@
+"""chat.services.run: the one completion service, called directly as every door calls it."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from chat.services.run import CompletionFailed, completion_run
+from functions.services.functions import function_create, function_set_active, function_set_global
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHUNKS_PIPE = """
+class Pipe:
+    def pipe(self, body):
+        for word in ["one ", "two ", "three"]:
+            yield word
+"""
+EVENT_PIPE = """
+class Pipe:
+    def pipe(self, body):
+        yield "before "
+        yield {"event": {"type": "status", "data": {"description": "midway"}}}
+        yield "after"
+"""
+FAILING_PIPE = """
+class Pipe:
+    def pipe(self, body):
+        yield "partial "
+        raise ValueError("the pipe broke")
+"""
+MARK_FILTER = """
+class Filter:
+    def inlet(self, body):
+        body["messages"][-1]["content"] += " [inlet]"
+        return body
+
+    def outlet(self, body):
+        body["messages"][-1]["content"] += " [outlet]"
+        return body
+"""
+ECHO_PIPE = """
+class Pipe:
+    def pipe(self, body):
+        return body["messages"][-1]["content"]
+"""
+
+
+@pytest.fixture
+def install(alice):
+    def make(id: str, content: str, *, is_global: bool = False) -> None:
+        function = function_create(user=alice, id=id, content=content)
+        function = function_set_active(user=alice, function=function, active=True)
+        if is_global:
+            function_set_global(user=alice, function=function, is_global=True)
+
+    return sync_to_async(make)
+
+
+def body(model: str, text: str = "hi") -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": text}]}
+
+
+def contents(batches: list[list[dict]]) -> str:
+    return "".join(
+        (choice.get("delta") or {}).get("content") or ""
+        for batch in batches
+        for data in batch
+        for choice in data.get("choices") or []
+    )
+
+
+async def test_a_stream_comes_in_batches_and_ends_with_the_finish_chunk(alice, install):
+    await install("chunks", CHUNKS_PIPE)
+    run = await completion_run(user=alice, body=body("chunks"))
+
+    batches = [batch async for batch in run.stream()]
+
+    assert all(batches), "no empty batch is ever written"
+    assert contents(batches) == "one two three"
+    assert batches[-1][-1]["choices"][0]["finish_reason"] == "stop"
+    assert run.outcome.outlet_body["messages"][-1]["content"] == "one two three"
+
+
+async def test_an_inline_event_is_emitted_in_its_place_in_the_answer(alice, install):
+    await install("events", EVENT_PIPE)
+    run = await completion_run(user=alice, body=body("events"))
+    seen = []
+
+    async for batch in run.stream():
+        seen.append((contents([batch]), len(run.req.recorder.events)))
+
+    # What came before the event was passed on before it was emitted, and after it, after.
+    assert seen[0] == ("before ", 0)
+    assert ("after", 1) in seen
+    assert run.req.recorder.events[0].data["description"] == "midway"
+
+
+async def test_a_failure_mid_stream_ends_it_with_an_error_frame(alice, install):
+    await install("failing", FAILING_PIPE)
+    run = await completion_run(user=alice, body=body("failing"))
+
+    batches = [batch async for batch in run.stream()]
+
+    error = batches[-1][0]["error"]
+    assert error["function_id"] == "failing"
+    assert "the pipe broke" in error["message"]
+
+
+async def test_a_failure_of_a_whole_answer_is_completion_failed_with_its_status(alice, install):
+    await install("failing", FAILING_PIPE)
+    run = await completion_run(user=alice, body=body("failing"))
+
+    with pytest.raises(CompletionFailed) as failed:
+        await run.answer()
+
+    assert failed.value.status == 500
+    assert failed.value.frame["error"]["type"] == "function_error"
+
+
+async def test_the_answer_runs_inlet_and_outlet_once_each(alice, install):
+    await install("echo", ECHO_PIPE)
+    await install("mark", MARK_FILTER, is_global=True)
+    run = await completion_run(user=alice, body=body("echo", "hello"))
+
+    answer = await run.answer()
+
+    assert answer["choices"][0]["message"]["content"] == "hello [inlet] [outlet]"
+
+
+async def test_bypass_filter_runs_no_filter(alice, install):
+    await install("echo", ECHO_PIPE)
+    await install("mark", MARK_FILTER, is_global=True)
+    run = await completion_run(user=alice, body=body("echo", "hello"), bypass_filter=True)
+
+    answer = await run.answer()
+
+    assert answer["choices"][0]["message"]["content"] == "hello"
+
+
+async def test_completed_runs_only_the_outlets(alice, install):
+    await install("echo", ECHO_PIPE)
+    await install("mark", MARK_FILTER, is_global=True)
+    finished = body("echo", "hello")
+    finished["messages"].append({"role": "assistant", "content": "done"})
+    run = await completion_run(user=alice, body=finished, inlet=False)
+
+    result = await run.completed(finished)
+
+    assert [m["content"] for m in result["messages"]] == ["hello", "done [outlet]"]
