@@ -110,7 +110,7 @@ async def apply_inlet(
 ) -> dict:
     """Fold inlet hooks over the body; a raising inlet aborts with FilterAbort."""
     for call in order_filters(filters):
-        if not call.has_hook("inlet"):
+        if not call.must_call("inlet", body):
             continue
         try:
             result = await call_hook(call, "inlet", body, context, **options)
@@ -134,7 +134,7 @@ async def apply_stream(
 ) -> dict | None:
     """Pass one chunk through stream hooks; a falsy return drops it, a failure is reported."""
     for call in order_filters(filters):
-        if not call.has_hook("stream"):
+        if not call.must_call("stream", event):
             continue
         try:
             result = await call_hook(call, "stream", event, context, data_name="event", **options)
@@ -152,7 +152,7 @@ async def apply_outlet(
 ) -> dict:
     """Fold outlet hooks over the finished message; failures are reported, not swallowed."""
     for call in order_filters(filters):
-        if not call.has_hook("outlet"):
+        if not call.must_call("outlet", body):
             continue
         try:
             result = await call_hook(call, "outlet", body, context, **options)
