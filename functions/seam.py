@@ -34,7 +34,23 @@ class PluginCall:
         self.group = self.group or f"function:{self.function_id}"
 
     def has_hook(self, hook: str) -> bool:
+        """Whether the plugin defines this hook (a no-op one included)."""
         return hook in self.report.hooks
+
+    def must_call(self, hook: str, data: Any) -> bool:
+        """Whether the runtime has to call this hook on this data: the plugin has it, and
+        it is not one the load report proves to do nothing (noop_hooks), whose call gives
+        back what skipping it does: the data itself, or None (inlet and outlet: unchanged)."""
+        if hook not in self.report.hooks:
+            return False
+        if hook not in self.report.noop_hooks:
+            return True
+        # Two cases where even a no-op's answer differs from its data: a stream hook
+        # returning a falsy event drops it (runtime.apply_stream), and the worker's
+        # answer encoding turns a {"__html__": x} dict into {"__html__": str(x)}.
+        if hook == "stream" and not data:
+            return True
+        return isinstance(data, dict) and set(data) == {"__html__"}
 
 
 class Executor(Protocol):

@@ -366,7 +366,9 @@ async def start_completion(req: CompletionRequest) -> None:
     """Run the inlet filters (FilterAbort aborts the turn) and follow a rerouted model."""
     # Functions called for the first time in a while start their workers together,
     # not one after another as the hooks run.
-    await get_executor().warm([*req.filters, *([req.target.pipe] if req.target.pipe else [])])
+    # Filters whose hooks are all provable no-ops are never called: none of theirs.
+    called = [f for f in req.filters if set(f.report.hooks) - set(f.report.noop_hooks)]
+    await get_executor().warm([*called, *([req.target.pipe] if req.target.pipe else [])])
     req.body = await apply_inlet(req.filters, req.body, req.context)
     req.context.messages = req.body.get("messages") or []
     if any(f.report.file_handler for f in req.filters):

@@ -35,6 +35,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from functions.services.frontmatter import parse_frontmatter, split_requirements
 from functions.services.imports import install_finder, plugin_builtins
+from functions.services.noops import noop_hooks
 from functions.services.signatures import parameters
 from valves.spec import ValvesSpec, describe_valves, valves_model
 
@@ -73,11 +74,12 @@ class LoadReport:
     """What the loader found in a source; stored on each revision as JSON.
 
     It is all the server knows of a plugin: its kind, hooks (sync, async, generator
-    or async generator), manifold, toggle, file_handler, icon, sub-actions, the
-    Valves/UserValves specs (valves.spec: JSON schema, fields, defaults, secrets),
-    the default priority, its `name` attribute (a manifold's model-name prefix),
-    requirements (declared, then implicit: the server adds those, with the modules
-    they are for) and warnings.
+    or async generator), the filter hooks that provably do nothing (noop_hooks, which
+    the server never calls: functions.services.noops), manifold, toggle, file_handler,
+    icon, sub-actions, the Valves/UserValves specs (valves.spec: JSON schema, fields,
+    defaults, secrets), the default priority, its `name` attribute (a manifold's
+    model-name prefix), requirements (declared, then implicit: the server adds those,
+    with the modules they are for) and warnings.
     """
 
     kind: str
@@ -91,6 +93,8 @@ class LoadReport:
     has_valves: bool = False
     has_user_valves: bool = False
     hooks: dict[str, str] = field(default_factory=dict)
+    # Not a new REPORT_VERSION: a report without it calls every hook, as before.
+    noop_hooks: list[str] = field(default_factory=list)
     sub_actions: list[dict] = field(default_factory=list)
     icon: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -448,6 +452,7 @@ def _check_filter(instance: Any, report: LoadReport) -> None:
         if callable(func):
             report.hooks[hook] = _callable_kind(func)
             report.warnings += _first_argument_warning(hook, func)
+    report.noop_hooks = noop_hooks(instance, report.hooks)
     if not report.hooks and report.toggle:
         # Open WebUI accepts it: its on/off state reaches other functions (a companion
         # pipe reads it from __metadata__["filter_ids"]), with nothing to run itself.

@@ -119,7 +119,7 @@ async def fold_filters(
     was). A failing hook raises FilterAbort when `abort` (an inlet refuses the
     request), else it is reported to the user and the fold goes on without it."""
     for call in order_filters(filters):
-        if not call.has_hook(hook):
+        if not call.must_call(hook, body):
             continue
         try:
             result = await call_hook(call, hook, body, context, **options)
@@ -160,7 +160,7 @@ async def apply_stream(
 ) -> dict | None:
     """Pass one chunk through stream hooks; a falsy return drops it, a failure is reported."""
     for call in order_filters(filters):
-        if not call.has_hook("stream"):
+        if not call.must_call("stream", event):
             continue
         try:
             result = await call_hook(call, "stream", event, context, data_name="event", **options)

@@ -19,13 +19,19 @@ except ImportError:  # before 3.14 a signature never evaluates string annotation
     _OPTIONS = {}
 
 
-def parameters(func: Callable) -> Mapping[str, inspect.Parameter] | None:
-    """The parameters of a plugin's callable, or None when it has no readable signature.
+def signature(func: Callable) -> inspect.Signature | None:
+    """The signature of a plugin's callable, or None when it has none that can be read.
     Annotations are never evaluated (they are strings, if anything)."""
     try:
-        return inspect.signature(func, **_OPTIONS).parameters
+        return inspect.signature(func, **_OPTIONS)
     except (TypeError, ValueError):
         return None
+
+
+def parameters(func: Callable) -> Mapping[str, inspect.Parameter] | None:
+    """The parameters of a plugin's callable, or None when it has no readable signature."""
+    found = signature(func)
+    return found.parameters if found is not None else None
 
 
 def accepted_names(func: Callable) -> tuple[frozenset[str], bool]:

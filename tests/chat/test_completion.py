@@ -68,3 +68,90 @@ def test_a_pipe_body_is_open_webuis(alice_client, make_function, stream):
         "temperature": 0.3,
         "top_k": 4,
     }
+
+
+STUB_FILTER = '''
+class Filter:
+    def inlet(self, body, __user__=None):
+        return body
+
+    def stream(self, event):
+        """Pass through."""
+        return event
+
+    async def outlet(self, body):
+        pass
+'''
+MARKING_FILTER = """
+class Filter:
+    def inlet(self, body):
+        body["messages"][-1]["content"] += " marked"
+        return body
+
+    def stream(self, event):
+        return event
+
+    def outlet(self, body):
+        return body
+"""
+WORDS_PIPE = """
+class Pipe:
+    def pipe(self, body):
+        for word in body["messages"][-1]["content"].split():
+            yield word + " "
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_completion_never_calls_a_no_op_hook(alice, monkeypatch):
+    from asgiref.sync import sync_to_async
+
+    from chat.services.catalog import build_catalog
+    from chat.services.completion import complete, prepare_completion, start_completion
+    from functions.services.executor import get_executor
+    from functions.services.functions import (
+        function_create,
+        function_set_active,
+        function_set_global,
+    )
+    from tests.support.inline import loaded_module
+
+    def install(id, content, *, is_global=False):
+        function = function_create(user=alice, id=id, content=content)
+        function = function_set_active(user=alice, function=function, active=True)
+        if is_global:
+            function_set_global(user=alice, function=function, is_global=True)
+        return function.current_revision.load_result["noop_hooks"]
+
+    monkeypatch.delenv("OPENAI_API_BASE_URLS", raising=False)
+    assert await sync_to_async(install)("words", WORDS_PIPE) == []
+    assert await sync_to_async(install)("stub", STUB_FILTER, is_global=True) == [
+        "inlet",
+        "stream",
+        "outlet",
+    ]
+    assert await sync_to_async(install)("marking", MARKING_FILTER, is_global=True) == [
+        "stream",
+        "outlet",
+    ]
+    catalog = await build_catalog(refresh=True)
+    body = {"model": "words", "messages": [{"role": "user", "content": "two words"}]}
+    req = await sync_to_async(prepare_completion)(user=alice, body=body, catalog=catalog)
+    assert {f.function_id for f in req.filters} == {"stub", "marking"}
+
+    await start_completion(req)
+    answer = await complete(req)
+
+    assert answer["choices"][0]["message"]["content"] == "two words marked "
+    served = {
+        group: sum(worker.served for worker in pool.workers)
+        for (group, _), pool in get_executor().pools().items()
+    }
+    # One call each for the pipe and the marking filter's inlet; its stream hook ran
+    # for none of the three chunks, its outlet not at all, and the stub filter's code
+    # never even loaded in a worker.
+    assert served.get("function:words") == 1
+    assert served.get("function:marking") == 1
+    assert served.get("function:stub", 0) == 0
+    assert loaded_module("stub") is None
+    assert loaded_module("marking") is not None

@@ -250,6 +250,18 @@ def test_change_page_shows_load_report_and_frontmatter(alice_client, make_functi
     assert "fnplatform tests" in html  # the frontmatter author
 
 
+def test_change_page_notes_the_no_op_hooks_the_server_skips(alice_client, make_function):
+    source = (
+        "class Filter:\n    def inlet(self, body):\n        body['x'] = 1\n        return body\n"
+        "    def outlet(self, body):\n        return body\n"
+    )
+    make_function(id="stubby", content=source)
+
+    html = page_text(alice_client.get(url("change", "stubby")))
+
+    assert "<code>inlet</code> (sync), <code>outlet</code> (sync; no-op, skipped)" in html
+
+
 def test_change_page_shows_the_last_load_error(alice_client, make_function):
     make_function("echo_pipe", id="echo")
     Function.objects.filter(id="echo").update(load_error="NameError at line 3: boom")

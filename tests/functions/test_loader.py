@@ -338,3 +338,319 @@ def test_a_toggle_filter_without_hooks_is_accepted_with_a_note():
         assert loaded.report.kind == "filter" and loaded.report.toggle
         assert loaded.report.hooks == {}
         assert "no inlet, stream or outlet" in loaded.report.warnings[0]
+
+
+# Provable no-ops: the load report lists the filter hooks the server may skip.
+
+
+def filter_of(methods: str, *, before: str = "", bases: str = "") -> str:
+    """A Filter whose class body is `methods`, after module code `before`."""
+    head = f"class Filter({bases}):\n" if bases else "class Filter:\n"
+    return src(before) + head + textwrap.indent(src(methods), "    ")
+
+
+WRAPPING = """
+import functools
+
+def logged(func):
+    @functools.wraps(func)
+    def wrapper(self, body):
+        return func(self, body)
+    return wrapper
+"""
+TAGGING = """
+def tagged(func):
+    func.tag = "x"
+    return func
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "noops"),
+    [
+        pytest.param(
+            filter_of(
+                """
+                def outlet(self, body: dict, __user__: Optional[dict] = None) -> dict:
+                    return body
+                """,
+                before="from typing import Optional\n",
+            ),
+            ["outlet"],
+            id="return-body",
+        ),
+        pytest.param(
+            filter_of(
+                '''
+                def stream(self, event: dict) -> dict:
+                    """Pass through."""
+                    return event
+                '''
+            ),
+            ["stream"],
+            id="stream-with-docstring",
+        ),
+        pytest.param(
+            filter_of("async def inlet(self, body, __user__=None):\n    return body\n"),
+            ["inlet"],
+            id="async-return-body",
+        ),
+        pytest.param(
+            filter_of(
+                "def inlet(self, body):\n    pass\ndef outlet(self, body):\n    return None\n"
+            ),
+            ["inlet", "outlet"],
+            id="inlet-outlet-return-none",
+        ),
+        pytest.param(
+            filter_of('async def outlet(self, body):\n    """Nothing to do."""\n'),
+            ["outlet"],
+            id="async-docstring-only",
+        ),
+        pytest.param(
+            filter_of("def inlet(self, data):\n    return data\n"),
+            ["inlet"],
+            id="other-name-called-positionally",
+        ),
+        pytest.param(
+            filter_of("def stream(self, body):\n    return body\n"),
+            ["stream"],
+            id="stream-named-body-called-positionally",
+        ),
+        pytest.param(
+            filter_of("def outlet(self, body, **kwargs):\n    return body\n"),
+            ["outlet"],
+            id="takes-kwargs",
+        ),
+        pytest.param(
+            filter_of(
+                "def outlet(self, body, __user__=dict(made='at def time')):\n    return body\n"
+            ),
+            ["outlet"],
+            id="default-computed-at-def-time",
+        ),
+        pytest.param(
+            filter_of(
+                "pass\n",
+                before="class Base:\n    def outlet(self, body):\n        return body\n",
+                bases="Base",
+            ),
+            ["outlet"],
+            id="inherited-from-the-plugins-base-class",
+        ),
+        pytest.param(
+            filter_of(
+                """
+                def __init__(self):
+                    self.toggle = True
+                def inlet(self, body):
+                    return body
+                """
+            ),
+            ["inlet"],
+            id="toggle",
+        ),
+        pytest.param(
+            filter_of(
+                """
+                def inlet(self, body):
+                    body["seen"] = True
+                    return body
+                def outlet(self, body):
+                    return body
+                """
+            ),
+            ["outlet"],
+            id="only-the-no-op-hook",
+        ),
+        # Not provably no-ops: called as before.
+        pytest.param(
+            filter_of("def outlet(self, body):\n    body = body\n    return body\n"),
+            [],
+            id="reassigned-first",
+        ),
+        pytest.param(
+            filter_of("def inlet(self, body):\n    return self.valves and body\n"),
+            [],
+            id="reads-self",
+        ),
+        pytest.param(filter_of("def inlet(self, body):\n    return dict(body)\n"), [], id="copy"),
+        pytest.param(
+            filter_of("def stream(self, event):\n    return event or None\n"),
+            [],
+            id="event-or-none",
+        ),
+        pytest.param(
+            filter_of("def outlet(self, body):\n    print(body)\n    return body\n"), [], id="print"
+        ),
+        pytest.param(
+            filter_of("@logged\ndef outlet(self, body):\n    return body\n", before=WRAPPING),
+            [],
+            id="decorated",
+        ),
+        pytest.param(
+            filter_of("@tagged\ndef outlet(self, body):\n    return body\n", before=TAGGING),
+            [],
+            id="decorator-sets-an-attribute",
+        ),
+        pytest.param(
+            filter_of(
+                """
+                def __init__(self):
+                    self.outlet = lambda body: print(body) or body
+                def outlet(self, body):
+                    return body
+                """
+            ),
+            [],
+            id="replaced-in-init",
+        ),
+        pytest.param(filter_of("def stream(self, event):\n    pass\n"), [], id="stream-pass"),
+        pytest.param(
+            filter_of("async def stream(self, event):\n    return None\n"), [], id="stream-none"
+        ),
+        pytest.param(filter_of("def outlet(self, body):\n    yield body\n"), [], id="generator"),
+        pytest.param(
+            filter_of("async def outlet(self, body):\n    yield body\n"), [], id="async-generator"
+        ),
+        pytest.param(
+            filter_of(
+                "async def outlet(self, body):\n    await asyncio.sleep(0)\n    return body\n",
+                before="import asyncio\n",
+            ),
+            [],
+            id="awaits",
+        ),
+        pytest.param(
+            filter_of("def inlet(self, body, __user__=None):\n    return __user__\n"),
+            [],
+            id="returns-another-argument",
+        ),
+        pytest.param(
+            filter_of("def inlet(self, data, body=None):\n    return data\n"),
+            [],
+            id="data-not-where-it-is-passed",
+        ),
+        pytest.param(
+            filter_of("def outlet(self, body, /):\n    return body\n"),
+            [],
+            id="positional-only-body-passed-by-name",
+        ),
+        pytest.param(
+            filter_of("def outlet(self, body, extra):\n    return body\n"),
+            [],
+            id="call-would-not-bind",
+        ),
+        pytest.param(filter_of("def outlet(self, *args):\n    return args\n"), [], id="star-args"),
+        pytest.param(filter_of("outlet = lambda self, body: body\n"), [], id="lambda-attribute"),
+        pytest.param(
+            filter_of("outlet = functools.partial(dict)\n", before="import functools\n"),
+            [],
+            id="partial-attribute",
+        ),
+        pytest.param(filter_of("outlet = len\n"), [], id="builtin-attribute"),
+        pytest.param(
+            filter_of(
+                """
+                def inlet(self, body):
+                    return body
+                outlet = inlet
+                """
+            ),
+            ["inlet"],
+            id="method-assigned-under-another-name",
+        ),
+        pytest.param(
+            filter_of(
+                """
+                def __getattr__(self, name):
+                    return None
+                def outlet(self, body):
+                    return body
+                """
+            ),
+            [],
+            id="class-defines-getattr",
+        ),
+        pytest.param(
+            filter_of(
+                """
+                def __setattr__(self, name, value):
+                    object.__setattr__(self, name, value)
+                def outlet(self, body):
+                    return body
+                """
+            ),
+            [],
+            id="class-defines-setattr",
+        ),
+        pytest.param(
+            filter_of(
+                "def outlet(self, body):\n    return body\n",
+                before="import abc\n",
+                bases="metaclass=abc.ABCMeta",
+            ),
+            [],
+            id="metaclass",
+        ),
+    ],
+)
+def test_provable_no_op_hooks_are_listed(source, noops):
+    report = check_source(source)
+    assert report.noop_hooks == noops
+    assert set(noops) <= set(report.hooks)  # still hooks: listings show them
+
+
+def test_pipes_and_actions_have_no_no_op_hooks():
+    report = check_source("class Action:\n    def action(self, body):\n        return body\n")
+    assert report.hooks == {"action": "sync"}
+    assert report.noop_hooks == []
+
+
+def test_a_report_stored_before_no_op_hooks_reads_as_none_skipped():
+    from functions.services.loader import LoadReport, validate_report
+
+    stored = check_source(filter_of("def outlet(self, body):\n    return body\n")).as_dict()
+    assert stored["noop_hooks"] == ["outlet"]
+    del stored["noop_hooks"]
+    assert LoadReport.from_dict(stored).noop_hooks == []
+    assert validate_report(stored)["noop_hooks"] == []
+
+
+@pytest.mark.parametrize(
+    ("ops", "coroutine", "expected"),
+    [
+        # CPython 3.14: LOAD_FAST_BORROW, and no RETURN_CONST.
+        ([("RESUME", 0), ("LOAD_FAST_BORROW", "body"), ("RETURN_VALUE", None)], False, "body"),
+        ([("RESUME", 0), ("LOAD_CONST", None), ("RETURN_VALUE", None)], False, None),
+        ([("RESUME", 0), ("LOAD_CONST", 0), ("RETURN_VALUE", None)], False, "no"),
+        ([("RESUME", 0), ("RETURN_CONST", False)], False, "no"),
+        # An async def's prologue and its StopIteration guard, after the return.
+        (
+            [
+                ("RETURN_GENERATOR", None),
+                ("POP_TOP", None),
+                ("RESUME", 0),
+                ("LOAD_FAST", "event"),
+                ("RETURN_VALUE", None),
+                ("CALL_INTRINSIC_1", 3),
+                ("RERAISE", 1),
+            ],
+            True,
+            "event",
+        ),
+        ([("RESUME", 0), ("LOAD_FAST", "event"), ("RETURN_VALUE", None)], True, "no"),
+        ([("RESUME", 0), ("LOAD_FAST_LOAD_FAST", ("a", "b")), ("RETURN_VALUE", None)], False, "no"),
+        ([("RESUME", 0), ("LOAD_FAST", "body")], False, "no"),
+    ],
+)
+def test_the_bytecode_reading_knows_every_supported_cpython(ops, coroutine, expected):
+    from functions.services.noops import trivial_return
+
+    found = trivial_return(ops, coroutine=coroutine)
+    if expected == "no":
+        assert found is None
+    elif expected is None:
+        assert found == ("const", None)
+    else:
+        assert found == ("local", expected)

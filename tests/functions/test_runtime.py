@@ -1,6 +1,7 @@
 """The runtime contract, exercised on real plugin classes (no mocks)."""
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -12,6 +13,7 @@ from functions.services import runtime
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.runtime import Chunk, FilterAbort, HookError
+from functions.workers.executor import InlineExecutor
 from tests.support.inline import object_call, seed_worker
 
 
@@ -327,3 +329,110 @@ def test_a_hook_error_names_its_function_once():
     assert timeout.described == "Function slow exceeded its time limit of 8 s"
     raised = HookError("flaky", "pipe", ValueError("model went away"))
     assert raised.described == "Function flaky failed: model went away"
+
+
+# Provable no-ops (LoadReport.noop_hooks) are never called
+
+
+class CountingExecutor(InlineExecutor):
+    """The inline executor, keeping the hook calls it is handed."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, str]] = []
+
+    async def invoke(self, call, hook, data, context, **options):
+        self.calls.append((call.function_id, hook))
+        return await super().invoke(call, hook, data, context, **options)
+
+
+@pytest.fixture
+async def counting():
+    executor = CountingExecutor.from_settings()
+    yield executor
+    await executor.stop()
+
+
+class Stubs:
+    """Community-style stubs: every hook provably does nothing."""
+
+    def inlet(self, body: dict, __user__: dict | None = None) -> dict:
+        return body
+
+    def stream(self, event: dict) -> dict:
+        """Pass through."""
+        return event
+
+    async def outlet(self, body):
+        pass
+
+
+class Marks:
+    def inlet(self, body):
+        return body | {"inlet": "marks"}
+
+    def stream(self, event):
+        return event | {"stream": "marks"}
+
+    async def outlet(self, body):
+        body["outlet"] = "marks"
+        return body
+
+
+def called_anyway(call):
+    """The same plugin with no hook known to be a no-op: every hook is called."""
+    return dataclasses.replace(call, report=dataclasses.replace(call.report, noop_hooks=[]))
+
+
+async def fold(filters, executor):
+    return (
+        await runtime.apply_inlet(filters, {"messages": []}, ctx(), executor=executor),
+        await runtime.apply_stream(filters, {"n": 1}, ctx(), executor=executor),
+        await runtime.apply_outlet(filters, {"messages": []}, ctx(), executor=executor),
+    )
+
+
+async def test_no_op_hooks_are_never_called_and_the_others_are(counting):
+    stubs, marks = object_call("stubs", Stubs()), object_call("marks", Marks())
+    assert stubs.report.noop_hooks == ["inlet", "stream", "outlet"]
+    assert marks.report.noop_hooks == []
+    assert all(stubs.has_hook(hook) for hook in ("inlet", "stream", "outlet"))
+
+    skipped = await fold([stubs, marks], counting)
+
+    assert counting.calls == [("marks", "inlet"), ("marks", "stream"), ("marks", "outlet")]
+    assert ("function:stubs", None) not in counting.pools()  # its worker never started
+    assert skipped == (
+        {"messages": [], "inlet": "marks"},
+        {"n": 1, "stream": "marks"},
+        {"messages": [], "outlet": "marks"},
+    )
+    # Skipping them is unobservable: called, they give the same answers.
+    counting.calls.clear()
+    assert await fold([called_anyway(stubs), marks], counting) == skipped
+    assert [name for name, _ in counting.calls].count("stubs") == 3
+
+
+async def test_a_no_op_stream_hook_still_drops_an_empty_event(counting):
+    stubs = object_call("stubs", Stubs())
+    assert await runtime.apply_stream([stubs], {}, ctx(), executor=counting) is None
+    assert counting.calls == [("stubs", "stream")]
+
+
+async def test_a_no_op_hook_is_called_on_data_the_wire_would_rewrite(counting):
+    # The worker's answer encoding turns {"__html__": x} into {"__html__": str(x)}.
+    stubs = object_call("stubs", Stubs())
+    event = await runtime.apply_stream([stubs], {"__html__": 5}, ctx(), executor=counting)
+    assert event == {"__html__": "5"}
+    assert counting.calls == [("stubs", "stream")]
+
+
+async def test_a_report_without_no_op_hooks_calls_every_hook(counting):
+    from functions.services.loader import LoadReport
+
+    stubs = object_call("stubs", Stubs())
+    stored = stubs.report.as_dict()
+    del stored["noop_hooks"]
+    old = dataclasses.replace(stubs, report=LoadReport.from_dict(stored))
+    await fold([old], counting)
+    assert counting.calls == [("stubs", "inlet"), ("stubs", "stream"), ("stubs", "outlet")]
