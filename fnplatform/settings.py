@@ -146,10 +146,13 @@ TEMPLATES = [
 
 # 6. Database
 
+# Connections persist (a new one per request cost SQLite its PRAGMAs and PostgreSQL a
+# login); the health check replaces one the server dropped before a request uses it.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 600),
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -165,6 +168,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_db_{os.getpid()}.sqlite3")}
     restrict_sqlite(DATABASES["default"]["NAME"])  # and on creation: FunctionsConfig.ready
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Where a request reads the database generation its caches are valid for
+# (fnplatform.state): "loop", on the event loop over a connection of its own (no thread
+# hop); "thread", through Django's connection (the tests inside a transaction need it).
+FNPLATFORM_STATE_READER = "loop"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_TZ = True
 

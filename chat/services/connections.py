@@ -26,12 +26,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from chat.models import Connection, validate_base_url
 from chat.selectors import connection_list
+from fnplatform import state
 from fnplatform.permissions import require_staff
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 
@@ -237,15 +237,39 @@ def env_connections() -> list[UpstreamConnection]:
 
 
 def connection_all() -> list[UpstreamConnection]:
-    """Return the active stored upstreams, then the environment's."""
-    upstreams = []
+    """Return the active stored upstreams, then the environment's (read each time: no
+    database, and tests change it)."""
+    return [*_stored().upstreams, *env_connections()]
+
+
+def stored_connection_urls() -> list[str]:
+    """The base URLs of the active stored connections, unreadable keys or not."""
+    return list(_stored().urls)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The active Connection rows as run-time values (keys decrypted, in memory only)."""
+
+    upstreams: tuple[UpstreamConnection, ...]
+    urls: tuple[str, ...]
+
+
+def _stored() -> _Stored:
+    # Cached per database generation (fnplatform.state): answers on the event loop.
+    return state.cached("connections", None, _load_stored)
+
+
+def _load_stored() -> _Stored:
+    upstreams, urls = [], []
     for connection in connection_list(active=True):
+        urls.append(connection.base_url.rstrip("/"))
         try:
             upstreams.append(upstream_for(connection))
         except SecretsDecryptError:
             # One unreadable key must not take every other upstream down with it.
             logger.error("Skipping connection %s: its API key cannot be decrypted.", connection.pk)
-    return upstreams + env_connections()
+    return _Stored(tuple(upstreams), tuple(urls))
 
 
 # Model listing
@@ -274,7 +298,7 @@ async def upstream_models(
 ) -> UpstreamListing:
     """List the models of every upstream (or of `connections`), concurrently; never raise."""
     if connections is None:
-        connections = await sync_to_async(connection_all)()
+        connections = await state.answer(connection_all)
     now = time.monotonic()
     for key in [k for k, v in _models_cache.items() if now - v.at >= MODELS_CACHE_SECONDS]:
         _models_cache.pop(key, None)
