@@ -173,7 +173,8 @@ class _PostgresReader:
     each read sees the last commit; the read awaits its round trip."""
 
     def __init__(self) -> None:
-        self._conns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        # Held strongly, so a loop's connection is closed by us, never by the collector.
+        self._conns: dict[asyncio.AbstractEventLoop, Any] = {}
 
     async def read(self, params: Callable[[], dict[str, Any]]) -> int | None:
         import psycopg
