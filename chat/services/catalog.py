@@ -200,6 +200,8 @@ def last_listing() -> Catalog:
 def _pipe_model(model_id: str) -> CatalogModel | None:
     """The active pipe (or manifold entry) a model id names, from the function cache."""
     function_id, _, sub_id = model_id.partition(".")
+    if len(function_id) > Function._meta.get_field("id").max_length:
+        return None  # no such id: not worth a cache entry a client could make huge
     function = function_entry(function_id)
     if function is None or function.type != FunctionType.PIPE or not function.is_active:
         return None

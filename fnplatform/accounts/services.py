@@ -229,7 +229,9 @@ async def abearer_authenticate(token: str) -> Credential | None:
     cached and its use was stamped within LAST_USED_RESOLUTION."""
     credential = _credential_of(await state.answer(_cached_credential, token))
     if credential is not None and _stale(credential):
-        await sync_to_async(_record_use)(credential)
+        stamp = timezone.now()
+        _claim(credential, stamp)  # before the hop: requests meanwhile see it stamped
+        await sync_to_async(_stamp)(credential, stamp)
     return credential
 
 
@@ -297,9 +299,18 @@ def _record_use(credential: Credential) -> None:
     cutoff = now - LAST_USED_RESOLUTION
     if credential.last_used_at is not None and credential.last_used_at > cutoff:
         return
-    # The same condition in SQL keeps concurrent requests to one write a minute.
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
+    # Claimed here first, so the process's other requests meanwhile do not write too;
+    # the same condition in SQL keeps concurrent processes to one write a minute.
+    _claim(credential, now)
+    _stamp(credential, now)
+
+
+def _stamp(credential: Credential, now: datetime) -> None:
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
     type(credential).objects.filter(stale, pk=credential.pk).update(last_used_at=now)
+
+
+def _claim(credential: Credential, now: datetime) -> None:
     credential.last_used_at = now
     if len(_stamped) > state.MAX_ENTRIES:
         _stamped.clear()

@@ -134,6 +134,17 @@ def test_a_warm_completion_runs_no_query_and_reads_the_generation_once(
     assert [hop for hop in spent.hops if hop != API_PREPARE_HOP] == []
 
 
+def test_a_warm_completion_of_an_upstream_model_runs_no_query(alice, bob_key, fake_openai):
+    connection_create(user=alice, name="fake", base_url=fake_openai.url)
+    assert ask(bob_key, "fake-small") == (200, "echo: hi")
+
+    with cost() as spent:
+        assert ask(bob_key, "fake-small") == (200, "echo: hi")
+
+    assert (spent.queries, spent.reads) == ([], 1)
+    assert [hop for hop in spent.hops if hop != API_PREPARE_HOP] == []
+
+
 @pytest.mark.parametrize("filters", [0, 5])
 async def test_aprepare_completion_answers_on_the_loop_when_warm(alice, bob, filters):
     def setup():
