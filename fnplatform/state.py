@@ -229,13 +229,15 @@ async def aread(using: str = DEFAULT_DB_ALIAS) -> int | None:
     global reads
     if settings.FNPLATFORM_STATE_READER == "thread":
         return await sync_to_async(read)(using)
-    conn = connections[using]
-    if conn.vendor not in ("sqlite", "postgresql"):
+    # The settings, not connections[using]: that makes a connection object per thread.
+    database = connections.settings[using]
+    engine = database["ENGINE"]
+    if not engine.endswith(("sqlite3", "postgresql")):
         return None
     reads += 1
     try:
-        if conn.vendor == "sqlite":
-            return _sqlite.read(conn.settings_dict["NAME"])
+        if engine.endswith("sqlite3"):
+            return _sqlite.read(database["NAME"])
         return await _postgres.read(lambda: _postgres_params(using))
     except Exception:
         # The request's own queries will meet (and report) the same trouble.
@@ -329,11 +331,15 @@ async def answer[T](fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run sync `fn` from the caches on the loop; if it misses, run it again, once, in
     a thread (same generation), where it loads what it lacks. `fn` must do nothing
     that matters before it may raise Miss."""
-    await acurrent()
+    # Pinned while fn runs on the loop: its lookups need not check the memo's task.
+    token = _pinned.set((await acurrent(),))
     try:
         return fn(*args, **kwargs)
     except Miss:
-        return await sync_to_async(fn)(*args, **kwargs)
+        pass
+    finally:
+        _pinned.reset(token)
+    return await sync_to_async(fn)(*args, **kwargs)
 
 
 # The caches

@@ -15,6 +15,7 @@ ValidationError for bad input. Every HTTP call to an upstream raises
 """
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -212,8 +213,28 @@ def _env_timeout() -> float:
     return value if value > 0 else DEFAULT_TIMEOUT
 
 
+ENV_NAMES = (
+    "OPENAI_API_BASE_URLS",
+    "OPENAI_API_BASE_URL",
+    "OPENAI_API_KEYS",
+    "OPENAI_API_KEY",
+    "AIOHTTP_CLIENT_TIMEOUT",
+)
+
+
 def env_connections() -> list[UpstreamConnection]:
-    """Return the upstreams configured by Open WebUI's environment variables."""
+    """Return the upstreams configured by Open WebUI's environment variables (read at
+    each call; parsed again only when they changed)."""
+    return list(_env_connections(tuple(os.environ.get(name) for name in ENV_NAMES)))
+
+
+@functools.lru_cache(maxsize=8)
+def _env_connections(_values: tuple[str | None, ...]) -> tuple[UpstreamConnection, ...]:
+    # `_values` (the variables' values) is the cache key; the parsing reads os.environ.
+    return tuple(_parse_env_connections())
+
+
+def _parse_env_connections() -> list[UpstreamConnection]:
     urls = _env_items("OPENAI_API_BASE_URLS", "OPENAI_API_BASE_URL")
     keys = _env_items("OPENAI_API_KEYS", "OPENAI_API_KEY")
     timeout = _env_timeout()

@@ -61,7 +61,8 @@ def _accepted(
 
 def bearer_token(request: HttpRequest) -> str:
     """The token of an `Authorization: Bearer` header, or ""."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    # META, not request.headers: that builds a dict of every header, on every request.
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
