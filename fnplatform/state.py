@@ -154,7 +154,7 @@ class _SqliteReader:
         uri = name if name.startswith("file:") else f"file:{quote(name)}?mode=rw"
         conn = sqlite3.connect(
             uri,
-            timeout=1,
+            timeout=0.5,  # a WAL reader waits only while the database recovers
             isolation_level=None,  # autocommit: each read sees the last commit
             check_same_thread=False,  # the loops of several threads may read (in turns)
             uri=True,
@@ -216,6 +216,16 @@ _sqlite = _SqliteReader()
 _postgres = _PostgresReader()
 
 
+_vendors: dict[str, str] = {}
+
+
+def _vendor(using: str) -> str:
+    # Looked up once: connections[using] makes a connection object for each thread.
+    if using not in _vendors:
+        _vendors[using] = connections[using].vendor
+    return _vendors[using]
+
+
 def _postgres_params(using: str) -> dict[str, Any]:
     params = connections[using].get_connection_params()
     # Django's cursor classes and adapters are for its own connections.
@@ -229,15 +239,13 @@ async def aread(using: str = DEFAULT_DB_ALIAS) -> int | None:
     global reads
     if settings.FNPLATFORM_STATE_READER == "thread":
         return await sync_to_async(read)(using)
-    # The settings, not connections[using]: that makes a connection object per thread.
-    database = connections.settings[using]
-    engine = database["ENGINE"]
-    if not engine.endswith(("sqlite3", "postgresql")):
+    vendor = _vendor(using)
+    if vendor not in ("sqlite", "postgresql"):
         return None
     reads += 1
     try:
-        if engine.endswith("sqlite3"):
-            return _sqlite.read(database["NAME"])
+        if vendor == "sqlite":
+            return _sqlite.read(connections.settings[using]["NAME"])
         return await _postgres.read(lambda: _postgres_params(using))
     except Exception:
         # The request's own queries will meet (and report) the same trouble.

@@ -17,9 +17,9 @@ the next request); expiry is checked on every use, cached or not. Errors:
   account, and for a superuser unless the caller is one; DoesNotExist for no such user.
 """
 
+import dataclasses
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -235,15 +235,15 @@ async def abearer_authenticate(token: str) -> Credential | None:
     return credential
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _CachedCredential:
     """A live key or token and its active user, as rows (instances are made per use,
     so no request sees another's changes to them)."""
 
     model: type[Model]
-    values: tuple
-    user_values: tuple
-    expires_at: datetime | None
+    values: tuple = dataclasses.field(repr=False)  # the key's hash,
+    user_values: tuple = dataclasses.field(repr=False)  # the password's hash: never in a log
+    expires_at: datetime | None = None
 
 
 def _cached_credential(token: str) -> _CachedCredential | None:
