@@ -16,7 +16,8 @@ move commits with the change, or not at all. Columns nobody caches are left out
 quarantine), so they move nothing.
 
 **Per request** the generation is read once (`acurrent`, memoised for the request's
-task and the threads it hands work to): one primary-key SELECT, on the event loop
+task and the threads it hands work to; a task serving many requests, such as a
+websocket consumer, calls `end_request` between them): one primary-key SELECT, on the event loop
 over a connection of this module's own, so it costs no thread hop. On SQLite that is
 a `sqlite3` connection read in a few microseconds (a WAL reader never waits for a
 writer); on PostgreSQL a psycopg `AsyncConnection`, one round trip that does not
@@ -305,6 +306,12 @@ async def acurrent() -> int | None:
     if task is not None:
         _memo.set(_Memo(weakref.ref(task), generation))
     return generation
+
+
+def end_request() -> None:
+    """Forget this task's generation. A task that serves many requests in turn (a
+    websocket consumer) calls it before each, so each reads the generation anew."""
+    _memo.set(None)
 
 
 def current() -> int | None:

@@ -218,6 +218,15 @@ async def test_a_request_reads_the_generation_once_and_no_later_request_reuses_i
     assert leftover.run(state._memoised) is None
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_task_serving_many_requests_reads_anew_after_end_request(bob):
+    first = await state.acurrent()
+    await sync_to_async(api_key_create)(user=bob)
+    assert await state.acurrent() == first  # one request: one generation
+    state.end_request()
+    assert await state.acurrent() == first + 1
+
+
 # Across processes
 
 
