@@ -16,23 +16,26 @@ move commits with the change, or not at all. Columns nobody caches are left out
 quarantine), so they move nothing.
 
 **Per request** the generation is read once (`acurrent`, memoised for the request's
-task and the threads it hands work to; a task serving many requests, such as a
-websocket consumer, calls `end_request` between them): one primary-key SELECT, on the event loop
-over a connection of this module's own, so it costs no thread hop. On SQLite that is
-a `sqlite3` connection read in a few microseconds (a WAL reader never waits for a
-writer); on PostgreSQL a psycopg `AsyncConnection`, one round trip that does not
-block the loop. A warm request then answers from memory with no other query; a miss
-(`Miss`) is loaded once in a thread (`answer`).
+task and the threads it hands work to; a task serving many requests in turn, such as
+a websocket consumer, calls `end_request` between them): one primary-key SELECT, on
+the event loop over a connection of this module's own, so it costs no thread hop.
+On SQLite that is a `sqlite3` connection, read in a few microseconds (a WAL reader
+never waits for a writer); on PostgreSQL one psycopg `AsyncConnection` per event
+loop, one round trip awaited without blocking the loop (a dropped one is replaced at
+once). A warm request then answers from memory with no other query; a miss (`Miss`)
+is loaded once in a thread (`answer`).
 
 **Consistency.** An entry is stored with the generation its request read *before*
 loading it, so its data is at least that new; it is used only by requests that read
-the very same generation. A change bumps the generation when it commits, so a
-request that starts after the commit (in any process sharing the database) reads a
-new number, misses, and sees the change: read-your-writes across processes and
-machines, with no invalidation message to lose. A request already running when a
-change commits finishes with what it read. Any change to a watched table empties
-every cache of every process (at its next request); writes of them are rare (staff
-configuring, a sign-in), so a simple global number is enough.
+the very same generation. The bump is part of the change's transaction, so a request
+that starts after the commit (in any process sharing the database) reads a new
+number, misses, and sees the change: read-your-writes across processes and machines,
+with no invalidation message to lose. A request already running when a change
+commits finishes with what it read (a request that itself writes, then reads through
+the caches, sees what it read at its start). Any change to a watched table empties
+every cache of every process (at its next request); they change when staff configure
+something or someone signs in, so a single number is enough. On PostgreSQL, writers
+to watched tables take turns on the generation row until they commit.
 
 Elsewhere (no request in progress: management commands, admin pages, tests calling
 services) each `current()` reads the number through Django's connection; `scope()`

@@ -42,7 +42,10 @@ __all__ = ["PluginUnavailable", "plugin_call", "plugin_call_for"]
 
 def plugin_call_for(*, function: Function, user=None) -> PluginCall:
     """Return a PluginCall with the function's global valves and this user's user valves.
-    Raise PluginUnavailable for a quarantined function, or one not ready here."""
+    Raise PluginUnavailable for a quarantined function, or one not ready here.
+
+    The report is the given instance's; valves, user valves and the quarantine come from
+    the caches. `plugin_call(function_id, user)` is the form that needs no instance."""
     with state.scope():
         call = _global_call(function)
         user_valves = None
@@ -143,7 +146,8 @@ def _load_entry(function_id: str) -> FunctionEntry | None:
 
 def plugin_call(function_id: str, user=None) -> PluginCall:
     """plugin_call_for by id, from the caches: the function's PluginCall with this user's
-    own user valves. Raise Function.DoesNotExist, or PluginUnavailable."""
+    own user valves. Raise Function.DoesNotExist, or PluginUnavailable. The call may be
+    shared with other requests (when it has no user valves): treat it as read-only."""
     entry = function_entry(function_id)
     if entry is None:
         raise Function.DoesNotExist(f"Function {function_id!r} not found.")
