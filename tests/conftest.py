@@ -8,7 +8,9 @@ PLUGINS_DIR = Path(__file__).parent / "plugins"
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_isolated(settings, tmp_path):
+def _fast_and_isolated(request, settings, tmp_path):
+    from fnplatform import state
+
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.FUNCTIONS_SOURCE_DIR = tmp_path / "plugin_sources"
     # Unit tests run the worker's code in the test process (the "inline" executor,
@@ -16,6 +18,10 @@ def _fast_and_isolated(settings, tmp_path):
     # and tests/functions/test_process_executor.py, test_check.py and test_isolation.py
     # run real sandboxed workers, as the server does.
     settings.FUNCTIONS_EXECUTOR = "inline"
+    if not _commits(request):
+        # The test's writes stay in its transaction, which only Django's connection sees:
+        # requests read the generation there (the server reads it on its event loop).
+        settings.FNPLATFORM_STATE_READER = "thread"
     yield
     from functions.services import functions
     from functions.services.executor import reset
@@ -23,6 +29,18 @@ def _fast_and_isolated(settings, tmp_path):
     # Each test's plugins load afresh (some read os.environ at import).
     reset()
     functions._checked.clear()
+    # A rolled-back test takes the generation back with it: no cache may outlive it.
+    state.forget()
+
+
+def _commits(request) -> bool:
+    """Whether the test's database writes are committed (transactional tests)."""
+    from pytest_django.fixtures import validate_django_db
+
+    if {"transactional_db", "live", "live_server"} & set(request.fixturenames):
+        return True
+    marker = request.node.get_closest_marker("django_db")
+    return marker is not None and bool(validate_django_db(marker)[0])  # its "transaction"
 
 
 @pytest.fixture(scope="session", autouse=True)

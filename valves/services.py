@@ -28,6 +28,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import transaction
 from django.db.models import QuerySet
 
+from fnplatform import state
 from fnplatform.permissions import require_perm
 from functions.models import Function
 from functions.selectors import function_list_for, function_usable_by
@@ -174,8 +175,16 @@ def user_info(user: User | None) -> dict[str, Any] | None:
 
 
 def valves_explicit_global(*, function: Function) -> dict[str, Any]:
-    """Return the function's stored Valves values (secrets decrypted), for its worker."""
-    return _explicit(FunctionValves.objects.filter(function=function).first())
+    """Return the function's stored Valves values (secrets decrypted), for its worker.
+
+    Cached per generation (fnplatform.state): decrypted secrets stay in this process's
+    memory, never in a log or a page."""
+    values = state.cached("valves", function.id, lambda: _load_global(function.id))
+    return dict(values)
+
+
+def _load_global(function_id: str) -> dict[str, Any]:
+    return _explicit(FunctionValves.objects.filter(function_id=function_id).first())
 
 
 def valves_explicit_user(*, user: User, function: Function) -> dict[str, Any]:
@@ -183,12 +192,26 @@ def valves_explicit_user(*, user: User, function: Function) -> dict[str, Any]:
     the worker falls back to the defaults for values that no longer fit, as Open WebUI)."""
     if user is None or not user.is_authenticated:
         return {}
-    row = UserValves.objects.filter(user=user, function=function).first()
-    try:
-        return _explicit(row)
-    except SecretsDecryptError as exc:
-        logger.warning("user valves of %s for user %s unreadable: %s", function.id, user.pk, exc)
-        return {}
+    return dict(user_valves_of(user.pk).get(function.id, {}))
+
+
+def user_valves_of(user_id: int) -> dict[str, dict[str, Any]]:
+    """Every stored UserValves of one user, by function id, secrets decrypted (cached per
+    generation; read-only). Only ever handed to that user's own calls."""
+    return state.cached("user_valves", user_id, lambda: _load_user_valves(user_id))
+
+
+def _load_user_valves(user_id: int) -> dict[str, dict[str, Any]]:
+    values = {}
+    for row in UserValves.objects.filter(user_id=user_id):
+        try:
+            values[row.function_id] = _explicit(row)
+        except SecretsDecryptError as exc:
+            logger.warning(
+                "user valves of %s for user %s unreadable: %s", row.function_id, user_id, exc
+            )
+            values[row.function_id] = {}
+    return values
 
 
 def valves_state_global(*, function: Function, check: bool = False) -> ValvesState:

@@ -3,7 +3,9 @@
 Manifold `pipes` listings are gathered concurrently, each with a timeout, and
 cached briefly per (function, source, valves); one failing manifold is reported
 in `errors` and hides nothing else. Upstream models come from the connections
-service, which has its own cache and error reporting.
+service, which has its own cache and error reporting. The pipes themselves come
+from the function cache (functions.services.plugins), so a warm lookup runs no query
+and no thread hop.
 """
 
 import asyncio
@@ -12,15 +14,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from chat.services.connections import find_upstream_model, upstream_models
+from fnplatform import state
 from functions.models import Function, FunctionType
 from functions.seam import PluginCall
 from functions.services.context import CallContext
 from functions.services.executor import CallTimeout, PluginFailed, get_executor
-from functions.services.plugins import PluginUnavailable, plugin_call_for
+from functions.services.plugins import FunctionEntry, PluginUnavailable, function_entry
 
 _manifold_cache: dict[tuple, tuple[float, list[dict]]] = {}
 
@@ -45,28 +47,39 @@ class Catalog:
 
 @dataclass
 class _PipeEntry:
-    function: Function
+    function: FunctionEntry
     call: PluginCall | None
     error: str | None
     has_user_valves: bool
 
 
 def _pipe_entries() -> list[_PipeEntry]:
-    """Every active pipe with its report and valves (sync: the ORM)."""
+    """Every active pipe with its report and valves (from the caches; sync)."""
     entries = []
-    for function in Function.objects.filter(type=FunctionType.PIPE, is_active=True):
-        report = function.current_revision.load_result if function.current_revision else {}
+    for function_id in _active_pipe_ids():
+        function = function_entry(function_id)
+        if function is None:
+            continue
         try:
-            call, error = plugin_call_for(function=function), None
+            call, error = function.runnable(), None
         except PluginUnavailable as exc:
             call, error = None, exc.messages[0]
-        entries.append(_PipeEntry(function, call, error, bool(report.get("has_user_valves"))))
+        entries.append(_PipeEntry(function, call, error, function.has_user_valves))
     return entries
 
 
-def _cache_key(call: PluginCall, function: Function) -> tuple:
+def _active_pipe_ids() -> tuple[str, ...]:
+    return state.cached("active_pipes", None, _load_active_pipe_ids)
+
+
+def _load_active_pipe_ids() -> tuple[str, ...]:
+    pipes = Function.objects.filter(type=FunctionType.PIPE, is_active=True)
+    return tuple(pipes.values_list("id", flat=True))
+
+
+def _cache_key(call: PluginCall, function: FunctionEntry) -> tuple:
     dumped = json.dumps(call.valves, sort_keys=True, default=str)
-    return (function.id, function.current_revision_id, dumped)
+    return (function.id, call.sha256, dumped)
 
 
 async def list_manifold(call: PluginCall, timeout: float) -> list[dict]:
@@ -103,7 +116,7 @@ async def _manifold_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogM
         CatalogModel(
             id=f"{function.id}.{item['id']}",
             name=f"{prefix}{item.get('name', item['id'])}",
-            created=int(function.created_at.timestamp()),
+            created=function.created,
             pipe_id=function.id,
             sub_id=str(item["id"]),
             has_user_valves=entry.has_user_valves,
@@ -112,7 +125,7 @@ async def _manifold_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogM
     ]
 
 
-def _error(function: Function, message: str) -> dict[str, Any]:
+def _error(function: FunctionEntry, message: str) -> dict[str, Any]:
     return {"source": f"function:{function.id}", "name": function.name, "error": message}
 
 
@@ -123,12 +136,11 @@ async def _pipe_models(entry: _PipeEntry, catalog: Catalog) -> list[CatalogModel
     if entry.call.report.manifold:
         return await _manifold_models(entry, catalog)
     function = entry.function
-    created = int(function.created_at.timestamp())
     return [
         CatalogModel(
             function.id,
             function.name,
-            created,
+            function.created,
             pipe_id=function.id,
             has_user_valves=entry.has_user_valves,
         )
@@ -162,7 +174,7 @@ async def build_catalog(*, refresh: bool = False) -> Catalog:
     if refresh:
         _manifold_cache.clear()
     catalog = Catalog()
-    entries = await sync_to_async(_pipe_entries)()
+    entries = await state.answer(_pipe_entries)
     groups = await asyncio.gather(
         _upstream_models(catalog, refresh), *(_pipe_models(e, catalog) for e in entries)
     )
@@ -186,31 +198,28 @@ def last_listing() -> Catalog:
 
 
 def _pipe_model(model_id: str) -> CatalogModel | None:
-    """The pipe (or manifold entry) a model id names, from the database alone."""
+    """The active pipe (or manifold entry) a model id names, from the function cache."""
     function_id, _, sub_id = model_id.partition(".")
-    function = (
-        Function.objects.filter(pk=function_id, type=FunctionType.PIPE, is_active=True)
-        .select_related("current_revision")
-        .first()
-    )
-    if function is None:
+    if len(function_id) > Function._meta.get_field("id").max_length:
+        return None  # no such id: not worth a cache entry a client could make huge
+    function = function_entry(function_id)
+    if function is None or function.type != FunctionType.PIPE or not function.is_active:
         return None
-    report = function.current_revision.load_result if function.current_revision else {}
-    if bool(sub_id) != bool(report.get("manifold")):
+    if bool(sub_id) != bool(function.load_result.get("manifold")):
         return None
     return CatalogModel(
         id=model_id,
         name=function.name if not sub_id else model_id,
-        created=int(function.created_at.timestamp()),
+        created=function.created,
         pipe_id=function.id,
         sub_id=sub_id or None,
-        has_user_valves=bool(report.get("has_user_valves")),
+        has_user_valves=function.has_user_valves,
     )
 
 
 async def find_model(model_id: str) -> CatalogModel | None:
     """Find one model without listing every manifold: the fast path of a completion."""
-    model = await sync_to_async(_pipe_model)(model_id)
+    model = await state.answer(_pipe_model, model_id)
     if model is not None:
         return model
     found = await find_upstream_model(model_id)

@@ -1,12 +1,14 @@
 """The steps of a chat completion: inlet filters -> pipe or upstream model -> stream
 filters -> outlet filters.
 
-`prepare_completion` (sync, ORM) resolves the model, checks access and loads the
-filters and pipe with their valves. From `start_completion` on there is no ORM:
-it runs the inlet filters; `stream_answer` yields batches of OpenAI
+`prepare_completion` (sync) resolves the model, checks access and loads the filters
+and pipe with their valves, from the process caches (fnplatform.state), loading what
+they lack; `aprepare_completion` does the same on the event loop, with no thread hop
+when the caches are warm and one on a miss. From `start_completion` on there is no
+ORM: it runs the inlet filters; `stream_answer` yields batches of OpenAI
 `chat.completion.chunk` dicts that have passed the stream filters (what was ready
-together, the first never held back), then runs the outlet filters on the
-finished message. Callers use these through the one completion service,
+together, the first never held back), then runs the outlet filters on the finished
+message. Callers use these through the one completion service,
 chat.services.run.completion_run.
 """
 
@@ -18,7 +20,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
 from chat.services.catalog import Catalog, CatalogModel, find_model
@@ -29,17 +30,18 @@ from chat.services.connections import (
 )
 from chat.services.models import model_dict
 from chat.services.plugin_request import plugin_request_for
-from functions.models import Function
+from fnplatform import state
 from functions.seam import PluginCall
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.executor import get_executor
 from functions.services.plugin_contract import Chunk
 from functions.services.plugins import (
+    function_entry,
     model_allowed,
-    model_wiring,
-    plugin_call_for,
+    plugin_call,
     user_dict,
+    wiring_for,
 )
 from functions.services.runtime import (
     apply_inlet,
@@ -137,15 +139,15 @@ class CompletionRequest:
 
 
 def resolve_target(*, user, model_id: str, catalog: Catalog) -> Target:
-    """Find a model the user may use; raise ObjectDoesNotExist or PermissionDenied."""
+    """Find a model the user may use; raise ObjectDoesNotExist or PermissionDenied.
+    From the caches: on the event loop it raises state.Miss when they lack something."""
     model = catalog.models.get(model_id or "")
     if model is None:
         raise ObjectDoesNotExist(f"Model {model_id!r} not found.")
     if not model_allowed(user=user, model_id=model_id):
         raise PermissionDenied(f"You may not use the model {model_id!r}.")
     if model.pipe_id:
-        function = Function.objects.get(pk=model.pipe_id)
-        return Target(model, pipe=plugin_call_for(function=function, user=user))
+        return Target(model, pipe=plugin_call(model.pipe_id, user))
     connections = {c.id: c for c in connection_all()}
     if model.connection_id not in connections:
         raise ObjectDoesNotExist(f"The connection serving {model_id!r} is gone.")
@@ -159,14 +161,13 @@ def _requested_filter_ids(body: dict) -> set[str]:
 
 def _filters_for(user, model_id: str, body: dict) -> list[PluginCall]:
     """Global and attached filters; toggle filters only when the request switches them on."""
-    wiring = model_wiring(model_id)
     switched_on = _requested_filter_ids(body)
     calls = []
-    for function in wiring.filters:
-        report = function.current_revision.load_result if function.current_revision else {}
-        if report.get("toggle") and function.id not in switched_on:
-            continue
-        calls.append(plugin_call_for(function=function, user=user))
+    for function_id in wiring_for(model_id).filter_ids:
+        function = function_entry(function_id)
+        if function is None or (function.toggle and function_id not in switched_on):
+            continue  # (None: deleted since the filter list was cached, this generation)
+        calls.append(plugin_call(function_id, user))
     return calls
 
 
@@ -212,14 +213,37 @@ def prepare_completion(
     task: str | None = None,
     task_body: dict | None = None,
     origin: dict | None = None,
-):
+) -> CompletionRequest:
     """Resolve and load everything a completion needs (sync; call before streaming).
 
     A task (title or tag generation) sets __task__, and __task_body__ to `task_body`
     (the request that asked for the task; the task's own body when not given).
     `origin` is where the request came from, for `__request__`."""
+    with state.scope():  # one generation for every lookup
+        return _prepare(user, body, catalog, task, task_body, origin)
+
+
+async def aprepare_completion(
+    *,
+    user,
+    body: dict,
+    catalog: Catalog,
+    task: str | None = None,
+    task_body: dict | None = None,
+    origin: dict | None = None,
+) -> CompletionRequest:
+    """prepare_completion on the event loop: from the caches with no thread hop when
+    they hold everything (and the request's generation is still current), else once
+    in a thread that loads what they lack."""
+    return await state.answer(_prepare, user, body, catalog, task, task_body, origin)
+
+
+def _prepare(user, body, catalog, task, task_body, origin) -> CompletionRequest:
+    # Nothing here may matter before a state.Miss: on a miss it runs again in a thread.
     body = apply_params(body)
     target = resolve_target(user=user, model_id=str(body.get("model", "")), catalog=catalog)
+    filters = _filters_for(user, target.model.id, body)
+    request = plugin_request_for(user=user, origin=origin, catalog=catalog)
     recorder = EventRecorder(function_id=target.model.pipe_id or "")
     metadata = _metadata(user, body, target.model)
     if task:
@@ -237,9 +261,8 @@ def prepare_completion(
         files=body.get("files") or [],
         task=task,
         task_body=(body if task_body is None else task_body) if task else None,
-        request=plugin_request_for(user=user, origin=origin, catalog=catalog),
+        request=request,
     )
-    filters = _filters_for(user, target.model.id, body)
     # Filters see the request's metadata in the body, as in Open WebUI (pipes do not);
     # `stream` is always there, as Open WebUI's form fills it in (pipes read it).
     body = {"stream": False} | dict(body) | {"metadata": metadata}
@@ -267,8 +290,8 @@ async def _retarget(req: CompletionRequest) -> None:
             found = await find_model(model_id)
             if found is not None:
                 req.catalog.models[found.id] = found
-        req.target = await sync_to_async(resolve_target)(
-            user=req.user, model_id=model_id, catalog=req.catalog
+        req.target = await state.answer(
+            resolve_target, user=req.user, model_id=model_id, catalog=req.catalog
         )
         req.context.model = model_dict(req.target.model)
 

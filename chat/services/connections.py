@@ -15,6 +15,7 @@ ValidationError for bad input. Every HTTP call to an upstream raises
 """
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -27,12 +28,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from chat.models import Connection, validate_base_url
 from chat.selectors import connection_list
+from fnplatform import state
 from fnplatform.permissions import require_staff
 from valves.crypto import SecretsDecryptError, decrypt_json, encrypt_json
 
@@ -213,8 +214,28 @@ def _env_timeout() -> float:
     return value if value > 0 else DEFAULT_TIMEOUT
 
 
+ENV_NAMES = (
+    "OPENAI_API_BASE_URLS",
+    "OPENAI_API_BASE_URL",
+    "OPENAI_API_KEYS",
+    "OPENAI_API_KEY",
+    "AIOHTTP_CLIENT_TIMEOUT",
+)
+
+
 def env_connections() -> list[UpstreamConnection]:
-    """Return the upstreams configured by Open WebUI's environment variables."""
+    """Return the upstreams configured by Open WebUI's environment variables (read at
+    each call; parsed again only when they changed)."""
+    return list(_env_connections(tuple(os.environ.get(name) for name in ENV_NAMES)))
+
+
+@functools.lru_cache(maxsize=8)
+def _env_connections(_values: tuple[str | None, ...]) -> tuple[UpstreamConnection, ...]:
+    # `_values` (the variables' values) is the cache key; the parsing reads os.environ.
+    return tuple(_parse_env_connections())
+
+
+def _parse_env_connections() -> list[UpstreamConnection]:
     urls = _env_items("OPENAI_API_BASE_URLS", "OPENAI_API_BASE_URL")
     keys = _env_items("OPENAI_API_KEYS", "OPENAI_API_KEY")
     timeout = _env_timeout()
@@ -238,15 +259,39 @@ def env_connections() -> list[UpstreamConnection]:
 
 
 def connection_all() -> list[UpstreamConnection]:
-    """Return the active stored upstreams, then the environment's."""
-    upstreams = []
+    """Return the active stored upstreams, then the environment's (read each time: no
+    database, and tests change it)."""
+    return [*_stored().upstreams, *env_connections()]
+
+
+def stored_connection_urls() -> list[str]:
+    """The base URLs of the active stored connections, unreadable keys or not."""
+    return list(_stored().urls)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The active Connection rows as run-time values (keys decrypted, in memory only)."""
+
+    upstreams: tuple[UpstreamConnection, ...]
+    urls: tuple[str, ...]
+
+
+def _stored() -> _Stored:
+    # Cached per database generation (fnplatform.state): answers on the event loop.
+    return state.cached("connections", None, _load_stored)
+
+
+def _load_stored() -> _Stored:
+    upstreams, urls = [], []
     for connection in connection_list(active=True):
+        urls.append(connection.base_url.rstrip("/"))
         try:
             upstreams.append(upstream_for(connection))
         except SecretsDecryptError:
             # One unreadable key must not take every other upstream down with it.
             logger.error("Skipping connection %s: its API key cannot be decrypted.", connection.pk)
-    return upstreams + env_connections()
+    return _Stored(tuple(upstreams), tuple(urls))
 
 
 # Model listing
@@ -275,7 +320,7 @@ async def upstream_models(
 ) -> UpstreamListing:
     """List the models of every upstream (or of `connections`), concurrently; never raise."""
     if connections is None:
-        connections = await sync_to_async(connection_all)()
+        connections = await state.answer(connection_all)
     now = time.monotonic()
     for key in [k for k, v in _models_cache.items() if now - v.at >= MODELS_CACHE_SECONDS]:
         _models_cache.pop(key, None)

@@ -9,15 +9,18 @@ from the door's origin (its HttpRequest or Channels scope, credentials left out)
 - `app.state.MODELS`: the models this caller may use, as `__model__` shows them,
   from the last full model listing plus the request's own model (Open WebUI's
   MODELS is likewise the last listing, not a fresh one per request).
+
+Everything it reads from the database comes from the process caches
+(fnplatform.state), so it answers on the event loop when they are warm.
 """
 
 import importlib
 from typing import Any
 
-from chat.selectors import connection_list
 from chat.services.catalog import Catalog, last_listing
-from chat.services.connections import env_connections
-from chat.services.models import model_dict, visible_models
+from chat.services.connections import env_connections, stored_connection_urls
+from chat.services.models import model_dict
+from functions.services.plugins import model_allowed
 from functions.services.request import public_url, request_data
 
 # Open WebUI's defaults (backend/open_webui/config.py) for the settings fnplatform
@@ -55,7 +58,7 @@ OPEN_WEBUI_DEFAULTS: dict[str, Any] = {
 
 def _upstream_urls() -> list[str]:
     # The stored connections' URLs, then the environment's: no key is decrypted here.
-    stored = [c.base_url.rstrip("/") for c in connection_list(active=True)]
+    stored = stored_connection_urls()
     return [public_url(url) for url in stored + [c.base_url for c in env_connections()]]
 
 
@@ -102,13 +105,16 @@ def caller_model(user) -> dict[str, Any]:
 
 def request_models(*, user, catalog: Catalog | None) -> dict[str, dict]:
     """`request.app.state.MODELS`: the models of the last listing (and this request's)
-    the user may use, by id."""
-    known = Catalog(models={**last_listing().models, **(catalog.models if catalog else {})})
-    return {m.id: model_dict(m) for m in visible_models(user=user, catalog=known)}
+    the user may use, by id, sorted by name as the model list is."""
+    known = {**last_listing().models, **(catalog.models if catalog else {})}
+    allowed = [m for m in known.values() if model_allowed(user=user, model_id=m.id)]
+    allowed.sort(key=lambda m: (m.name.lower(), m.id))
+    return {m.id: model_dict(m) for m in allowed}
 
 
 def plugin_request_for(*, user, origin: dict | None, catalog: Catalog | None = None) -> dict:
-    """The plain data of `__request__` for one request of this user (sync: the ORM)."""
+    """The plain data of `__request__` for one request of this user (sync; from the
+    caches, so on the event loop too when they are warm, else state.Miss)."""
     origin = origin or {}
     return request_data(
         origin=origin,

@@ -20,17 +20,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from chat.services import background
 from chat.services.catalog import Catalog, catalog_for
 from chat.services.completion import (
     CompletionRequest,
     Outcome,
+    aprepare_completion,
     chunk_dict,
     completion_dict,
     final_content,
-    prepare_completion,
     start_completion,
     stream_answer,
 )
@@ -142,7 +140,7 @@ async def completion_run(
     filters (compat's generate_chat_completion); `inlet=False` prepares only, for
     /api/chat/completed. `origin` is where the request came from, for `__request__`."""
     catalog = catalog or await catalog_for(str(body.get("model", "")))
-    req = await sync_to_async(prepare_completion)(
+    req = await aprepare_completion(
         user=user, body=body, catalog=catalog, task=task, task_body=task_body, origin=origin
     )
     if bypass_filter:

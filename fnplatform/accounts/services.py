@@ -2,7 +2,10 @@
 
 Plaintext keys and tokens exist only in the return values of api_key_create,
 account_key_create and signin; the database keeps their SHA-256 hash and a short
-display prefix. Errors:
+display prefix. Looking a bearer credential up (`bearer_authenticate`, and
+`abearer_authenticate` on the event loop) answers from a process cache of the hash's
+row and its user (fnplatform.state: any change to keys, tokens or users is seen by
+the next request); expiry is checked on every use, cached or not. Errors:
 - api_key_create raises ValidationError for a bad name; api_key_revoke raises
   PermissionDenied when the caller neither owns the key nor is staff;
 - account_key_for raises ApiKey.DoesNotExist when the caller has no live account key;
@@ -14,20 +17,23 @@ display prefix. Errors:
   account, and for a superuser unless the caller is one; DoesNotExist for no such user.
 """
 
+import dataclasses
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
+from fnplatform import state
 from fnplatform.accounts.models import ApiKey, SigninToken
 from fnplatform.permissions import require_perm
 
@@ -83,11 +89,10 @@ def api_key_revoke(*, user: AbstractBaseUser, api_key: ApiKey) -> ApiKey:
 
 def api_key_authenticate(key: str) -> AbstractBaseUser | None:
     """Return the active user owning the live key, or None (the auth-backend contract)."""
-    api_key = _live_api_key(key)
-    if api_key is None:
+    if not key.startswith(KEY_PREFIX):
         return None
-    _record_use(api_key)
-    return api_key.user
+    credential = bearer_authenticate(key)
+    return credential.user if credential is not None else None
 
 
 def api_key_list_for(*, user: AbstractBaseUser) -> QuerySet[ApiKey]:
@@ -212,10 +217,80 @@ def _live_signin_token(token: str) -> SigninToken | None:
 
 def bearer_authenticate(token: str) -> Credential | None:
     """Return the live API key or sign-in token a bearer header carries (its .user is active)."""
-    credential = _live_api_key(token) or _live_signin_token(token)
-    if credential is not None:
+    with state.scope():
+        credential = _credential_of(_cached_credential(token))
+    if credential is not None and _stale(credential):
         _record_use(credential)
     return credential
+
+
+async def abearer_authenticate(token: str) -> Credential | None:
+    """bearer_authenticate for the event loop: no thread hop when the credential is
+    cached and its use was stamped within LAST_USED_RESOLUTION."""
+    credential = _credential_of(await state.answer(_cached_credential, token))
+    if credential is not None and _stale(credential):
+        stamp = timezone.now()
+        _claim(credential, stamp)  # before the hop: requests meanwhile see it stamped
+        await sync_to_async(_stamp)(credential, stamp)
+    return credential
+
+
+@dataclasses.dataclass(frozen=True)
+class _CachedCredential:
+    """A live key or token and its active user, as rows (instances are made per use,
+    so no request sees another's changes to them)."""
+
+    model: type[Model]
+    values: tuple = dataclasses.field(repr=False)  # the key's hash,
+    user_values: tuple = dataclasses.field(repr=False)  # the password's hash: never in a log
+    expires_at: datetime | None = None
+
+
+def _cached_credential(token: str) -> _CachedCredential | None:
+    # Unknown tokens are cached too: any new key or token moves the generation.
+    return state.cached("credential", hash_key(token), lambda: _load_credential(token))
+
+
+def _load_credential(token: str) -> _CachedCredential | None:
+    credential = _live_api_key(token) or _live_signin_token(token)
+    if credential is None:
+        return None
+    return _CachedCredential(
+        type(credential),
+        _row(credential),
+        _row(credential.user),
+        getattr(credential, "expires_at", None),
+    )
+
+
+def _row(instance: Model) -> tuple:
+    return tuple(getattr(instance, f.attname) for f in instance._meta.concrete_fields)
+
+
+def _credential_of(cached: _CachedCredential | None) -> Credential | None:
+    """A fresh credential instance, with its user, unless it expired since it was cached."""
+    if cached is None or (cached.expires_at is not None and cached.expires_at <= timezone.now()):
+        return None
+    credential = cached.model.from_db(DEFAULT_DB_ALIAS, None, cached.values)
+    credential.user = get_user_model().from_db(DEFAULT_DB_ALIAS, None, cached.user_values)
+    stamped = _stamped.get(_hash_of(credential))
+    if stamped is not None and (credential.last_used_at or stamped) <= stamped:
+        credential.last_used_at = stamped  # this process stamped it since it was cached
+    return credential
+
+
+# When this process last stamped each credential, by hash (its cached row keeps the
+# old time, as a stamp moves no generation).
+_stamped: dict[str, datetime] = {}
+
+
+def _hash_of(credential: Credential) -> str:
+    return credential.key_hash if isinstance(credential, ApiKey) else credential.token_hash
+
+
+def _stale(credential: Credential) -> bool:
+    cutoff = timezone.now() - LAST_USED_RESOLUTION
+    return credential.last_used_at is None or credential.last_used_at <= cutoff
 
 
 def _record_use(credential: Credential) -> None:
@@ -224,10 +299,22 @@ def _record_use(credential: Credential) -> None:
     cutoff = now - LAST_USED_RESOLUTION
     if credential.last_used_at is not None and credential.last_used_at > cutoff:
         return
-    # The same condition in SQL keeps concurrent requests to one write a minute.
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=cutoff)
+    # Claimed here first, so the process's other requests meanwhile do not write too;
+    # the same condition in SQL keeps concurrent processes to one write a minute.
+    _claim(credential, now)
+    _stamp(credential, now)
+
+
+def _stamp(credential: Credential, now: datetime) -> None:
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
     type(credential).objects.filter(stale, pk=credential.pk).update(last_used_at=now)
+
+
+def _claim(credential: Credential, now: datetime) -> None:
     credential.last_used_at = now
+    if len(_stamped) > state.MAX_ENTRIES:
+        _stamped.clear()
+    _stamped[_hash_of(credential)] = now
 
 
 # Users, as Open WebUI's admins manage them

@@ -1,9 +1,14 @@
 """What the server knows of a function's code: its stored load report, and where its
 code runs. Sync; the server never loads plugin code to find any of this out.
+
+Whether a function may run is two checks: its quarantine (cached per generation, see
+fnplatform.state) and its requirement environment on this host (a file check, made
+on every call: an install finishing moves no generation).
 """
 
 from django.core.exceptions import ValidationError
 
+from fnplatform import state
 from functions.models import Function
 from functions.seam import PluginCall
 from functions.services import environments
@@ -58,7 +63,7 @@ def plugin_target(
     `runnable`: refuse (PluginUnavailable) a quarantined function, or one whose
     requirements are not installed on this server yet."""
     if runnable:
-        _require_runnable(function)
+        require_runnable(function)
     report = report if report is not None else function_report(function)
     return PluginCall(
         function.id,
@@ -73,15 +78,30 @@ def plugin_target(
     )
 
 
-def _require_runnable(function: Function) -> None:
-    reason = quarantine_reason(function)
+def require_runnable(function: Function) -> None:
+    """Refuse (PluginUnavailable) a quarantined function, or one not ready on this host."""
+    refuse_quarantined(function)
+    require_environment_here(function.id, function.environment_id, function.content)
+
+
+def refuse_quarantined(function: Function) -> None:
+    reason = state.cached("quarantine", function.id, lambda: quarantine_reason(function))
     if reason:
         raise PluginUnavailable(reason, code="quarantined")
-    if function.environment_id and not environments.ready_here(function.environment_id):
-        # This server lacks the environment another one built: install its own copy.
-        environments.environment_for(function_requirements(function.content))
-        raise PluginUnavailable(
-            f"Function {function.id} is not ready: its requirements are being installed "
-            "on this server; try again in a minute.",
-            code="unavailable",
-        )
+
+
+def require_environment_here(function_id: str, environment: str | None, content: str) -> None:
+    """Refuse (PluginUnavailable) a function whose requirement environment this host lacks,
+    and have it installed. On the event loop, raise state.Miss instead: installing
+    touches the database."""
+    if not environment or environments.ready_here(environment):
+        return
+    if state.on_loop():
+        raise state.Miss(f"the environment of {function_id}")
+    # This server lacks the environment another one built: install its own copy.
+    environments.environment_for(function_requirements(content))
+    raise PluginUnavailable(
+        f"Function {function_id} is not ready: its requirements are being installed "
+        "on this server; try again in a minute.",
+        code="unavailable",
+    )

@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 from django.test import RequestFactory
 
@@ -49,3 +51,53 @@ def test_a_signin_token_authenticates_and_is_kept_on_the_request(bob):
     assert ApiKeyAuth()(request) == bob
     assert request.credential == token
     assert request.bearer_token == plaintext
+
+
+# On the event loop (async operations): answered from the credential cache
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_the_loop_a_warm_key_costs_no_thread_hop(bob):
+    from asgiref.sync import sync_to_async
+
+    from tests.support.counting import cost
+
+    _, key = await sync_to_async(api_key_create)(user=bob)
+
+    async def authenticate():
+        request = RequestFactory().get("/", headers={"Authorization": f"Bearer {key}"})
+        return await ApiKeyAuth()(request), request
+
+    with cost(queries=False) as cold:
+        user, _ = await asyncio.create_task(authenticate())  # each request on its own task
+    with cost(queries=False) as warm:
+        again, request = await asyncio.create_task(authenticate())
+
+    assert user == again == bob
+    assert request.credential.key_hash and request.bearer_token == key
+    assert len(cold.hops) == 2  # the lookup, and stamping its first use
+    assert (warm.hops, warm.reads) == ([], 1)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_the_loop_a_revoked_key_is_refused_at_once(bob):
+    from asgiref.sync import sync_to_async
+
+    api_key, key = await sync_to_async(api_key_create)(user=bob)
+
+    async def authenticate():
+        request = RequestFactory().get("/", headers={"Authorization": f"Bearer {key}"})
+        return await ApiKeyAuth()(request)
+
+    assert await asyncio.create_task(authenticate()) == bob
+    await sync_to_async(api_key_revoke)(user=bob, api_key=api_key)
+    assert await asyncio.create_task(authenticate()) is None
+
+
+def test_each_use_gets_its_own_user_instance(bob):
+    _, key = api_key_create(user=bob)
+
+    first, second = call_auth(f"Bearer {key}"), call_auth(f"Bearer {key}")
+
+    assert first == second == bob
+    assert first is not second  # a request's changes to its user stay its own
