@@ -16,10 +16,15 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from django.middleware import clickjacking, common, csrf, security
 
 from fnplatform.api import validation_error_body
 
@@ -140,8 +145,6 @@ class StaticFilesMiddleware:
         return self.whitenoise(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        from asgiref.sync import sync_to_async
-
         if self.whitenoise.autorefresh:
             static_file = await sync_to_async(self.whitenoise.find_file)(request.path_info)
         else:
@@ -149,3 +152,87 @@ class StaticFilesMiddleware:
         if static_file is None:
             return await self.get_response(request)
         return await sync_to_async(self.whitenoise.serve)(static_file, request)
+
+
+# Django's own middleware on the event loop.
+#
+# MiddlewareMixin.__acall__ runs every process_request and process_response in a
+# thread (sync_to_async) whatever it does: Django's seven would cost an async request
+# thirteen thread hops before and after the view. The hooks below do no I/O in the
+# cases they run on the loop (they set headers, read cookies, make lazy objects), so
+# these subclasses call them there; the cases that may touch the database or parse a
+# posted body still take their thread hop.
+
+
+class _OnLoop:
+    """Mixin for a MiddlewareMixin middleware whose hooks do no I/O: run them on the loop."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = await self.aprocess_response(request, response)
+        return response
+
+    async def aprocess_response(self, request: HttpRequest, response: HttpResponse):
+        return self.process_response(request, response)
+
+
+class SecurityMiddleware(_OnLoop, security.SecurityMiddleware):
+    """Django's, on the loop: it sets headers and may redirect to HTTPS."""
+
+
+class CommonMiddleware(_OnLoop, common.CommonMiddleware):
+    """Django's, on the loop: user-agent refusal, slash redirects (URL resolving, no I/O)
+    and Content-Length."""
+
+
+class XFrameOptionsMiddleware(_OnLoop, clickjacking.XFrameOptionsMiddleware):
+    """Django's, on the loop: one header."""
+
+
+class AuthenticationMiddleware(_OnLoop, auth_middleware.AuthenticationMiddleware):
+    """Django's, on the loop: request.user and request.auser are lazy; the user is loaded
+    only where it is asked for (in a thread, or awaited)."""
+
+
+class SessionMiddleware(_OnLoop, sessions.SessionMiddleware):
+    """Django's, on the loop, except saving a modified session (a database write)."""
+
+    async def aprocess_response(self, request: HttpRequest, response: HttpResponse):
+        session = getattr(request, "session", None)
+        saves = session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+        if saves and not session.is_empty():
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)
+
+
+class MessageMiddleware(_OnLoop, messages_middleware.MessageMiddleware):
+    """Django's, on the loop, except storing messages (which may load the session)."""
+
+    async def aprocess_response(self, request: HttpRequest, response: HttpResponse):
+        storage = getattr(request, "_messages", None)
+        if storage is not None and (storage.used or storage.added_new):
+            return await sync_to_async(self.process_response)(request, response)
+        return self.process_response(request, response)
+
+
+class CsrfViewMiddleware(_OnLoop, csrf.CsrfViewMiddleware):
+    """Django's, on the loop (the token is in a cookie, CSRF_USE_SESSIONS being off),
+    except checking an unsafe request to a protected view, which may parse a posted
+    form: that stays in a thread, where a large upload cannot hold up the loop."""
+
+    def __init__(self, get_response: Callable) -> None:
+        super().__init__(get_response)
+        if self.async_mode:
+            # The handler picks up process_view from the instance, async here.
+            self.process_view = self._aprocess_view
+
+    async def _aprocess_view(self, request, callback, callback_args, callback_kwargs):
+        view = super().process_view
+        if request.method in SAFE_METHODS or getattr(callback, "csrf_exempt", False):
+            return view(request, callback, callback_args, callback_kwargs)
+        return await sync_to_async(view)(request, callback, callback_args, callback_kwargs)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})

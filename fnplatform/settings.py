@@ -110,17 +110,19 @@ INSTALLED_APPS = [
 
 # 4. Middleware
 
+# Django's own middleware through fnplatform.middleware's subclasses, which run their
+# hooks on the event loop instead of a thread hop each.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "fnplatform.middleware.SecurityMiddleware",
     "fnplatform.middleware.StaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "fnplatform.middleware.SessionMiddleware",
+    "fnplatform.middleware.CommonMiddleware",
     "fnplatform.middleware.RefuseLoneSurrogatesMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fnplatform.middleware.CsrfViewMiddleware",
+    "fnplatform.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "fnplatform.middleware.MessageMiddleware",
+    "fnplatform.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "fnplatform.urls"

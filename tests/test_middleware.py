@@ -128,3 +128,73 @@ def test_static_files_are_served_under_wsgi_too(client):
     response = client.get("/static/css/app.css")
     assert response.status_code == 200
     assert b"".join(response.streaming_content)
+
+
+# Django's middleware on the event loop (fnplatform.middleware's subclasses)
+
+
+def middleware_hops(hops: list[str]) -> list[str]:
+    return [name for name in hops if "Middleware." in name]
+
+
+@pytest.mark.django_db
+async def test_an_async_request_makes_no_thread_hop_for_the_middleware(async_client):
+    from tests.support.counting import cost
+
+    with cost(queries=False) as seen:
+        response = await async_client.get("/static/css/nope.css")
+
+    assert response.status_code == 404
+    assert middleware_hops(seen.hops) == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sign_in_csrf_and_messages_still_work_on_the_loop(django_user_model):
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    from tests.support.counting import cost
+
+    await sync_to_async(django_user_model.objects.create_user)("carol", "", "pw-carol")
+    client = AsyncClient(enforce_csrf_checks=True)
+    page = await client.get("/login/")
+    token = page.cookies["csrftoken"].value
+
+    refused = await client.post("/login/", {"username": "carol", "password": "pw-carol"})
+    assert refused.status_code == 403  # no token: the check ran (in its thread)
+
+    with cost(queries=False) as seen:
+        signed_in = await client.post(
+            "/login/",
+            {"username": "carol", "password": "pw-carol", "csrfmiddlewaretoken": token},
+        )
+    assert signed_in.status_code == 302
+    # The modified session was saved, in a thread: the next request is carol's.
+    assert "SessionMiddleware.process_response" in middleware_hops(seen.hops)
+    settings_page = await client.get("/accounts/settings/")
+    assert settings_page.status_code == 200
+    assert b"carol" in settings_page.content
+
+
+@pytest.mark.django_db
+async def test_messages_a_view_adds_are_stored_through_a_thread():
+    from django.contrib import messages
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from fnplatform.middleware import MessageMiddleware
+    from tests.support.counting import cost
+
+    async def view(request):
+        messages.info(request, "hello there")
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/")
+    request.session = SessionStore()
+    with cost(queries=False) as seen:
+        response = await MessageMiddleware(view)(request)
+
+    assert middleware_hops(seen.hops) == ["MessageMiddleware.process_response"]
+    stored = CookieStorage(RequestFactory().get("/"))
+    stored.request.COOKIES["messages"] = response.cookies["messages"].value
+    assert [m.message for m in stored] == ["hello there"]
