@@ -27,7 +27,8 @@ def executor(tmp_path, **options) -> ProcessExecutor:
 
 
 async def answer(process, call) -> str:
-    chunks = [c async for c in runtime.run_pipe(call, {}, CallContext(user={}), executor=process)]
+    stream = runtime.run_pipe(call, {}, CallContext(user={}), executor=process)
+    chunks = [c async for batch in stream for c in batch]
     return "".join(c.text for c in chunks)
 
 

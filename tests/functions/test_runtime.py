@@ -25,7 +25,8 @@ def ctx(**overrides) -> CallContext:
 
 
 async def collect(call, body=None, context=None) -> list[Chunk]:
-    return [c async for c in runtime.run_pipe(call, body or {"messages": []}, context or ctx())]
+    stream = runtime.run_pipe(call, body or {"messages": []}, context or ctx())
+    return [c async for batch in stream for c in batch]
 
 
 def texts(chunks: list[Chunk]) -> str:
@@ -132,9 +133,9 @@ async def test_first_chunk_arrives_before_the_pipe_finishes():
 
     stream = runtime.run_pipe(object_call("p", Pipe()), {}, ctx())
     first = await anext(stream)
-    assert first.text == "first"
+    assert [c.text for c in first] == ["first"]
     release.set()
-    assert (await anext(stream)).text == "second"
+    assert [c.text for c in await anext(stream)] == ["second"]
 
 
 async def test_sync_generator_is_stepped_off_the_loop():
