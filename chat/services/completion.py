@@ -275,8 +275,10 @@ async def _source_chunks(req: CompletionRequest) -> AsyncIterator[Chunk]:
     """Yield the raw answer from the pipe or the upstream model."""
     if req.target.pipe is not None:
         body = {k: v for k, v in req.body.items() if k not in PIPE_BODY_DROPPED}
-        async for chunk in run_pipe(req.target.pipe, body, req.context):
-            yield chunk
+        # Stopgap until the completion service takes run_pipe's batches as they come.
+        async for batch in run_pipe(req.target.pipe, body, req.context):
+            for chunk in batch:
+                yield chunk
         return
     body = _forward_body(req.body) | {"model": req.target.model.id, "stream": True}
     # Always ask for usage: non-streamed answers report it, and outlets receive it.
