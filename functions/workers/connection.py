@@ -280,8 +280,9 @@ class WorkerConnection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def deliver(self, message: Any) -> None:
-        """Hand a worker's message to its call. A message of the wrong shape (a plugin
+    async def deliver(self, message: Any, size: int = 0) -> None:
+        """Hand a worker's message to its call, with the size of its frame (its answers
+        are charged to the call's budget by that). A message of the wrong shape (a plugin
         writing on its worker's socket, say) ends the worker: its calls fail, as a crash."""
         problem = malformed(message)
         if problem:
@@ -289,6 +290,7 @@ class WorkerConnection:
             self.kill()
             self.fail_all(f"the worker process sent a malformed message ({problem})")
             return
+        message["size"] = size  # the server's own count, whatever the worker put there
         inbox = self.calls.get(message["id"])
         if inbox is not None:
             await inbox.put(message)

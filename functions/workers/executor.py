@@ -157,12 +157,11 @@ async def _record(function_id: str, exc: WorkerError) -> None:
 
 
 def _chunks(message: dict, budget: "_Budget") -> list[Chunk]:
-    batch = []
-    for item in message["items"]:
-        text, data = item.get("t") or "", item.get("d")
-        budget.charge(len(text) + (len(repr(data)) if data else 0))
-        batch.append(Chunk(text=text, data=data, done=bool(item["done"])))
-    return batch
+    budget.charge(message["size"])  # the bytes that crossed, not a re-encoding of them
+    return [
+        Chunk(text=item.get("t") or "", data=item.get("d"), done=item["done"])
+        for item in message["items"]
+    ]
 
 
 def _outputs(message: dict) -> list[Any]:
@@ -474,7 +473,7 @@ class WorkerExecutor:
                 )
                 async with contextlib.aclosing(answers):
                     async for message in answers:
-                        budget.charge(len(repr(message["items"])))
+                        budget.charge(message["size"])
                         yield _outputs(message)
         except InputFailed as exc:  # its input's failure, not this function's
             raise exc.error from None

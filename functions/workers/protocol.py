@@ -57,19 +57,24 @@ def _fallback(value: Any) -> Any:
 
 async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     """Return the next message, or None at end of stream."""
+    return (await read_frame(reader))[0]
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any] | None, int]:
+    """Return the next message and its size in bytes, or (None, 0) at end of stream."""
     try:
         header = await reader.readexactly(HEADER.size)
     except asyncio.IncompleteReadError:
-        return None
+        return None, 0
     (size,) = HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ProtocolError(f"frame of {size} bytes is over the {MAX_FRAME} byte limit")
     try:
         payload = await reader.readexactly(size)
     except asyncio.IncompleteReadError:
-        return None
+        return None, 0
     try:
-        return msgpack.unpackb(payload, raw=False)
+        return msgpack.unpackb(payload, raw=False), size
     except Exception as exc:
         raise ProtocolError(f"undecodable frame: {exc}") from exc
 
