@@ -1,8 +1,9 @@
 """The executor seam's types, apart from both of its sides.
 
 Callers (functions.services: the runtime, the functions and valves services, the
-catalog) hand an executor `PluginCall`s and get values, `Chunk`s and these errors
-back; its implementations (functions.workers) raise the errors and take the calls.
+catalog) hand an executor `PluginCall`s and get values, batches (lists) of `Chunk`s
+or of stream-hook results (`ItemFailed` where a hook raised) and these errors back;
+its implementations (functions.workers) raise the errors and take the calls.
 Neither side imports the other for them: this module depends on neither.
 """
 

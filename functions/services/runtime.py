@@ -5,6 +5,8 @@ Classes and hooks (the loader picks the class in this order):
   sync or async method returning [{"id", "name"}]).
 - `Filter.inlet(body, …) -> body`, `Filter.stream(event, …) -> event | None`,
   `Filter.outlet(body, …) -> body`, each optional, run in (Valves.priority, id) order.
+  An answer streams through the stream hooks in batches (`stream_through`): one call
+  (a session) per filter for the whole answer, all filters at work at once.
 - `Action.action(body, …)` runs when a message button is clicked.
 Every hook may be sync or async. Hooks run in the function's own worker (the
 executor seam, functions.services.executor), never in the server; sync hooks (and
@@ -19,8 +21,10 @@ Valves: the server sends each call its stored valves and the user's user valves 
 data; the worker validates them with the plugin's own classes and runs the hook on
 a shallow copy of its cached instance carrying those valves, so concurrent calls
 with different valves never race on one shared object. Attributes a hook assigns
-on `self` therefore last for that call only; mutable objects created in `__init__`
-are shared, as upstream. `__user__["valves"]` holds only this plugin's UserValves.
+on `self` therefore last for that call only (for a stream hook, the call is the
+whole answer); mutable objects created in `__init__` are shared, as upstream. A
+worker validates the same stored values once and hands each call its own copy.
+`__user__["valves"]` holds only this plugin's UserValves.
 
 What a pipe may return, and the arguments a hook is called with, are the plugin
 contract both sides of the executor share (functions.services.plugin_contract).

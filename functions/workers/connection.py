@@ -4,12 +4,20 @@ A WorkerConnection runs calls: it sends each with an unguessable token (host-dat
 requests are answered only for a live call's token) and, when the worker is to
 load that code, a load token (answered read-only, for the code's saver, until the
 worker gives it back once the module is loaded), yields the call's chunk
-batches until its result, passes events on and answers `__event_call__` questions
-on the side, and enforces deadlines: a call past its deadline fails, and its worker
-is killed unless the call let go with no thread of it still running. Each call's
-messages are bounded (backpressure reaches the plugin), and a message of the wrong
-shape ends the worker. Subclasses carry the messages (functions.workers.process,
-and the test-only functions.workers.inline).
+batches until its result (or its "last" batch), passes events on and answers
+`__event_call__` questions on the side, and enforces deadlines (one timer per call):
+a call past its deadline fails, and its worker is killed unless the call let go with
+no thread of it still running. Each call's messages are bounded (backpressure
+reaches the plugin), and a message of the wrong shape ends the worker.
+
+A session (`session`) is one call for a stream hook over one answer: input batches
+go out as they come ("items", then "end"), a few ahead of their answers (pipelining,
+and no further: backpressure), each held to the call's timeout from when the worker
+could take it; "results" come back one per batch, in order, and one that matches no
+batch sent ends the worker as a malformed message would.
+
+Subclasses carry the messages (functions.workers.process, and the test-only
+functions.workers.inline).
 """
 
 import asyncio

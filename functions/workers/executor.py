@@ -1,11 +1,13 @@
 """The worker executor: the runtime's executor seam, backed by workers.
 
 The runtime hands it whole operations: a hook call (`invoke` for a value, `stream`
-for a pipe's answer), a valves validation or option listing (`valves`), and the
-save-time check of new code (`check`). Each call becomes a message carrying the
-plugin's source hash (the source itself the first time a worker sees it), its
-valves and user valves as plain data, and the call's context; events and
-`__event_call__` questions come back through the context's own emitter and caller.
+for a pipe's answer in batches of chunks, `filter_stream` for a filter's stream hook
+over a whole answer: one call, batches in and out), a valves validation or option
+listing (`valves`), and the save-time check of new code (`check`). Each call
+becomes a message carrying the plugin's source hash (the source itself the first time
+a worker sees it), its valves and user valves as plain data, and the call's context;
+events and `__event_call__` questions come back through the context's own emitter
+and caller.
 
 Each function has workers of its own (or shares them with the functions staff put
 in the same trust group): started at its first call, kept while used, stopped

@@ -1,9 +1,27 @@
 """The wire between the server and a worker process: length-prefixed msgpack frames.
 
-Messages are dicts with an "op". Server -> worker: call, cancel, event_reply.
-Worker -> server: ready, chunks (a batch of stream items), result, error, event,
-event_call. Small stream items are batched by the sender while a write is in
-flight, and the first one is never held back.
+Messages are dicts with an "op" and, but for "ready" and "event_reply", the "id" of
+their call.
+
+Server -> worker:
+- call: run a hook ("stream": a pipe's answer; "session": a stream-hook session),
+  valves: validate valves or list their options;
+- items / end: a session's next input batch (a list of events), and its end;
+- cancel: stop a call; event_reply: the answer to an event_call.
+
+Worker -> server:
+- ready (once, at start); result: a call's value, its end;
+- chunks: a batch of a pipe's stream items; the one marked "last" is also its end (an
+  answer known at once is one frame);
+- results: a session's answer to one input batch, in order: "items" (one value per
+  event) and "failed" ([index, exception type, message] for each event whose hook
+  raised; the session goes on);
+- error: the call failed (its exception type, message, traceback);
+- event / event_call: an event for the user, or a question whose event_reply the
+  plugin waits for.
+
+Small stream items are batched by the sender while a write is in flight, and the first
+one is never held back.
 """
 
 import asyncio

@@ -9,7 +9,13 @@ arrives in the call message.
 
 Module code, `__init__` and Valves validation run on the worker's event loop thread
 (as in Open WebUI); sync hooks and sync generators run in threads, so the worker
-keeps answering event replies and cancellations while a plugin blocks.
+keeps answering event replies and cancellations while a plugin blocks. A stream-hook
+session runs a sync hook over each input batch in one thread step, an async one on
+the loop, and answers each batch in one frame.
+
+What a call repeats is kept, per code version: each hook's signature, and validated
+valves per stored values (each call still gets its own copy; functions.services.runtime
+has the valves contract).
 """
 
 import asyncio
@@ -432,14 +438,16 @@ class Worker:
                 values, failed = await _each_on_loop(one, items)
             else:
                 # One thread step per batch, not per event; never on the loop's thread.
-                values, failed = await self.steps.run(_each, one, items)
-                await _awaited_values(values, failed)
+                values, failed, awaiting = await self.steps.run(_each, one, items)
+                await _awaited_values(values, failed, awaiting)
             leave_if_forked()
             await self.out.send({"op": "results", "id": call_id, "items": values, "failed": failed})
         await self.out.send({"op": "result", "id": call_id, "value": None})
 
 
 _END, _FAILED = object(), object()  # how a pipe's stream ended, for its sender
+# What a hook returns that goes on the wire as it is (a stream hook's usual dict).
+_PLAIN = (dict, str, type(None), int, float, bool, list)
 
 
 def _item(chunk: Chunk) -> dict[str, Any]:
@@ -461,22 +469,26 @@ def _one_call(func: Any, data_name: str, extra: dict, accepted) -> Callable[[Any
     return one
 
 
-def _each(one: Callable[[Any], Any], items: list) -> tuple[list, list]:
+def _each(one: Callable[[Any], Any], items: list) -> tuple[list, list, list[int]]:
     """A sync hook over a batch, in a worker thread: each event's wire value, or its
-    failure as [index, type, message] (the session goes on)."""
+    failure as [index, type, message] (the session goes on), and where it returned
+    something to await (on the loop, afterwards)."""
     values: list = []
     failed: list = []
+    awaiting: list[int] = []
     for index, item in enumerate(items):
         try:
             value = one(item)
-            if not inspect.isawaitable(value):  # awaited on the loop, afterwards
-                value = to_wire(value)
+            if type(value) not in _PLAIN:
+                if inspect.isawaitable(value):
+                    awaiting.append(index)
+                else:
+                    value = to_wire(value)
         except Exception as exc:
             value = None
             failed.append([index, type(exc).__name__, str(exc)])
-        leave_if_forked()
         values.append(value)
-    return values, failed
+    return values, failed, awaiting
 
 
 async def _each_on_loop(one: Callable[[Any], Any], items: list) -> tuple[list, list]:
@@ -485,9 +497,8 @@ async def _each_on_loop(one: Callable[[Any], Any], items: list) -> tuple[list, l
     for index, item in enumerate(items):
         try:
             value = one(item)
-            if inspect.isawaitable(value):
-                value = await value
-            value = to_wire(value)
+            if type(value) not in _PLAIN:
+                value = to_wire(await value if inspect.isawaitable(value) else value)
         except Exception as exc:
             value = None
             failed.append([index, type(exc).__name__, str(exc)])
@@ -495,15 +506,14 @@ async def _each_on_loop(one: Callable[[Any], Any], items: list) -> tuple[list, l
     return values, failed
 
 
-async def _awaited_values(values: list, failed: list) -> None:
+async def _awaited_values(values: list, failed: list, awaiting: list[int]) -> None:
     """What a sync hook returned to be awaited (a coroutine), awaited here, on the loop."""
-    for index, value in enumerate(values):
-        if inspect.isawaitable(value):
-            try:
-                values[index] = to_wire(await value)
-            except Exception as exc:
-                values[index] = None
-                failed.append([index, type(exc).__name__, str(exc)])
+    for index in awaiting:
+        try:
+            values[index] = to_wire(await values[index])
+        except Exception as exc:
+            values[index] = None
+            failed.append([index, type(exc).__name__, str(exc)])
 
 
 class ValvesCache:
@@ -573,6 +583,8 @@ def error_message(call_id: str, kind: str, message: str, exc: BaseException | No
 
 def to_wire(value: Any) -> Any:
     """Turn a hook's return value into something msgpack carries."""
+    if type(value) in _PLAIN:  # most values: nothing to turn (a dict is no Response)
+        return value
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     html = html_of(value)
