@@ -64,6 +64,7 @@ class CallInbox:
         self.size = size
         self.closed = False
         self.pressured = False  # it filled up: its reader (the client) was the slow one
+        self.on_answer: Callable[[], None] | None = None  # a session's, as answers arrive
         self._reader: asyncio.Future | None = None
 
     async def put(self, message: dict) -> None:
@@ -108,14 +109,20 @@ class Deadline:
         self.inbox = inbox
         self.at: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._fired = False
 
     def arm(self, at: float | None) -> None:
-        if at == self.at:
+        # Again after it fired: the loop may run a timer a hair before its time.
+        if at == self.at and not self._fired:
             return
         self.cancel()
         self.at = at
         if at is not None:
-            self._timer = asyncio.get_running_loop().call_at(at, self.inbox.wake)
+            self._timer = asyncio.get_running_loop().call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self.inbox.wake()
 
     def passed(self) -> bool:
         return self.at is not None and asyncio.get_running_loop().time() >= self.at
@@ -123,7 +130,7 @@ class Deadline:
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer, self.at = None, None
+        self._timer, self.at, self._fired = None, None, False
 
 
 _SHAPES: dict[str, dict[str, type | tuple]] = {
@@ -206,6 +213,9 @@ class _SessionState:
         self.inbox, self.slot = inbox, slot
         self.room = asyncio.Semaphore(in_flight)
         self.pending: deque[tuple[int, float]] = deque()
+        self.at_worker = 0  # batches sent whose answer has not arrived yet
+        self.holding = False  # the function's concurrency slot, while it has any
+        inbox.on_answer = self.arrived
         self.last_answer = 0.0
         self.ended_at: float | None = None
         self.error: Exception | None = None
@@ -223,18 +233,29 @@ class _SessionState:
             return None  # waiting for input: no deadline
         return max(start, self.last_answer) + timeout
 
+    async def busy(self) -> None:
+        """A batch goes to the worker: while it has any, the session holds one slot of
+        the function's cap, as one call would (not one per batch, and not while its
+        answers wait for a slow client: the function's other calls would wait too)."""
+        if self.at_worker == 0 and self.slot is not None and not self.holding:
+            await self.slot.acquire()
+            self.holding = True
+        self.at_worker += 1
+
+    def arrived(self) -> None:
+        self.at_worker = max(0, self.at_worker - 1)
+        if self.at_worker == 0:
+            self.release_slot()
+
     def answered(self, now: float) -> None:
         self.pending.popleft()
         self.last_answer = now
         self.room.release()
-        if self.slot is not None:
-            self.slot.release()
 
-    def release_all(self) -> None:
-        if self.slot is not None:
-            for _ in self.pending:
-                self.slot.release()
-        self.pending.clear()
+    def release_slot(self) -> None:
+        if self.holding and self.slot is not None:
+            self.slot.release()
+        self.holding = False
 
 
 async def _aclose(iterator: Any) -> None:
@@ -301,6 +322,8 @@ class WorkerConnection:
         message["size"] = size  # the server's own count, whatever the worker put there
         inbox = self.calls.get(message["id"])
         if inbox is not None:
+            if message["op"] == "results" and inbox.on_answer is not None:
+                inbox.on_answer()
             await inbox.put(message)
         elif message["op"] == "error" and message.get("stuck"):
             # A call its caller left (a disconnect) still has a thread spinning: no
@@ -401,7 +424,7 @@ class WorkerConnection:
                 feeder.cancel()
                 with contextlib.suppress(BaseException):
                     await feeder
-                state.release_all()
+                state.release_slot()
                 with contextlib.suppress(Exception):
                     await _aclose(batches)
 
@@ -417,8 +440,7 @@ class WorkerConnection:
                 except Exception as exc:
                     raise InputFailed(exc) from exc
                 await state.room.acquire()
-                if state.slot is not None:
-                    await state.slot.acquire()
+                await state.busy()
                 state.pending.append((len(batch), loop.time()))
                 await self._send_input({"op": "items", "id": call_id, "items": batch}, request)
                 state.inbox.wake()  # its deadline starts
@@ -454,6 +476,7 @@ class WorkerConnection:
                 if (message is None or message["op"] in ("event", "event_call")) and (
                     deadline.passed()
                 ):
+                    running.finished = True  # cancelled there, or its worker killed
                     await self._expire(running.call_id, timeout, request)
                 if message is None:
                     continue
@@ -465,6 +488,7 @@ class WorkerConnection:
                 elif op == "result" and (state.pending or state.ended_at is None):
                     raise self._broken("a session's result before its last answer", request)
                 elif op not in ("result", "event", "event_call"):
+                    running.finished = True  # the worker ended it (an error, a crash)
                     raise self._ended_by(message, request)
                 yield message
                 if op == "result":
@@ -480,7 +504,7 @@ class WorkerConnection:
         for _, kind, text in message["failed"]:
             error = self._failure({"type": kind, "message": text}, request["function_id"])
             if isinstance(error, LimitExceeded):
-                raise error
+                raise error  # the session is cancelled there as it ends here
 
     def _broken(self, problem: str, request: dict) -> WorkerCrashed:
         """A worker that breaks the protocol in a well-formed message goes, as for a
@@ -509,9 +533,6 @@ class WorkerConnection:
         self.served += 1
         try:
             yield running
-        except WorkerError:
-            running.finished = True  # the worker already ended the call (error, crash, timeout)
-            raise
         finally:
             running.inbox.closed = True
             self.calls.pop(running.call_id, None)
@@ -584,6 +605,7 @@ class WorkerConnection:
                 if deadline.passed():
                     expired_first = first is not None and (due is None or first < due)
                     limit = first_timeout if expired_first else timeout
+                    running.finished = True  # cancelled there, or its worker killed
                     await self._expire(running.call_id, limit, request, first=expired_first)
                 message = await running.inbox.get()
                 if message is None:
@@ -593,6 +615,7 @@ class WorkerConnection:
                 if op == "chunks" or op == "result":
                     first = None
                 elif op not in ("event", "event_call"):
+                    running.finished = True  # the worker ended it (an error, a crash)
                     raise self._ended_by(message, request)
                 yield message
                 if op == "result" or message.get("last"):
@@ -651,9 +674,10 @@ class WorkerConnection:
     async def _let_go(self, inbox: CallInbox) -> bool:
         """Whether a cancelled call ends within the grace time, with no thread left."""
         deadline = Deadline(inbox)
-        deadline.arm(asyncio.get_running_loop().time() + KILL_GRACE_SECONDS)
+        until = asyncio.get_running_loop().time() + KILL_GRACE_SECONDS
         try:
             while not deadline.passed():
+                deadline.arm(until)
                 message = await inbox.get()
                 if message is None:
                     continue

@@ -510,3 +510,21 @@ async def test_a_call_that_changes_its_valves_leaves_the_next_calls_alone():
 
     call = object_call("p", Pipe(), valves=Pipe.Valves(TAGS=["a"]))
     assert [texts(await collect(call)) for _ in range(3)] == ["a,minex!"] * 3
+
+
+async def test_a_session_holds_one_slot_of_its_functions_cap_while_its_worker_works():
+    from functions.services.executor import get_executor
+
+    executor = get_executor()
+    hook, pulled = Gated(), []
+    call = object_call("gated", hook)
+    answers = executor.filter_stream(call, counted(pulled, 3), ctx())
+    first = asyncio.ensure_future(anext(answers))
+    await until(lambda: len(pulled) == 3)  # three batches at the worker, one slot
+    cap = executor.cap(call.function_id)
+    assert cap._value == executor.max_concurrency - 1
+    hook.gate.set()
+    assert await first == [{"n": 0}]
+    # The other answers wait for their reader; the function's slot does not.
+    await until(lambda: cap._value == executor.max_concurrency)
+    assert [b async for b in answers] == [[{"n": 1}], [{"n": 2}]]
