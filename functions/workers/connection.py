@@ -402,9 +402,9 @@ class WorkerConnection:
         on_load_host: HostCallback | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Run a stream-hook session: one call over one answer. Send `batches` as they
-        come ("items", then "end"), at most `in_flight` unanswered (each holding `slot`,
-        the function's concurrency cap, until answered); yield each one's "results", in
-        order; return at the worker's result. Each batch must be answered within
+        come ("items", then "end"), at most `in_flight` unanswered, holding one slot of
+        `slot` (the function's concurrency cap) while the worker has any to answer;
+        yield each one's "results", in order; return at the worker's result. Each batch must be answered within
         `timeout` of the worker being free to take it (time spent waiting for the next
         input batch does not count). The session closes `batches` when it ends; an
         error `batches` raises ends it and is raised here."""

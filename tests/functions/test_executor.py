@@ -429,3 +429,20 @@ async def test_a_sessions_answers_count_against_the_response_limit(tmp_path):
                 pass
     finally:
         await process.stop()
+
+
+async def test_a_stream_hook_emitting_forever_is_stopped_at_its_batchs_deadline(tmp_path):
+    process = executor(tmp_path, timeout=1)
+    chatty = (
+        "class Filter:\n    async def stream(self, event, __event_emitter__):\n"
+        "        while True:\n"
+        "            await __event_emitter__({'type': 'status', 'data': {}})\n"
+    )
+    try:
+        with pytest.raises(CallTimeout, match=r"time limit of 1 s"):
+            async for _ in process.filter_stream(
+                source_call("chatty", chatty), one_by_one({"n": 0}), quiet_context()
+            ):
+                pass
+    finally:
+        await process.stop()

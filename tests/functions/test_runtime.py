@@ -528,3 +528,22 @@ async def test_a_session_holds_one_slot_of_its_functions_cap_while_its_worker_wo
     # The other answers wait for their reader; the function's slot does not.
     await until(lambda: cap._value == executor.max_concurrency)
     assert [b async for b in answers] == [[{"n": 1}], [{"n": 2}]]
+
+
+async def test_a_stream_hooks_events_and_questions_reach_the_callers_session():
+    class Asking:
+        async def stream(self, event, __event_emitter__, __event_call__):
+            await __event_emitter__({"type": "status", "data": {"n": event["n"]}})
+            return event | {"answer": await __event_call__({"type": "input"})}
+
+    recorder = EventRecorder()
+
+    async def reply(event):
+        return "yes"
+
+    context = ctx(event_emitter=recorder.emit, event_call=reply)
+    events = flat(
+        await through([object_call("asking", Asking())], [{"n": 1}, {"n": 2}], context=context)
+    )
+    assert events == [{"n": 1, "answer": "yes"}, {"n": 2, "answer": "yes"}]
+    assert [e.data["n"] for e in recorder.events if e.type == "status"] == [1, 2]
