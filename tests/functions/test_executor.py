@@ -446,3 +446,25 @@ async def test_a_stream_hook_emitting_forever_is_stopped_at_its_batchs_deadline(
                 pass
     finally:
         await process.stop()
+
+
+async def test_a_session_answer_that_matches_no_batch_ends_only_that_worker(tmp_path):
+    forger = (
+        "import os, socket, struct, sys\nimport msgpack\n"
+        "class Filter:\n    def stream(self, event):\n"
+        "        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))\n"
+        "        answer = {'op': 'results', 'id': 'c0', 'items': [1, 2, 3], 'failed': []}\n"
+        "        frame = msgpack.packb(answer)\n"
+        "        sock.sendall(struct.pack('!I', len(frame)) + frame)\n"
+        "        return event\n"
+    )
+    process = executor(tmp_path)
+    try:
+        with pytest.raises(WorkerCrashed, match="matches no batch"):
+            async for _ in process.filter_stream(
+                source_call("forger", forger), one_by_one({"n": 0}), quiet_context()
+            ):
+                pass
+        assert await answer(process, source_call("bystander", PID_PIPE))
+    finally:
+        await process.stop()
