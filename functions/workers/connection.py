@@ -404,10 +404,11 @@ class WorkerConnection:
         """Run a stream-hook session: one call over one answer. Send `batches` as they
         come ("items", then "end"), at most `in_flight` unanswered, holding one slot of
         `slot` (the function's concurrency cap) while the worker has any to answer;
-        yield each one's "results", in order; return at the worker's result. Each batch must be answered within
-        `timeout` of the worker being free to take it (time spent waiting for the next
-        input batch does not count). The session closes `batches` when it ends; an
-        error `batches` raises ends it and is raised here."""
+        yield each one's "results", in order; return at the worker's result. Each batch
+        must be answered within `timeout` of the worker being free to take it (time spent
+        waiting for the next input batch does not count). The session closes `batches`
+        when it ends; an error `batches` raises ends it (once what was sent before it is
+        answered) and is raised here as InputFailed."""
         async with self._registered(request, on_host, on_load_host) as running:
             await self._send_call({**request, **running.tokens})
             state = _SessionState(running.inbox, in_flight, slot)
@@ -467,7 +468,11 @@ class WorkerConnection:
         deadline = Deadline(running.inbox)
         try:
             while True:
-                if state.error is not None:
+                # The input's own failure waits for the answers to what was sent before
+                # it (those chunks reach the client); any other ends the session now.
+                if state.error is not None and not (
+                    isinstance(state.error, InputFailed) and state.pending
+                ):
                     raise state.error
                 deadline.arm(state.due(timeout))
                 # An answer already here is taken whatever the time (its reader, the

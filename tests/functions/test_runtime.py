@@ -547,3 +547,23 @@ async def test_a_stream_hooks_events_and_questions_reach_the_callers_session():
     )
     assert events == [{"n": 1, "answer": "yes"}, {"n": 2, "answer": "yes"}]
     assert [e.data["n"] for e in recorder.events if e.type == "status"] == [1, 2]
+
+
+async def test_a_pipe_failing_midway_gets_its_filtered_chunks_out_before_its_error():
+    class Pipe:
+        async def pipe(self, body):
+            yield "a"
+            raise RuntimeError("model went away")
+
+    async def events(batches):
+        async for batch in batches:
+            yield [{"content": chunk.text} for chunk in batch]
+
+    answer = runtime.run_pipe(object_call("flaky", Pipe()), {}, ctx())
+    stream = runtime.stream_through([make_filter("f", 0, [])], events(answer), ctx())
+    seen = []
+    with pytest.raises(HookError, match="model went away") as info:
+        async for batch in stream:
+            seen.extend(batch)
+    assert seen == [{"content": "a", "by": ["f"]}]
+    assert info.value.function_id == "flaky"  # the pipe's failure, not the filter's
