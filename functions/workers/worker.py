@@ -19,6 +19,7 @@ has the valves contract).
 """
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import functools
@@ -60,6 +61,9 @@ from valves.spec import build_valves, resolve_options, validate_valves
 log = logging.getLogger(__name__)
 # Stream items a call may have produced ahead of the server (backpressure).
 STREAM_AHEAD = 256
+# How long a cancelled session waits for its thread to finish the event it is on:
+# under the server's grace for a cancelled call (functions.workers.limits).
+STOP_GRACE_SECONDS = 0.5
 # The sync steps (threads) of the call this task serves, still running; a call that is
 # cancelled with one of them running leaves a thread spinning, so the worker must go.
 running_steps: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
@@ -422,6 +426,21 @@ class Worker:
                 message["last"] = True
             await self.out.send(message)
 
+    async def _in_thread(self, one: Callable[[Any], Any], items: list) -> tuple:
+        """A sync hook over a batch: one thread step per batch, not per event, and never
+        on the loop's thread. Cancelled (its client left), the step stops after the
+        event it is on and is waited for a moment: no thread of it left running, the
+        worker need not go."""
+        stop = threading.Event()
+        step = asyncio.ensure_future(self.steps.run(_each, one, items, stop))
+        try:
+            return await asyncio.shield(step)
+        except asyncio.CancelledError:
+            stop.set()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(step), STOP_GRACE_SECONDS)
+            raise
+
     async def session(self, call_id: str, message: dict[str, Any]) -> None:
         """A stream-hook session: the hook over each input batch, one "results" answer
         per batch (each event's value, or why it failed), until the input ends."""
@@ -437,8 +456,7 @@ class Worker:
             if inspect.iscoroutinefunction(func):
                 values, failed = await _each_on_loop(one, items)
             else:
-                # One thread step per batch, not per event; never on the loop's thread.
-                values, failed, awaiting = await self.steps.run(_each, one, items)
+                values, failed, awaiting = await self._in_thread(one, items)
                 await _awaited_values(values, failed, awaiting)
             leave_if_forked()
             await self.out.send({"op": "results", "id": call_id, "items": values, "failed": failed})
@@ -469,14 +487,18 @@ def _one_call(func: Any, data_name: str, extra: dict, accepted) -> Callable[[Any
     return one
 
 
-def _each(one: Callable[[Any], Any], items: list) -> tuple[list, list, list[int]]:
+def _each(
+    one: Callable[[Any], Any], items: list, stop: threading.Event
+) -> tuple[list, list, list[int]]:
     """A sync hook over a batch, in a worker thread: each event's wire value, or its
     failure as [index, type, message] (the session goes on), and where it returned
-    something to await (on the loop, afterwards)."""
+    something to await (on the loop, afterwards). Stops early when told to."""
     values: list = []
     failed: list = []
     awaiting: list[int] = []
     for index, item in enumerate(items):
+        if stop.is_set():
+            break
         try:
             value = one(item)
             if type(value) not in _PLAIN:

@@ -468,3 +468,32 @@ async def test_a_session_answer_that_matches_no_batch_ends_only_that_worker(tmp_
         assert await answer(process, source_call("bystander", PID_PIPE))
     finally:
         await process.stop()
+
+
+async def test_a_session_left_midway_through_a_sync_batch_keeps_its_worker(tmp_path):
+    process = executor(tmp_path, timeout=60)
+    nap = (
+        "import time\nclass Filter:\n    def stream(self, event):\n"
+        "        time.sleep(0.05)\n        return event\n"
+    )
+    call = source_call("napper", nap)
+    try:
+        answers = process.filter_stream(
+            call, batches_of([{"n": n} for n in range(40)]), quiet_context()
+        )
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(answers), 0.5)  # the client leaves mid-batch
+        await answers.aclose()
+        worker = process.pools()[("function:napper", None)].workers[0]
+        await asyncio.sleep(1.5)  # the worker stops the batch after its current event
+        assert not worker.dead and not worker.retiring and alive(worker.pid)
+        again = process.filter_stream(call, one_by_one({"n": 0}), quiet_context())
+        assert [b async for b in again] == [[{"n": 0}]]
+        assert process.pools()[("function:napper", None)].workers == [worker]
+    finally:
+        await process.stop()
+
+
+async def batches_of(*batches):
+    for batch in batches:
+        yield batch
