@@ -155,7 +155,9 @@ async def stream_through(
     its event; an event whose hook raised is reported and passed on unchanged; a
     session that fails (crash, timeout, limit) is reported once and the rest of the
     answer passes that filter unchanged. Yields the non-empty batches that come out;
-    an error of `batches` itself (the pipe's) is raised as it is."""
+    an error of `batches` itself (the pipe's) is raised as it is, after what came
+    before it. A caller that stops early closes it (contextlib.aclosing): that ends
+    the sessions where they run, and `batches` with them."""
     executor = executor or get_executor()
     stream = batches
     for call in order_filters(filters):
