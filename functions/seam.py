@@ -1,8 +1,9 @@
 """The executor seam's types, apart from both of its sides.
 
 Callers (functions.services: the runtime, the functions and valves services, the
-catalog) hand an executor `PluginCall`s and get values, `Chunk`s and these errors
-back; its implementations (functions.workers) raise the errors and take the calls.
+catalog) hand an executor `PluginCall`s and get values, batches (lists) of `Chunk`s
+or of stream-hook results (`ItemFailed` where a hook raised) and these errors back;
+its implementations (functions.workers) raise the errors and take the calls.
 Neither side imports the other for them: this module depends on neither.
 """
 
@@ -45,20 +46,46 @@ class PluginCall:
             return False
         if hook not in self.report.noop_hooks:
             return True
-        # Two cases where even a no-op's answer differs from its data: a stream hook
-        # returning a falsy event drops it (runtime.apply_stream), and the worker's
-        # answer encoding turns a {"__html__": x} dict into {"__html__": str(x)}.
-        if hook == "stream" and not data:
-            return True
-        return isinstance(data, dict) and set(data) == {"__html__"}
+        # Where even a no-op's answer differs from its data: a stream hook returning a
+        # falsy event drops it (runtime.apply_stream).
+        return hook == "stream" and not data
+
+
+@dataclass(frozen=True)
+class ItemFailed:
+    """A stream-hook session's answer for one event whose hook raised there (the
+    session goes on): the exception's type name and message."""
+
+    kind: str
+    message: str
 
 
 class Executor(Protocol):
     async def invoke(
         self, call, hook: str, data: Any, context, *, data_name: str | None = "body", id=None
-    ) -> Any: ...
+    ) -> Any:
+        """Run one hook in the plugin's worker and return its (wire-converted) value."""
+        ...
 
-    def stream(self, call, hook: str, data: Any, context, *, id=None) -> AsyncIterator[Any]: ...
+    def stream(self, call, hook: str, data: Any, context, *, id=None) -> AsyncIterator[list]:
+        """Run a pipe and yield its answer as lists of Chunks, one list per batch that
+        crossed: the first at once, never held back; chunks that piled up behind it
+        come together in the next. Never an empty list."""
+        ...
+
+    def filter_stream(
+        self, call, batches: AsyncIterator[list[dict]], context
+    ) -> AsyncIterator[list[Any]]:
+        """Run a filter's `stream` hook over one answer as one worker call. For each
+        input batch of OpenAI chunk dicts, yield one list of the same length, in order:
+        each item the hook's return value for that event (wire-converted), or
+        ItemFailed when the hook raised for it (the session goes on). Input batches
+        are sent ahead of their answers (pipelining), a bounded number (backpressure);
+        each must be answered within the call's timeout, time spent waiting for input
+        not counted. A crash, timeout or limit ends it with the seam's error, raised
+        from the iterator; an error the input raises is raised as it is. Closing the
+        iterator early ends the session where it runs. It closes `batches` when done."""
+        ...
 
     async def valves(
         self, call, which: str, *, values=None, spec=None, user=None

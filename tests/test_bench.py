@@ -80,3 +80,12 @@ def test_targets_are_ratios_to_the_same_runs_floor():
     assert per_filter.fnplatform == "0.20 ms"  # (3.5 - 2.5) / 5, not under 0.2
     assert runtime.verdict(per_filter) == "NOT MET"
     assert runtime.verdict(found["Second `make run` to first 200 of /health"]) == "not measured"
+
+
+def test_the_calls_benchmarks_floor_answers_and_stops(tmp_path):
+    import asyncio
+
+    spec = importlib.util.spec_from_file_location("bench_calls", BENCH_DIR / "calls.py")
+    calls = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calls)
+    assert asyncio.run(calls.floor(count=5, rounds=1)) > 0  # µs per round trip, untimed

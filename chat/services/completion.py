@@ -46,8 +46,8 @@ from functions.services.plugins import (
 from functions.services.runtime import (
     apply_inlet,
     apply_outlet,
-    apply_stream,
     run_pipe,
+    stream_through,
 )
 
 # Open WebUI's request extras: never forwarded to an upstream model or a pipe's body.
@@ -305,7 +305,7 @@ async def _source_batches(req: CompletionRequest) -> AsyncIterator[list[Chunk]]:
     if req.target.pipe is not None:
         body = {k: v for k, v in req.body.items() if k not in PIPE_BODY_DROPPED}
         async for batch in run_pipe(req.target.pipe, body, req.context):
-            yield batch if isinstance(batch, list) else [batch]
+            yield batch
         return
     body = _forward_body(req.body) | {"model": req.target.model.id, "stream": True}
     # Always ask for usage: non-streamed answers report it, and outlets receive it.
@@ -332,27 +332,34 @@ def _to_chunk_dicts(req: CompletionRequest, chunk: Chunk) -> list[dict]:
     return [data]
 
 
-def _is_event(data: dict) -> bool:
-    """A `{"event": ...}` dict a pipe yields: Open WebUI's inline event, not a chunk."""
-    return "event" in data and "choices" not in data
-
-
 async def _dict_batches(
     req: CompletionRequest, batches: AsyncIterator[list[Chunk]]
 ) -> AsyncIterator[list[dict]]:
-    """The source's batches as OpenAI chunk dicts. An inline event is emitted in its
-    place in the answer: what came before it is passed on first."""
+    """The source's batches as OpenAI chunk dicts (a pipe's inline events among them)."""
     async for chunks in batches:
-        out: list[dict] = []
-        for chunk in chunks:
-            for data in _to_chunk_dicts(req, chunk):
-                if not _is_event(data):
-                    out.append(data)
-                    continue
-                if out:
-                    yield out
-                    out = []
-                await req.context.event_emitter(data["event"])
+        out = [data for chunk in chunks for data in _to_chunk_dicts(req, chunk)]
+        if out:
+            yield out
+
+
+async def _events_in_place(
+    req: CompletionRequest, batches: AsyncIterator[list[Any]]
+) -> AsyncIterator[list[Any]]:
+    """Emit the inline events (`{"event": ...}` dicts a pipe yields) in their place in the
+    answer, what came before one passed on first. As in Open WebUI, they have been
+    through the stream filters like any chunk; one with choices is a chunk as well."""
+    async for batch in batches:
+        out: list[Any] = []
+        for data in batch:
+            if not isinstance(data, dict) or "event" not in data:
+                out.append(data)
+                continue
+            if out:
+                yield out
+                out = []
+            await req.context.event_emitter(data["event"])
+            if "choices" in data:
+                out.append({k: v for k, v in data.items() if k != "event"})
         if out:
             yield out
 
@@ -360,19 +367,15 @@ async def _dict_batches(
 async def _stream_filtered(
     req: CompletionRequest, batches: AsyncIterator[list[dict]]
 ) -> AsyncIterator[list[dict]]:
-    """The batches through the stream filters (a falsy return drops a chunk)."""
+    """The batches through the stream filters: one worker session per filter for the
+    whole answer (functions.services.runtime.stream_through)."""
     if not any(f.has_hook("stream") for f in req.filters):
         async for batch in batches:
             yield batch
         return
-    async for batch in batches:
-        kept = []
-        for data in batch:
-            filtered = await apply_stream(req.filters, data, req.context)
-            if filtered is not None:
-                kept.append(filtered)
-        if kept:
-            yield kept
+    async with contextlib.aclosing(stream_through(req.filters, batches, req.context)) as out:
+        async for batch in out:
+            yield batch
 
 
 @dataclass
@@ -401,7 +404,9 @@ async def start_completion(req: CompletionRequest) -> None:
     await _retarget(req)
 
 
-def _accumulate(outcome: Outcome, data: dict) -> None:
+def _accumulate(outcome: Outcome, data: Any) -> None:
+    if not isinstance(data, dict):
+        return  # a stream filter's own shape: passed on, not an OpenAI chunk
     for choice in data.get("choices") or []:
         delta = (choice or {}).get("delta") or {}
         if isinstance(delta.get("content"), str):
@@ -415,7 +420,8 @@ def _accumulate(outcome: Outcome, data: dict) -> None:
 async def stream_answer(req: CompletionRequest, outcome: Outcome) -> AsyncIterator[list[dict]]:
     """Yield batches of chunk dicts through the stream filters, then run the outlet
     filters. Each batch is what was ready together: the first is never held back."""
-    async for batch in _stream_filtered(req, _dict_batches(req, _source_batches(req))):
+    source = _dict_batches(req, _source_batches(req))
+    async for batch in _events_in_place(req, _stream_filtered(req, source)):
         for data in batch:
             _accumulate(outcome, data)
         yield batch

@@ -57,10 +57,16 @@ def reserved_values(context: CallContext, *, id: str, user_valves: Any = None) -
 
 
 def kwargs_for(
-    handler: Callable, context: CallContext, *, id: str, user_valves: Any = None
+    handler: Callable,
+    context: CallContext,
+    *,
+    id: str,
+    user_valves: Any = None,
+    accepted: tuple[frozenset[str], bool] | None = None,
 ) -> dict[str, Any]:
-    """Return the reserved keyword arguments this handler asks for (all with **kwargs)."""
-    names, takes_kwargs = accepted_names(handler)
+    """Return the reserved keyword arguments this handler asks for (all with **kwargs).
+    `accepted`: its accepted_names, when the caller has them already."""
+    names, takes_kwargs = accepted or accepted_names(handler)
     values = reserved_values(context, id=id, user_valves=user_valves)
     if takes_kwargs:
         return values

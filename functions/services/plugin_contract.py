@@ -25,11 +25,16 @@ from functions.services.signatures import accepted_names
 
 
 def hook_arguments(
-    func: Any, data_name: str, data: Any, extra: dict[str, Any]
+    func: Any,
+    data_name: str,
+    data: Any,
+    extra: dict[str, Any],
+    accepted: tuple[frozenset[str], bool] | None = None,
 ) -> tuple[tuple, dict]:
     """The call of a hook with its data and reserved arguments: the data by name when
-    the hook declares that name (or takes **kwargs), else positionally."""
-    names, takes_kwargs = accepted_names(func)
+    the hook declares that name (or takes **kwargs), else positionally. `accepted`: its
+    accepted_names, when the caller has them already."""
+    names, takes_kwargs = accepted or accepted_names(func)
     if data_name in names or takes_kwargs:
         return (), {data_name: data, **extra}
     return (data,), extra
@@ -120,6 +125,19 @@ async def stream_pipe(result: Any, *, executor: Any) -> AsyncIterator[Chunk]:
         return
     for chunk in _from_value(result):
         yield chunk
+
+
+def plain_chunks(result: Any) -> list[Chunk] | None:
+    """The chunks of an answer that is no stream (text, a dict, a list, None...), all
+    known at once; None for a stream (which stream_pipe steps through)."""
+    if hasattr(result, "body_iterator"):
+        return None
+    result = response_value(result)
+    if isinstance(result, dict) and set(result) == {"__html__"}:
+        result = result["__html__"]
+    if hasattr(result, "__aiter__") or _is_iterator(result):
+        return None
+    return _from_value(result)
 
 
 def _is_iterator(value: Any) -> bool:

@@ -4,18 +4,27 @@ A WorkerConnection runs calls: it sends each with an unguessable token (host-dat
 requests are answered only for a live call's token) and, when the worker is to
 load that code, a load token (answered read-only, for the code's saver, until the
 worker gives it back once the module is loaded), yields the call's chunk
-batches until its result, passes events on and answers `__event_call__` questions
-on the side, and enforces deadlines: a call past its deadline fails, and its worker
-is killed unless the call let go with no thread of it still running. Each call's
-messages are bounded (backpressure reaches the plugin), and a message of the wrong
-shape ends the worker. Subclasses carry the messages (functions.workers.process,
-and the test-only functions.workers.inline).
+batches until its result (or its "last" batch), passes events on and answers
+`__event_call__` questions on the side, and enforces deadlines (one timer per call):
+a call past its deadline fails, and its worker is killed unless the call let go with
+no thread of it still running. Each call's messages are bounded (backpressure
+reaches the plugin), and a message of the wrong shape ends the worker.
+
+A session (`session`) is one call for a stream hook over one answer: input batches
+go out as they come ("items", then "end"), a few ahead of their answers (pipelining,
+and no further: backpressure), each held to the call's timeout from when the worker
+could take it; "results" come back one per batch, in order, and one that matches no
+batch sent ends the worker as a malformed message would.
+
+Subclasses carry the messages (functions.workers.process, and the test-only
+functions.workers.inline).
 """
 
 import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,12 +37,15 @@ from functions.seam import (
     WorkerError,
 )
 from functions.workers.limits import KILL_GRACE_SECONDS, Limits
-from functions.workers.protocol import remember_request
+from functions.workers.protocol import FrameTooLarge, remember_request
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[dict], Awaitable[Any]]
 HostCallback = Callable[[str, list, dict], Awaitable[Any]]
+# Input batches of a stream-hook session sent and not yet answered: the server reads
+# ahead of a session this far (pipelining), and no further (backpressure).
+SESSION_IN_FLIGHT = 4
 # Message batches of one call the server holds before it stops reading from the
 # worker: the worker's writes then block, and a plugin that yields faster than the
 # client reads waits instead of growing the server's memory.
@@ -41,35 +53,89 @@ INBOX_SIZE = 64
 
 
 class CallInbox:
-    """The messages of one call, bounded; closed when the call ends (its caller gone)."""
+    """The messages of one call, bounded; closed when the call ends (its caller gone).
+
+    Its reader waits on one future, woken by a message or by the call's deadline timer
+    (one timer per call, re-armed only when the deadline moves: no timeout per message).
+    """
 
     def __init__(self, size: int = INBOX_SIZE) -> None:
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=size)
+        self.items: deque[dict] = deque()
+        self.size = size
         self.closed = False
         self.pressured = False  # it filled up: its reader (the client) was the slow one
+        self.on_answer: Callable[[], None] | None = None  # a session's, as answers arrive
+        self._reader: asyncio.Future | None = None
 
     async def put(self, message: dict) -> None:
         """Wait for room, unless the call is over (a late message is dropped)."""
-        while not self.closed:
-            try:
-                self.queue.put_nowait(message)
-                return
-            except asyncio.QueueFull:
-                self.pressured = True
-                await asyncio.sleep(0.005)
+        while not self.closed and len(self.items) >= self.size:
+            self.pressured = True
+            await asyncio.sleep(0.005)
+        if not self.closed:
+            self.items.append(message)
+            self.wake()
 
     def put_final(self, message: dict) -> None:
         """A crash notice: always delivered, whatever the room."""
         if not self.closed:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(message)
-                return
-            self.queue.get_nowait()  # the call fails anyway: make room for why
-            self.queue.put_nowait(message)
+            if len(self.items) >= self.size:
+                self.items.popleft()  # the call fails anyway: make room for why
+            self.items.append(message)
+            self.wake()
+
+    def wake(self) -> None:
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    async def get(self) -> dict | None:
+        """The next message; None when woken without one (a deadline, say)."""
+        if not self.items:
+            self._reader = reader = asyncio.get_running_loop().create_future()
+            try:
+                await reader
+            finally:
+                self._reader = None
+            if not self.items:
+                return None
+        return self.items.popleft()
+
+
+class Deadline:
+    """One timer that wakes a call's inbox at its deadline, moved only when it changes."""
+
+    def __init__(self, inbox: CallInbox) -> None:
+        self.inbox = inbox
+        self.at: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    def arm(self, at: float | None) -> None:
+        # Again after it fired: the loop may run a timer a hair before its time.
+        if at == self.at and not self._fired:
+            return
+        self.cancel()
+        self.at = at
+        if at is not None:
+            self._timer = asyncio.get_running_loop().call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._fired = True
+        self.inbox.wake()
+
+    def passed(self) -> bool:
+        return self.at is not None and asyncio.get_running_loop().time() >= self.at
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self.at, self._fired = None, None, False
 
 
 _SHAPES: dict[str, dict[str, type | tuple]] = {
     "chunks": {"items": list},
+    "results": {"items": list, "failed": list},
     "result": {},
     "error": {"type": str, "message": str},
     "event": {"event": dict},
@@ -90,7 +156,12 @@ def malformed(message: Any) -> str | None:
     if message["op"] == "result" and "value" not in message:
         return "result without a value"
     if message["op"] == "chunks":
+        if not isinstance(message.get("last", False), bool):
+            return "chunks with a bad 'last'"
         return next(filter(None, (_bad_item(item) for item in message["items"])), None)
+    if message["op"] == "results":
+        size = len(message["items"])
+        return next(filter(None, (_bad_failure(entry, size) for entry in message["failed"])), None)
     if message["op"] == "error" and not isinstance(message.get("traceback", ""), str):
         return "error with a bad traceback"
     return None
@@ -102,6 +173,95 @@ def _bad_item(item: Any) -> str | None:
     if not isinstance(item.get("t") or "", str) or not isinstance(item.get("d") or {}, dict):
         return "a stream item of the wrong types"
     return None
+
+
+def _bad_failure(entry: Any, size: int) -> str | None:
+    """A session's failed item: [index in its batch, exception type, message]."""
+    if not (isinstance(entry, list) and len(entry) == 3):
+        return "a failed item that is not [index, type, message]"
+    index, kind, text = entry
+    if type(index) is not int or not 0 <= index < size:
+        return "a failed item outside its batch"
+    if not (isinstance(kind, str) and isinstance(text, str)):
+        return "a failed item of the wrong types"
+    return None
+
+
+class InputFailed(Exception):
+    """A session's input raised (its pipe failed, say): not the session's doing."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Running:
+    """One call in progress on a connection: its id, inbox and tokens."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.inbox = CallInbox()
+        self.tokens = {"token": secrets.token_urlsafe(24)}
+        self.finished = False  # the worker ended it: nothing to cancel there
+
+
+class _SessionState:
+    """A session's unanswered batches (their sizes and when each was sent), its bound
+    on them, and how its input ended."""
+
+    def __init__(self, inbox: CallInbox, in_flight: int, slot: asyncio.Semaphore | None) -> None:
+        self.inbox, self.slot = inbox, slot
+        self.room = asyncio.Semaphore(in_flight)
+        self.pending: deque[tuple[int, float]] = deque()
+        self.at_worker = 0  # batches sent whose answer has not arrived yet
+        self.holding = False  # the function's concurrency slot, while it has any
+        inbox.on_answer = self.arrived
+        self.last_answer = 0.0
+        self.ended_at: float | None = None
+        self.error: Exception | None = None
+
+    def due(self, timeout: float | None) -> float | None:
+        """When the oldest batch (or, past the last, the end) must be answered by: its
+        time counts from when it was sent or the batch before it was answered."""
+        if not timeout:
+            return None
+        if self.pending:
+            start = self.pending[0][1]
+        elif self.ended_at is not None:
+            start = self.ended_at
+        else:
+            return None  # waiting for input: no deadline
+        return max(start, self.last_answer) + timeout
+
+    async def busy(self) -> None:
+        """A batch goes to the worker: while it has any, the session holds one slot of
+        the function's cap, as one call would (not one per batch, and not while its
+        answers wait for a slow client: the function's other calls would wait too)."""
+        if self.at_worker == 0 and self.slot is not None and not self.holding:
+            await self.slot.acquire()
+            self.holding = True
+        self.at_worker += 1
+
+    def arrived(self) -> None:
+        self.at_worker = max(0, self.at_worker - 1)
+        if self.at_worker == 0:
+            self.release_slot()
+
+    def answered(self, now: float) -> None:
+        self.pending.popleft()
+        self.last_answer = now
+        self.room.release()
+
+    def release_slot(self) -> None:
+        if self.holding and self.slot is not None:
+            self.slot.release()
+        self.holding = False
+
+
+async def _aclose(iterator: Any) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
 
 
 class WorkerConnection:
@@ -149,8 +309,9 @@ class WorkerConnection:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def deliver(self, message: Any) -> None:
-        """Hand a worker's message to its call. A message of the wrong shape (a plugin
+    async def deliver(self, message: Any, size: int = 0) -> None:
+        """Hand a worker's message to its call, with the size of its frame (its answers
+        are charged to the call's budget by that). A message of the wrong shape (a plugin
         writing on its worker's socket, say) ends the worker: its calls fail, as a crash."""
         problem = malformed(message)
         if problem:
@@ -158,8 +319,11 @@ class WorkerConnection:
             self.kill()
             self.fail_all(f"the worker process sent a malformed message ({problem})")
             return
+        message["size"] = size  # the server's own count, whatever the worker put there
         inbox = self.calls.get(message["id"])
         if inbox is not None:
+            if message["op"] == "results" and inbox.on_answer is not None:
+                inbox.on_answer()
             await inbox.put(message)
         elif message["op"] == "error" and message.get("stuck"):
             # A call its caller left (a disconnect) still has a thread spinning: no
@@ -209,50 +373,187 @@ class WorkerConnection:
         on_host: HostCallback | None = None,
         on_load_host: HostCallback | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Run one call; yield its chunk batches; return at its result, raise on failure.
+        """Run one call; yield its chunk batches; return at its result (or at a chunk
+        batch marked `last`, which is also its end), raise on failure.
 
         `on_load_host` serves the host data the plugin's module asks for while it
         loads (the read-only scope of its saver), if this call makes the worker load it."""
-        call_id = request["id"]
-        inbox = CallInbox()
-        self.calls[call_id] = inbox
-        token = secrets.token_urlsafe(24)
+        async with self._registered(request, on_host, on_load_host) as running:
+            await self._send_call({**request, **running.tokens})
+            budgets = (timeout, first_timeout)
+            async for message in self._messages(running, budgets, request):
+                if message["op"] in ("event", "event_call"):
+                    await self._event(message, running.call_id, on_event, on_event_call)
+                    continue
+                running.finished = message["op"] == "result" or bool(message.get("last"))
+                yield message
+
+    async def session(
+        self,
+        request: dict[str, Any],
+        batches: AsyncIterator[list],
+        *,
+        on_event: EventCallback,
+        on_event_call: EventCallback,
+        timeout: float | None,
+        in_flight: int = SESSION_IN_FLIGHT,
+        slot: asyncio.Semaphore | None = None,
+        on_host: HostCallback | None = None,
+        on_load_host: HostCallback | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run a stream-hook session: one call over one answer. Send `batches` as they
+        come ("items", then "end"), at most `in_flight` unanswered, holding one slot of
+        `slot` (the function's concurrency cap) while the worker has any to answer;
+        yield each one's "results", in order; return at the worker's result. Each batch
+        must be answered within `timeout` of the worker being free to take it (time spent
+        waiting for the next input batch does not count). The session closes `batches`
+        when it ends; an error `batches` raises ends it (once what was sent before it is
+        answered) and is raised here as InputFailed."""
+        async with self._registered(request, on_host, on_load_host) as running:
+            await self._send_call({**request, **running.tokens})
+            state = _SessionState(running.inbox, in_flight, slot)
+            feeder = asyncio.create_task(self._feed(running.call_id, batches, state, request))
+            try:
+                async for message in self._session_messages(running, state, timeout, request):
+                    if message["op"] in ("event", "event_call"):
+                        await self._event(message, running.call_id, on_event, on_event_call)
+                        continue
+                    running.finished = message["op"] == "result"
+                    if not running.finished:
+                        yield message
+            finally:
+                feeder.cancel()
+                with contextlib.suppress(BaseException):
+                    await feeder
+                state.release_slot()
+                with contextlib.suppress(Exception):
+                    await _aclose(batches)
+
+    async def _feed(self, call_id: str, batches, state: "_SessionState", request: dict) -> None:
+        """Send a session's input batches as they come, within its bound."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    raise InputFailed(exc) from exc
+                await state.room.acquire()
+                await state.busy()
+                state.pending.append((len(batch), loop.time()))
+                await self._send_input({"op": "items", "id": call_id, "items": batch}, request)
+                state.inbox.wake()  # its deadline starts
+            await self._send_input({"op": "end", "id": call_id}, request)
+            state.ended_at = loop.time()
+        except Exception as exc:
+            state.error = exc
+        finally:
+            state.inbox.wake()
+
+    async def _send_input(self, message: dict, request: dict) -> None:
+        function_id = request["function_id"]
+        try:
+            await self.send(message)
+        except FrameTooLarge as exc:
+            raise LimitExceeded(f"Function {function_id} failed: {exc}") from exc
+        except WorkerError:
+            raise
+        except Exception as exc:  # its socket is gone: the crash notice says why
+            raise WorkerCrashed(f"Function {function_id} failed: {exc}") from exc
+
+    async def _session_messages(self, running, state, timeout, request) -> AsyncIterator[dict]:
+        loop = asyncio.get_running_loop()
+        deadline = Deadline(running.inbox)
+        try:
+            while True:
+                # The input's own failure waits for the answers to what was sent before
+                # it (those chunks reach the client); any other ends the session now.
+                if state.error is not None and not (
+                    isinstance(state.error, InputFailed) and state.pending
+                ):
+                    raise state.error
+                deadline.arm(state.due(timeout))
+                # An answer already here is taken whatever the time (its reader, the
+                # client, was the slow one); events do not stop the clock.
+                message = await running.inbox.get()
+                if (message is None or message["op"] in ("event", "event_call")) and (
+                    deadline.passed()
+                ):
+                    running.finished = True  # cancelled there, or its worker killed
+                    await self._expire(running.call_id, timeout, request)
+                if message is None:
+                    continue
+                self._answered(running, request)
+                op = message["op"]
+                if op == "results":
+                    self._check_answer(message, state, request)
+                    state.answered(loop.time())
+                elif op == "result" and (state.pending or state.ended_at is None):
+                    raise self._broken("a session's result before its last answer", request)
+                elif op not in ("result", "event", "event_call"):
+                    running.finished = True  # the worker ended it (an error, a crash)
+                    raise self._ended_by(message, request)
+                yield message
+                if op == "result":
+                    return
+        finally:
+            deadline.cancel()
+
+    def _check_answer(self, message: dict, state: "_SessionState", request: dict) -> None:
+        """An answer must match the oldest unanswered batch; a failed item that was a
+        resource limit ends the session (the worker is replaced after it)."""
+        if not state.pending or len(message["items"]) != state.pending[0][0]:
+            raise self._broken("a session answer that matches no batch sent", request)
+        for _, kind, text in message["failed"]:
+            error = self._failure({"type": kind, "message": text}, request["function_id"])
+            if isinstance(error, LimitExceeded):
+                raise error  # the session is cancelled there as it ends here
+
+    def _broken(self, problem: str, request: dict) -> WorkerCrashed:
+        """A worker that breaks the protocol in a well-formed message goes, as for a
+        malformed one; the error for the call that saw it."""
+        log.warning("A worker sent %s and is stopped", problem)
+        self.kill()
+        self.fail_all(f"the worker process sent {problem}")
+        return WorkerCrashed(f"Function {request['function_id']} failed: the worker sent {problem}")
+
+    @contextlib.asynccontextmanager
+    async def _registered(self, request, on_host, on_load_host) -> AsyncIterator["_Running"]:
+        """A call's inbox and tokens, for as long as it runs; a call its caller left
+        (a disconnect, a stop) is cancelled in the worker too."""
+        running = _Running(request["id"])
+        self.calls[running.call_id] = running.inbox
+        token = running.tokens["token"]
         if on_host is not None:
             self.host_handlers[token] = on_host
-        tokens = {"token": token}
-        function_id, sha = request.get("function_id"), request.get("sha256")
-        if on_load_host is not None and self.loaded.get(function_id) != sha:
-            tokens["load_token"] = load_token = secrets.token_urlsafe(24)
+        if on_load_host is not None and self.loaded.get(request.get("function_id")) != (
+            request.get("sha256")
+        ):
+            running.tokens["load_token"] = load_token = secrets.token_urlsafe(24)
             self.host_handlers[load_token] = on_load_host
             self.load_tokens.add(load_token)
             self.load_token_of[token] = load_token
         self.served += 1
-        finished = False
         try:
-            await self._send_call({**request, **tokens})
-            budgets = (timeout, first_timeout)
-            async for message in self._messages(inbox, call_id, budgets, request):
-                if function_id:
-                    self.loaded[function_id] = sha  # it answered: that code is loaded
-                self._loaded_by(token)
-                if message["op"] in ("event", "event_call"):
-                    await self._event(message, call_id, on_event, on_event_call)
-                else:
-                    finished = finished or message["op"] == "result"
-                    yield message
-        except WorkerError:
-            finished = True  # the worker already ended the call (error, crash or timeout)
-            raise
+            yield running
         finally:
-            inbox.closed = True
-            self.calls.pop(call_id, None)
+            running.inbox.closed = True
+            self.calls.pop(running.call_id, None)
             self.load_token_of.pop(token, None)
-            for key in tokens.values():
+            for key in running.tokens.values():
                 self.host_handlers.pop(key, None)
                 self.load_tokens.discard(key)
-            if not finished and not self.dead:
-                # The caller went away (disconnect, stop): stop the plugin too.
-                self._spawn(self._cancel_quietly(call_id))
+            if not running.finished and not self.dead:
+                self._spawn(self._cancel_quietly(running.call_id))
+
+    def _answered(self, running: "_Running", request: dict) -> None:
+        """The worker answered the call: its code is loaded, and its load token goes."""
+        function_id = request.get("function_id")
+        if function_id:
+            self.loaded[function_id] = request.get("sha256")
+        self._loaded_by(running.tokens["token"])
 
     async def _event(self, message, call_id, on_event, on_event_call) -> None:
         """Pass an event on, or answer a question on the side (the call keeps streaming
@@ -284,8 +585,8 @@ class WorkerConnection:
             remember_request(self.known_requests, ref)
 
     def _request_ref(self, message: dict[str, Any]) -> str | None:
-        """A call's `__request__` goes in full once per worker, then by its ref: a stream
-        filter is called for every chunk of an answer."""
+        """A call's `__request__` goes in full once per worker, then by its ref: most
+        calls of a request (its filters' hooks) carry the same one."""
         context = message.get("context") or {}
         data = context.get("request")
         if not data or not data.get("ref"):
@@ -295,38 +596,48 @@ class WorkerConnection:
             return None
         return data["ref"]
 
-    async def _messages(self, inbox, call_id, budgets, request) -> AsyncIterator[dict]:
+    async def _messages(self, running, budgets, request) -> AsyncIterator[dict]:
         loop = asyncio.get_running_loop()
         timeout, first_timeout = budgets
-        deadline = loop.time() + timeout if timeout else None
+        due = loop.time() + timeout if timeout else None
         first = loop.time() + first_timeout if first_timeout else None
-        while True:
-            limits = [d for d in (deadline, first) if d is not None]
-            wait = min(limits) - loop.time() if limits else None
-            message = None
-            if wait is None or wait > 0:
+        deadline = Deadline(running.inbox)
+        try:
+            while True:
+                deadline.arm(min((d for d in (due, first) if d is not None), default=None))
                 # Checked on every message, not only when the inbox runs dry: a plugin
                 # that yields forever is stopped at its deadline all the same.
-                with contextlib.suppress(TimeoutError):
-                    message = await asyncio.wait_for(inbox.queue.get(), wait)
-            if message is None:
-                expired_first = first is not None and (deadline is None or first < deadline)
-                limit = first_timeout if expired_first else timeout
-                await self._expire(call_id, limit, request, first=expired_first)
-            op = message["op"]
-            if op in ("chunks", "result"):
-                first = None
-            if op == "result":
+                if deadline.passed():
+                    expired_first = first is not None and (due is None or first < due)
+                    limit = first_timeout if expired_first else timeout
+                    running.finished = True  # cancelled there, or its worker killed
+                    await self._expire(running.call_id, limit, request, first=expired_first)
+                message = await running.inbox.get()
+                if message is None:
+                    continue
+                self._answered(running, request)
+                op = message["op"]
+                if op == "chunks" or op == "result":
+                    first = None
+                elif op not in ("event", "event_call"):
+                    running.finished = True  # the worker ended it (an error, a crash)
+                    raise self._ended_by(message, request)
                 yield message
-                return
-            if op == "crashed":
-                raise WorkerCrashed(
-                    f"Function {request['function_id']} failed: {message['message']}",
-                    collateral=bool(message.get("collateral")),
-                )
-            if op == "error":
-                raise self._failure(message, request["function_id"])
-            yield message
+                if op == "result" or message.get("last"):
+                    return
+        finally:
+            deadline.cancel()
+
+    def _ended_by(self, message: dict, request: dict) -> WorkerError:
+        """The error a call ends with: its worker crashed, or it failed there."""
+        if message["op"] == "crashed":
+            return WorkerCrashed(
+                f"Function {request['function_id']} failed: {message['message']}",
+                collateral=bool(message.get("collateral")),
+            )
+        if message["op"] == "error":
+            return self._failure(message, request["function_id"])
+        return self._broken(f"a {message['op']!r} message this call cannot take", request)
 
     def _failure(self, message: dict, function_id: str) -> WorkerError:
         kind = message["type"]
@@ -366,13 +677,20 @@ class WorkerConnection:
         )
 
     async def _let_go(self, inbox: CallInbox) -> bool:
+        """Whether a cancelled call ends within the grace time, with no thread left."""
+        deadline = Deadline(inbox)
+        until = asyncio.get_running_loop().time() + KILL_GRACE_SECONDS
         try:
-            while True:
-                message = await asyncio.wait_for(inbox.queue.get(), KILL_GRACE_SECONDS)
-                if message["op"] in ("error", "result", "crashed"):
+            while not deadline.passed():
+                deadline.arm(until)
+                message = await inbox.get()
+                if message is None:
+                    continue
+                if message["op"] in ("error", "result", "crashed") or message.get("last"):
                     return not message.get("stuck") and message["op"] != "crashed"
-        except TimeoutError:
             return False
+        finally:
+            deadline.cancel()
 
     async def _answer(self, message: dict, reply: Awaitable[Any]) -> None:
         value: Any = {"error": "The question could not be asked."}

@@ -1,11 +1,13 @@
 """The worker executor: the runtime's executor seam, backed by workers.
 
 The runtime hands it whole operations: a hook call (`invoke` for a value, `stream`
-for a pipe's answer), a valves validation or option listing (`valves`), and the
-save-time check of new code (`check`). Each call becomes a message carrying the
-plugin's source hash (the source itself the first time a worker sees it), its
-valves and user valves as plain data, and the call's context; events and
-`__event_call__` questions come back through the context's own emitter and caller.
+for a pipe's answer in batches of chunks, `filter_stream` for a filter's stream hook
+over a whole answer: one call, batches in and out), a valves validation or option
+listing (`valves`), and the save-time check of new code (`check`). Each call
+becomes a message carrying the plugin's source hash (the source itself the first time
+a worker sees it), its valves and user valves as plain data, and the call's context;
+events and `__event_call__` questions come back through the context's own emitter
+and caller.
 
 Each function has workers of its own (or shares them with the functions staff put
 in the same trust group): started at its first call, kept while used, stopped
@@ -32,12 +34,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from functions.seam import PluginCall
+from functions.seam import ItemFailed, PluginCall
 from functions.selectors import code_saver
 from functions.services import plugin_env
 from functions.services.context import CallContext
 from functions.services.host import loading, set_caller, set_load_scope
 from functions.services.plugin_contract import Chunk
+from functions.workers.connection import InputFailed
 from functions.workers.pool import (
     CallTimeout,
     InvalidStoredValves,
@@ -153,6 +156,22 @@ async def _record(function_id: str, exc: WorkerError) -> None:
         )
     except Exception:  # the call's own error is what the caller must see
         log.exception("Could not record the failure of %s", function_id)
+
+
+def _chunks(message: dict, budget: "_Budget") -> list[Chunk]:
+    budget.charge(message["size"])  # the bytes that crossed, not a re-encoding of them
+    return [
+        Chunk(text=item.get("t") or "", data=item.get("d"), done=item["done"])
+        for item in message["items"]
+    ]
+
+
+def _outputs(message: dict) -> list[Any]:
+    """A session's answer to one batch: each event's value, or ItemFailed."""
+    values = message["items"]
+    for index, kind, text in message["failed"]:
+        values[index] = ItemFailed(kind, text)
+    return values
 
 
 async def _no_session(event: dict) -> dict:
@@ -404,9 +423,10 @@ class WorkerExecutor:
 
     async def stream(
         self, call: PluginCall, hook: str, data: Any, context: CallContext, *, id: str | None = None
-    ) -> AsyncIterator[Chunk]:
-        """Run a pipe in a worker and yield its answer as chunks, as they are batched over;
-        stop it at FUNCTIONS_MAX_RESPONSE_BYTES."""
+    ) -> AsyncIterator[list[Chunk]]:
+        """Run a pipe in a worker and yield its answer in batches of chunks, one per
+        frame that crossed (the first at once, what piled up behind it together); stop it
+        at FUNCTIONS_MAX_RESPONSE_BYTES."""
         request = self._hook_request(
             call, hook, data, context, data_name="body", id=id, stream=True
         )
@@ -419,18 +439,46 @@ class WorkerExecutor:
                 **self._callbacks(call, context, budget),
             )
             async with contextlib.aclosing(messages):  # a refusal here stops the plugin now
-                async for chunk in self._chunks(messages, budget):
-                    yield chunk
+                async for message in messages:
+                    batch = _chunks(message, budget)
+                    if batch:
+                        yield batch
+                    # A batch that was already waiting is taken without suspending: let
+                    # the loop serve other requests between batches, however fast a
+                    # plugin yields.
+                    await asyncio.sleep(0)
 
-    async def _chunks(self, messages, budget: _Budget) -> AsyncIterator[Chunk]:
-        async for message in messages:
-            # A batch that was already waiting is taken without suspending: let the loop
-            # serve other requests between batches, however fast a plugin yields.
-            await asyncio.sleep(0)
-            for item in message.get("items") or []:
-                text, data = item.get("t") or "", item.get("d")
-                budget.charge(len(text) + (len(repr(data)) if data else 0))
-                yield Chunk(text=text, data=data, done=bool(item["done"]))
+    async def filter_stream(
+        self, call: PluginCall, batches: AsyncIterator[list[dict]], context: CallContext
+    ) -> AsyncIterator[list[Any]]:
+        """Run a filter's `stream` hook over one answer as ONE worker call (a session):
+        for each input batch of chunk dicts, yield one list of the same length, in order,
+        each item the hook's wire value for that event or ItemFailed when it raised there
+        (the session goes on). Batches are sent ahead of their answers (pipelining), a
+        few at most (backpressure); each must be answered within the call's timeout
+        (waiting for input does not count). A crash, timeout or limit ends the session
+        with its seam error; an error `batches` raises is raised as it is. Closing this
+        iterator ends the session in the worker. The session closes `batches`."""
+        request = self._hook_request(
+            call, "stream", None, context, data_name="event", id=None, stream=False
+        )
+        request["session"] = True
+        budget = self._budget(call)
+        try:
+            async with recorded(call.function_id):
+                answers = self.pool_for(call).session(
+                    request,
+                    batches,
+                    timeout=call.timeout or self.timeout,
+                    slot=self.cap(call.function_id),
+                    **self._callbacks(call, context, budget),
+                )
+                async with contextlib.aclosing(answers):
+                    async for message in answers:
+                        budget.charge(message["size"])
+                        yield _outputs(message)
+        except InputFailed as exc:  # its input's failure, not this function's
+            raise exc.error from None
 
     async def valves(
         self,

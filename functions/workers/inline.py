@@ -23,6 +23,12 @@ def over_the_wire(message: dict[str, Any]) -> dict[str, Any]:
     return msgpack.unpackb(encode(message)[HEADER.size :], raw=False)
 
 
+def frame_of(message: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """What the other side would read, and the size of the frame it came in."""
+    payload = encode(message)[HEADER.size :]
+    return msgpack.unpackb(payload, raw=False), len(payload)
+
+
 class _Outbox:
     """The worker's writer: its messages go straight to the connection's inboxes."""
 
@@ -30,7 +36,7 @@ class _Outbox:
         self.connection = connection
 
     async def send(self, message: dict[str, Any]) -> None:
-        await self.connection.deliver(over_the_wire(message))
+        await self.connection.deliver(*frame_of(message))
 
 
 class InlineWorker(WorkerConnection):

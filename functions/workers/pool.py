@@ -6,6 +6,7 @@ rest of the code and the tests have always found them.
 """
 
 import asyncio
+import contextlib
 import itertools
 import sys
 import time
@@ -83,11 +84,13 @@ class WorkerPool:
         async with self._lock:
             if self.closed:
                 raise WorkerCrashed("the function's workers were stopped; try again")
-            for worker in [w for w in self.workers if w.worn_out(self.max_calls)]:
+            # Asked once per worker and call: for a process it reads /proc.
+            worn = {id(w) for w in self.workers if w.worn_out(self.max_calls)}
+            for worker in [w for w in self.workers if id(w) in worn]:
                 if not worker.calls:
                     self.workers.remove(worker)
                     await worker.stop()
-            fresh = [w for w in self.workers if not w.worn_out(self.max_calls)]
+            fresh = [w for w in self.workers if id(w) not in worn]
             while len(fresh) < self.size:
                 worker = await self._factory()
                 self.workers.append(worker)
@@ -103,14 +106,28 @@ class WorkerPool:
             self.active -= 1
 
     async def call(self, request: dict[str, Any], **options: Any) -> AsyncIterator[dict]:
+        """Run a call on the least busy worker (WorkerConnection.call)."""
+        async for message in self._run("call", request, **options):
+            yield message
+
+    async def session(
+        self, request: dict[str, Any], batches: AsyncIterator[list], **options: Any
+    ) -> AsyncIterator[dict]:
+        """Run a stream-hook session on the least busy worker (WorkerConnection.session)."""
+        async for message in self._run("session", request, batches, **options):
+            yield message
+
+    async def _run(self, kind: str, request: dict[str, Any], *args: Any, **options: Any):
         self.last_used = time.monotonic()
         self.active += 1  # busy from now: the reaper leaves a pool whose worker is starting
         try:
             workers = await self._healthy()
             worker = min(workers, key=lambda w: len(w.calls))
             request = {**request, "id": f"c{next(self._ids)}"}
-            async for message in worker.call(request, **options):
-                yield message
+            messages = getattr(worker, kind)(request, *args, **options)
+            async with contextlib.aclosing(messages):
+                async for message in messages:
+                    yield message
         finally:
             self.active -= 1
             self.last_used = time.monotonic()

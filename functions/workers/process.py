@@ -24,7 +24,7 @@ from functions.workers.limits import (
     process_usage,
     worker_env,
 )
-from functions.workers.protocol import ProtocolError, Writer, read_message
+from functions.workers.protocol import ProtocolError, Writer, read_frame, read_message
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,11 @@ class WorkerProcess(WorkerConnection):
     async def _read(self, reader: asyncio.StreamReader) -> None:
         reason = None
         try:
-            while (message := await read_message(reader)) is not None:
-                await self.deliver(message)
+            while True:
+                message, size = await read_frame(reader)
+                if message is None:
+                    break
+                await self.deliver(message, size)
         except ProtocolError as exc:
             # The worker side refuses oversized frames itself; this one broke the protocol.
             log.warning("Worker %s sent a bad frame and is stopped: %s", self.pid, exc)

@@ -1,9 +1,27 @@
 """The wire between the server and a worker process: length-prefixed msgpack frames.
 
-Messages are dicts with an "op". Server -> worker: call, cancel, event_reply.
-Worker -> server: ready, chunks (a batch of stream items), result, error, event,
-event_call. Small stream items are batched by the sender while a write is in
-flight, and the first one is never held back.
+Messages are dicts with an "op" and, but for "ready" and "event_reply", the "id" of
+their call.
+
+Server -> worker:
+- call: run a hook ("stream": a pipe's answer; "session": a stream-hook session),
+  valves: validate valves or list their options;
+- items / end: a session's next input batch (a list of events), and its end;
+- cancel: stop a call; event_reply: the answer to an event_call.
+
+Worker -> server:
+- ready (once, at start); result: a call's value, its end;
+- chunks: a batch of a pipe's stream items; the one marked "last" is also its end (an
+  answer known at once is one frame);
+- results: a session's answer to one input batch, in order: "items" (one value per
+  event) and "failed" ([index, exception type, message] for each event whose hook
+  raised; the session goes on);
+- error: the call failed (its exception type, message, traceback);
+- event / event_call: an event for the user, or a question whose event_reply the
+  plugin waits for.
+
+Small stream items are batched by the sender while a write is in flight, and the first
+one is never held back.
 """
 
 import asyncio
@@ -57,19 +75,24 @@ def _fallback(value: Any) -> Any:
 
 async def read_message(reader: asyncio.StreamReader) -> dict[str, Any] | None:
     """Return the next message, or None at end of stream."""
+    return (await read_frame(reader))[0]
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any] | None, int]:
+    """Return the next message and its size in bytes, or (None, 0) at end of stream."""
     try:
         header = await reader.readexactly(HEADER.size)
     except asyncio.IncompleteReadError:
-        return None
+        return None, 0
     (size,) = HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ProtocolError(f"frame of {size} bytes is over the {MAX_FRAME} byte limit")
     try:
         payload = await reader.readexactly(size)
     except asyncio.IncompleteReadError:
-        return None
+        return None, 0
     try:
-        return msgpack.unpackb(payload, raw=False)
+        return msgpack.unpackb(payload, raw=False), size
     except Exception as exc:
         raise ProtocolError(f"undecodable frame: {exc}") from exc
 

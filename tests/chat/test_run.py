@@ -146,3 +146,28 @@ async def test_completed_runs_only_the_outlets(alice, install):
     result = await run.completed(finished)
 
     assert [m["content"] for m in result["messages"]] == ["hello", "done [outlet]"]
+
+
+SEEING_FILTER = """
+class Filter:
+    def stream(self, event):
+        if "event" in event:
+            event["event"]["data"]["description"] += " (seen)"
+        return event
+"""
+
+
+async def test_inline_events_pass_the_stream_filters_in_their_place(alice, install):
+    # As in Open WebUI: a pipe's {"event": ...} goes through the stream filters like
+    # any chunk, and is emitted where it stood in the answer.
+    await install("events", EVENT_PIPE)
+    await install("seeing", SEEING_FILTER, is_global=True)
+    run = await completion_run(user=alice, body=body("events"))
+    seen = []
+
+    async for batch in run.stream():
+        seen.append((contents([batch]), len(run.req.recorder.events)))
+
+    assert seen[0] == ("before ", 0)
+    assert ("after", 1) in seen
+    assert run.req.recorder.events[0].data["description"] == "midway (seen)"

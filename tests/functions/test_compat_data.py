@@ -24,12 +24,12 @@ def context_for(user) -> CallContext:
 
 async def _answer(source: str, user, body: dict) -> str:
     call = source_call("shim", source)
-    chunks = [c async for c in runtime.run_pipe(call, body, context_for(user))]
+    chunks = [c async for batch in runtime.run_pipe(call, body, context_for(user)) for c in batch]
     return "".join(c.text for c in chunks)
 
 
 async def _answer_call(call, user) -> dict:
-    chunks = [c async for c in runtime.run_pipe(call, {}, context_for(user))]
+    chunks = [c async for batch in runtime.run_pipe(call, {}, context_for(user)) for c in batch]
     return json.loads("".join(c.text for c in chunks))
 
 

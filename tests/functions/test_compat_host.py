@@ -41,7 +41,7 @@ def context_for(user) -> CallContext:
 
 async def answer(source: str, user, body: dict) -> str:
     call = source_call("shim", source)
-    chunks = [c async for c in runtime.run_pipe(call, body, context_for(user))]
+    chunks = [c async for batch in runtime.run_pipe(call, body, context_for(user)) for c in batch]
     return "".join(c.text for c in chunks)
 
 
@@ -100,7 +100,7 @@ async def saved_answer(function, user, executor=None) -> str:
 
     call = await sync_to_async(plugin_call_for)(function=function, user=user)
     answer = runtime.run_pipe(call, {"messages": []}, context_for(user), executor=executor)
-    chunks = [c async for c in answer]
+    chunks = [c async for batch in answer for c in batch]
     return "".join(c.text for c in chunks)
 
 

@@ -78,7 +78,7 @@ def request_for(user, models: dict | None = None) -> dict:
 async def answer(call, user, executor=None) -> dict:
     request = await sync_to_async(request_for)(user)
     chunks = runtime.run_pipe(call, {"messages": []}, context_for(user, request), executor=executor)
-    return json.loads("".join([c.text async for c in chunks]))
+    return json.loads("".join([c.text async for batch in chunks for c in batch]))
 
 
 # routers.images
@@ -166,7 +166,7 @@ async def test_uploads_are_for_the_caller_and_only_admins_may_name_another_user(
         chunks = runtime.run_pipe(
             source_call("up", UPLOAD_FOR_OTHERS), {"other": str(other.pk)}, context_for(user)
         )
-        return json.loads("".join([c.text async for c in chunks]))
+        return json.loads("".join([c.text async for batch in chunks for c in batch]))
 
     as_bob = await run(bob, alice)
     assert as_bob["own"] == str(bob.pk)

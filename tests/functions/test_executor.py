@@ -9,7 +9,7 @@ import pytest
 from functions.services import runtime
 from functions.services.context import CallContext
 from functions.workers.executor import ProcessExecutor
-from functions.workers.pool import CallTimeout, LimitExceeded, Limits, WorkerProcess
+from functions.workers.pool import CallTimeout, LimitExceeded, Limits, WorkerCrashed, WorkerProcess
 from functions.workers.protocol import FrameTooLarge, encode
 from tests.support.inline import source_call
 
@@ -27,7 +27,8 @@ def executor(tmp_path, **options) -> ProcessExecutor:
 
 
 async def answer(process, call) -> str:
-    chunks = [c async for c in runtime.run_pipe(call, {}, CallContext(user={}), executor=process)]
+    stream = runtime.run_pipe(call, {}, CallContext(user={}), executor=process)
+    chunks = [c async for batch in stream for c in batch]
     return "".join(c.text for c in chunks)
 
 
@@ -315,3 +316,184 @@ async def test_a_call_its_caller_left_takes_its_spinning_thread_with_it(tmp_path
         assert await gone(worker.pid)
     finally:
         await process.stop()
+
+
+# Stream-hook sessions: one worker call for a filter's stream hook over one answer
+
+SEEN = (
+    "import os, time\nclass Filter:\n    def stream(self, event):\n"
+    "        if event.get('crash'):\n            os._exit(3)\n"
+    "        if event.get('slow'):\n            time.sleep(30)\n"
+    "        return event | {'seen': True}\n"
+)
+
+
+async def one_by_one(*events, pause: float = 0.0):
+    for index, event in enumerate(events):
+        if pause and index:
+            await asyncio.sleep(pause)  # the pipe is slow to produce the next chunk
+        yield [event]
+
+
+def quiet_context(recorder=None):
+    from functions.services.events import EventRecorder
+
+    recorder = recorder or EventRecorder()
+    return CallContext(user={}, event_emitter=recorder.emit)
+
+
+async def test_a_crash_mid_session_fails_it_with_the_crash(tmp_path):
+    process = executor(tmp_path)
+    call = source_call("crashy", SEEN)
+    events = [{"n": 0}, {"n": 1}, {"n": 2, "crash": True}, {"n": 3}]
+    answers: list = []
+    try:
+        with pytest.raises(WorkerCrashed, match="exited with status 3"):
+            async for batch in process.filter_stream(call, one_by_one(*events), quiet_context()):
+                answers.append(batch)
+        assert answers == [[{"n": 0, "seen": True}], [{"n": 1, "seen": True}]]
+        again = process.filter_stream(call, one_by_one({"n": 9}), quiet_context())
+        assert [b async for b in again] == [[{"n": 9, "seen": True}]]  # a fresh worker
+    finally:
+        await process.stop()
+
+
+async def test_a_failed_session_is_reported_once_and_the_rest_passes_unchanged(tmp_path):
+    from functions.services.events import EventRecorder
+
+    process = executor(tmp_path)
+    recorder = EventRecorder()
+    first_out = asyncio.Event()
+
+    async def answer():
+        yield [{"n": 0}]
+        await first_out.wait()  # so the crash comes in a batch of its own
+        yield [{"n": 1, "crash": True}]
+        yield [{"n": 2}]
+
+    out = []
+    try:
+        stream = runtime.stream_through(
+            [source_call("crashy", SEEN)], answer(), quiet_context(recorder), executor=process
+        )
+        async for batch in stream:
+            out.extend(batch)
+            first_out.set()
+    finally:
+        await process.stop()
+    assert out == [{"n": 0, "seen": True}, {"n": 1, "crash": True}, {"n": 2}]
+    warnings = [e.data["content"] for e in recorder.events if e.type == "notification"]
+    assert len(warnings) == 1 and "exited with status 3" in warnings[0]
+
+
+async def test_each_batch_has_the_call_timeout_and_waiting_for_input_does_not_count(tmp_path):
+    process = executor(tmp_path, timeout=1)
+    call = source_call("slowpoke", SEEN)
+    events = [{"n": 0}, {"n": 1}, {"n": 2, "slow": True}]
+    answers: list = []
+    try:
+        with pytest.raises(CallTimeout, match=r"time limit of 1 s"):
+            stream = process.filter_stream(call, one_by_one(*events, pause=1.5), quiet_context())
+            async for batch in stream:
+                answers.append(batch)
+        assert answers == [[{"n": 0, "seen": True}], [{"n": 1, "seen": True}]]
+        worker = process.pools()[("function:slowpoke", None)].workers[0]
+        assert worker.dead and await gone(worker.pid)  # its thread would not let go
+    finally:
+        await process.stop()
+
+
+async def test_a_session_left_with_a_spinning_hook_takes_its_worker_with_it(tmp_path):
+    process = executor(tmp_path, timeout=60)
+    call = source_call("left", SEEN)
+    try:
+        answers = process.filter_stream(call, one_by_one({"slow": True}), quiet_context())
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(answers), 1.0)  # the client goes away
+        await answers.aclose()
+        worker = process.pools()[("function:left", None)].workers[0]
+        assert await gone(worker.pid)
+    finally:
+        await process.stop()
+
+
+async def test_a_sessions_answers_count_against_the_response_limit(tmp_path):
+    process = executor(tmp_path, max_response_bytes=10_000)
+    pad = "class Filter:\n    def stream(self, event):\n        return {'pad': 'x' * 1000}\n"
+    events = [{"n": n} for n in range(50)]
+    try:
+        with pytest.raises(LimitExceeded, match="response limit of 10000 bytes"):
+            async for _ in process.filter_stream(
+                source_call("pad", pad), one_by_one(*events), quiet_context()
+            ):
+                pass
+    finally:
+        await process.stop()
+
+
+async def test_a_stream_hook_emitting_forever_is_stopped_at_its_batchs_deadline(tmp_path):
+    process = executor(tmp_path, timeout=1)
+    chatty = (
+        "class Filter:\n    async def stream(self, event, __event_emitter__):\n"
+        "        while True:\n"
+        "            await __event_emitter__({'type': 'status', 'data': {}})\n"
+    )
+    try:
+        with pytest.raises(CallTimeout, match=r"time limit of 1 s"):
+            async for _ in process.filter_stream(
+                source_call("chatty", chatty), one_by_one({"n": 0}), quiet_context()
+            ):
+                pass
+    finally:
+        await process.stop()
+
+
+async def test_a_session_answer_that_matches_no_batch_ends_only_that_worker(tmp_path):
+    forger = (
+        "import os, socket, struct, sys\nimport msgpack\n"
+        "class Filter:\n    def stream(self, event):\n"
+        "        sock = socket.socket(fileno=os.dup(int(sys.argv[1])))\n"
+        "        answer = {'op': 'results', 'id': 'c0', 'items': [1, 2, 3], 'failed': []}\n"
+        "        frame = msgpack.packb(answer)\n"
+        "        sock.sendall(struct.pack('!I', len(frame)) + frame)\n"
+        "        return event\n"
+    )
+    process = executor(tmp_path)
+    try:
+        with pytest.raises(WorkerCrashed, match="matches no batch"):
+            async for _ in process.filter_stream(
+                source_call("forger", forger), one_by_one({"n": 0}), quiet_context()
+            ):
+                pass
+        assert await answer(process, source_call("bystander", PID_PIPE))
+    finally:
+        await process.stop()
+
+
+async def test_a_session_left_midway_through_a_sync_batch_keeps_its_worker(tmp_path):
+    process = executor(tmp_path, timeout=60)
+    nap = (
+        "import time\nclass Filter:\n    def stream(self, event):\n"
+        "        time.sleep(0.05)\n        return event\n"
+    )
+    call = source_call("napper", nap)
+    try:
+        answers = process.filter_stream(
+            call, batches_of([{"n": n} for n in range(40)]), quiet_context()
+        )
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(answers), 0.5)  # the client leaves mid-batch
+        await answers.aclose()
+        worker = process.pools()[("function:napper", None)].workers[0]
+        await asyncio.sleep(1.5)  # the worker stops the batch after its current event
+        assert not worker.dead and not worker.retiring and alive(worker.pid)
+        again = process.filter_stream(call, one_by_one({"n": 0}), quiet_context())
+        assert [b async for b in again] == [[{"n": 0}]]
+        assert process.pools()[("function:napper", None)].workers == [worker]
+    finally:
+        await process.stop()
+
+
+async def batches_of(*batches):
+    for batch in batches:
+        yield batch

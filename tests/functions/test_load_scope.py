@@ -72,7 +72,11 @@ async def _answer(function, user, body, executor=None) -> str:
     from functions.services.plugins import plugin_call_for
 
     call = await sync_to_async(plugin_call_for)(function=function, user=user)
-    chunks = [c async for c in runtime.run_pipe(call, body, context_for(user), executor=executor)]
+    chunks = [
+        c
+        async for batch in runtime.run_pipe(call, body, context_for(user), executor=executor)
+        for c in batch
+    ]
     return "".join(c.text for c in chunks)
 
 

@@ -39,7 +39,7 @@ def user_says(text: str) -> dict:
 
 async def answer(executor, call, text: str = "hi") -> str:
     chunks = runtime.run_pipe(call, user_says(text), ctx(), executor=executor)
-    return "".join([_text(chunk) async for chunk in chunks])
+    return "".join([_text(chunk) async for batch in chunks for chunk in batch])
 
 
 def _text(chunk: runtime.Chunk) -> str:
@@ -137,9 +137,9 @@ async def test_a_fastapi_streaming_response_passes_through_unbuffered(executor):
         chunks = runtime.run_pipe(call, user_says("x"), ctx(), executor=executor)
         # The second chunk cannot exist until the gate opens: the first came through alone.
         first = await anext(chunks)
-        assert _text(first) == "first "
+        assert [_text(chunk) for chunk in first] == ["first "]
         gate.opened.set()
-        rest = [chunk async for chunk in chunks]
+        rest = [chunk async for batch in chunks for chunk in batch]
     finally:
         gate.close()
     assert "".join(_text(chunk) for chunk in rest) == "second"

@@ -34,12 +34,10 @@ def ctx(recorder: EventRecorder | None = None) -> CallContext:
 
 
 async def answer(executor, source: str, **valves) -> str:
-    chunks = [
-        c
-        async for c in runtime.run_pipe(
-            source_call("p", source, **valves), {"messages": []}, ctx(), executor=executor
-        )
-    ]
+    stream = runtime.run_pipe(
+        source_call("p", source, **valves), {"messages": []}, ctx(), executor=executor
+    )
+    chunks = [c async for batch in stream for c in batch]
     return "".join(
         c.text or (c.data or {}).get("choices", [{}])[0].get("delta", {}).get("content", "")
         for c in chunks
@@ -162,10 +160,8 @@ async def test_a_per_function_cap_queues_excess_calls_without_blocking_others(tm
     finished: list[str] = []
 
     async def run(name: str, source: str) -> None:
-        chunks = [
-            c
-            async for c in runtime.run_pipe(source_call(name, source), {}, ctx(), executor=process)
-        ]
+        stream = runtime.run_pipe(source_call(name, source), {}, ctx(), executor=process)
+        chunks = [c async for batch in stream for c in batch]
         finished.append(f"{name}:{''.join(c.text for c in chunks)}")
 
     try:

@@ -1,6 +1,7 @@
 """The runtime contract, exercised on real plugin classes (no mocks)."""
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import threading
@@ -27,7 +28,8 @@ def ctx(**overrides) -> CallContext:
 
 
 async def collect(call, body=None, context=None) -> list[Chunk]:
-    return [c async for c in runtime.run_pipe(call, body or {"messages": []}, context or ctx())]
+    stream = runtime.run_pipe(call, body or {"messages": []}, context or ctx())
+    return [c async for batch in stream for c in batch]
 
 
 def texts(chunks: list[Chunk]) -> str:
@@ -134,9 +136,9 @@ async def test_first_chunk_arrives_before_the_pipe_finishes():
 
     stream = runtime.run_pipe(object_call("p", Pipe()), {}, ctx())
     first = await anext(stream)
-    assert first.text == "first"
+    assert [c.text for c in first] == ["first"]
     release.set()
-    assert (await anext(stream)).text == "second"
+    assert [c.text for c in await anext(stream)] == ["second"]
 
 
 async def test_sync_generator_is_stepped_off_the_loop():
@@ -419,12 +421,13 @@ async def test_a_no_op_stream_hook_still_drops_an_empty_event(counting):
     assert counting.calls == [("stubs", "stream")]
 
 
-async def test_a_no_op_hook_is_called_on_data_the_wire_would_rewrite(counting):
-    # The worker's answer encoding turns {"__html__": x} into {"__html__": str(x)}.
+async def test_a_no_op_hook_is_skipped_for_html_shaped_data_too(counting):
+    # The worker hands plain dicts back as they are: {"__html__": x} included.
     stubs = object_call("stubs", Stubs())
     event = await runtime.apply_stream([stubs], {"__html__": 5}, ctx(), executor=counting)
-    assert event == {"__html__": "5"}
-    assert counting.calls == [("stubs", "stream")]
+    assert event == {"__html__": 5}
+    assert counting.calls == []
+    assert await runtime.apply_stream([called_anyway(stubs)], {"__html__": 5}, ctx()) == event
 
 
 async def test_a_report_without_no_op_hooks_calls_every_hook(counting):
@@ -436,3 +439,241 @@ async def test_a_report_without_no_op_hooks_calls_every_hook(counting):
     old = dataclasses.replace(stubs, report=LoadReport.from_dict(stored))
     await fold([old], counting)
     assert counting.calls == [("stubs", "inlet"), ("stubs", "stream"), ("stubs", "outlet")]
+
+
+# A stream through the filters' stream hooks: one session per filter
+
+
+async def batches_of(*batches):
+    for batch in batches:
+        yield batch
+
+
+async def through(filters, *batches, context=None) -> list[list[dict]]:
+    stream = runtime.stream_through(filters, batches_of(*batches), context or ctx())
+    return [batch async for batch in stream]
+
+
+def flat(batches: list[list[dict]]) -> list[dict]:
+    return [event for batch in batches for event in batch]
+
+
+async def until(condition, seconds: float = 10.0) -> None:
+    """Wait (untimed) for something another task does."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
+
+
+async def test_a_stream_passes_every_stream_filter_in_order():
+    filters = [make_filter("b", 1, []), make_filter("c", 0, []), make_filter("a", 1, [])]
+    events = flat(await through(filters, [{"n": 1}, {"n": 2}], [{"n": 3}]))
+    assert [e["n"] for e in events] == [1, 2, 3]
+    assert all(e["by"] == ["c", "a", "b"] for e in events)
+
+
+async def test_a_stream_filter_drops_falsy_results_and_empty_batches():
+    drop = make_filter("f", 0, [])
+    assert flat(await through([drop], [{"n": 1, "drop": True}, {"n": 2}])) == [
+        {"n": 2, "by": ["f"]}
+    ]
+    assert await through([drop], [{"drop": True}], [{"drop": True}]) == []
+
+
+async def test_an_event_whose_hook_raised_is_reported_and_passed_on_unchanged():
+    threads: list[int] = []
+
+    class Picky:
+        def stream(self, event):  # sync: each batch runs in a worker thread
+            threads.append(threading.get_ident())
+            if event.get("bad"):
+                raise ValueError(f"bad event {event['n']}")
+            return event | {"ok": True}
+
+    recorder = EventRecorder()
+    filters = [object_call("picky", Picky()), make_filter("after", 1, [])]
+    events = flat(
+        await through(
+            filters,
+            [{"n": 1}, {"n": 2, "bad": True}],
+            [{"n": 3}],
+            context=ctx(event_emitter=recorder.emit),
+        )
+    )
+    assert events == [
+        {"n": 1, "ok": True, "by": ["after"]},
+        {"n": 2, "bad": True, "by": ["after"]},
+        {"n": 3, "ok": True, "by": ["after"]},
+    ]
+    warnings = [e.data["content"] for e in recorder.events if e.type == "notification"]
+    assert warnings == ["Filter picky failed in stream: bad event 2"]
+    assert threads and threading.get_ident() not in threads
+
+
+async def test_a_filtered_stream_lets_its_first_batch_out_before_the_pipe_goes_on():
+    release = asyncio.Event()
+
+    class Pipe:
+        async def pipe(self, body):
+            yield "first"
+            await release.wait()
+            yield "second"
+
+    async def events(batches):
+        async for batch in batches:
+            yield [{"content": chunk.text} for chunk in batch]
+
+    filters = [make_filter(f"f{n}", n, []) for n in range(5)]
+    answer = runtime.run_pipe(object_call("p", Pipe()), {}, ctx())
+    stream = runtime.stream_through(filters, events(answer), ctx())
+    first = await anext(stream)  # the pipe is still waiting: nothing behind it was needed
+    assert first == [{"content": "first", "by": [f"f{n}" for n in range(5)]}]
+    release.set()
+    assert [e["content"] for e in flat([b async for b in stream])] == ["second"]
+
+
+class Gated:
+    """A stream hook that holds its first event until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+
+    async def stream(self, event):
+        if event["n"] == 0:
+            await self.gate.wait()
+        return event
+
+
+def counted(pulled: list, count: int | None = None):
+    async def batches():
+        n = 0
+        while count is None or n < count:
+            pulled.append(n)
+            yield [{"n": n}]
+            n += 1
+
+    return batches()
+
+
+async def test_a_session_sends_later_batches_before_the_first_is_answered():
+    from functions.services.executor import get_executor
+
+    hook, pulled = Gated(), []
+    answers = get_executor().filter_stream(object_call("gated", hook), counted(pulled, 6), ctx())
+    first = asyncio.ensure_future(anext(answers))
+    # Pulling batch 2 means batch 1 went out: while batch 0 still waits for its answer.
+    await until(lambda: len(pulled) >= 3)
+    assert not first.done()
+    hook.gate.set()
+    assert await first == [{"n": 0}]
+    assert [b async for b in answers] == [[{"n": n}] for n in range(1, 6)]
+
+
+async def test_a_session_reads_its_input_only_a_bounded_way_ahead():
+    from functions.services.executor import get_executor
+    from functions.workers.connection import SESSION_IN_FLIGHT
+
+    hook, pulled = Gated(), []
+    answers = get_executor().filter_stream(object_call("gated", hook), counted(pulled), ctx())
+    first = asyncio.ensure_future(anext(answers))
+    await until(lambda: len(pulled) == SESSION_IN_FLIGHT + 1)  # in flight, and one waiting
+    await asyncio.sleep(0.2)
+    assert len(pulled) == SESSION_IN_FLIGHT + 1
+    hook.gate.set()
+    assert await first == [{"n": 0}]
+    await answers.aclose()
+
+
+async def test_closing_a_session_early_ends_it_in_the_worker():
+    from functions.services.executor import get_executor
+
+    executor = get_executor()
+    hook, pulled = Gated(), []
+    call = object_call("gated", hook)
+    answers = executor.filter_stream(call, counted(pulled), ctx())
+    first = asyncio.ensure_future(anext(answers))
+    await until(lambda: len(pulled) > 1)
+    first.cancel()  # the client went away
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    await answers.aclose()
+    [worker] = executor.pools()[(call.group, None)].workers
+    await until(lambda: not worker.worker.tasks and not worker.worker.sessions)
+    assert not worker.calls and not worker.dead
+
+
+async def test_a_call_that_changes_its_valves_leaves_the_next_calls_alone():
+    class Pipe:
+        class Valves(BaseModel):
+            TAGS: list[str] = []
+            NAME: str = "x"
+
+        def __init__(self):
+            self.valves = self.Valves()
+
+        def pipe(self, body):
+            self.valves.TAGS.append("mine")  # its own copy, validated once per worker
+            self.valves.NAME += "!"
+            return ",".join(self.valves.TAGS) + self.valves.NAME
+
+    call = object_call("p", Pipe(), valves=Pipe.Valves(TAGS=["a"]))
+    assert [texts(await collect(call)) for _ in range(3)] == ["a,minex!"] * 3
+
+
+async def test_a_session_holds_one_slot_of_its_functions_cap_while_its_worker_works():
+    from functions.services.executor import get_executor
+
+    executor = get_executor()
+    hook, pulled = Gated(), []
+    call = object_call("gated", hook)
+    answers = executor.filter_stream(call, counted(pulled, 3), ctx())
+    first = asyncio.ensure_future(anext(answers))
+    await until(lambda: len(pulled) == 3)  # three batches at the worker, one slot
+    cap = executor.cap(call.function_id)
+    assert cap._value == executor.max_concurrency - 1
+    hook.gate.set()
+    assert await first == [{"n": 0}]
+    # The other answers wait for their reader; the function's slot does not.
+    await until(lambda: cap._value == executor.max_concurrency)
+    assert [b async for b in answers] == [[{"n": 1}], [{"n": 2}]]
+
+
+async def test_a_stream_hooks_events_and_questions_reach_the_callers_session():
+    class Asking:
+        async def stream(self, event, __event_emitter__, __event_call__):
+            await __event_emitter__({"type": "status", "data": {"n": event["n"]}})
+            return event | {"answer": await __event_call__({"type": "input"})}
+
+    recorder = EventRecorder()
+
+    async def reply(event):
+        return "yes"
+
+    context = ctx(event_emitter=recorder.emit, event_call=reply)
+    events = flat(
+        await through([object_call("asking", Asking())], [{"n": 1}, {"n": 2}], context=context)
+    )
+    assert events == [{"n": 1, "answer": "yes"}, {"n": 2, "answer": "yes"}]
+    assert [e.data["n"] for e in recorder.events if e.type == "status"] == [1, 2]
+
+
+async def test_a_pipe_failing_midway_gets_its_filtered_chunks_out_before_its_error():
+    class Pipe:
+        async def pipe(self, body):
+            yield "a"
+            raise RuntimeError("model went away")
+
+    async def events(batches):
+        async for batch in batches:
+            yield [{"content": chunk.text} for chunk in batch]
+
+    answer = runtime.run_pipe(object_call("flaky", Pipe()), {}, ctx())
+    stream = runtime.stream_through([make_filter("f", 0, [])], events(answer), ctx())
+    seen = []
+    with pytest.raises(HookError, match="model went away") as info:
+        async for batch in stream:
+            seen.extend(batch)
+    assert seen == [{"content": "a", "by": ["f"]}]
+    assert info.value.function_id == "flaky"  # the pipe's failure, not the filter's

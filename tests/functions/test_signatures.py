@@ -95,7 +95,11 @@ async def test_a_filter_with_string_annotations_gets_its_reserved_arguments():
 async def test_a_pipe_with_postponed_annotations_gets_its_reserved_arguments():
     recorder = EventRecorder()
     call = source_call("relay", read_plugin("future_annotations_pipe"))
-    chunks = [c async for c in runtime.run_pipe(call, {"messages": []}, _context(recorder))]
+    chunks = [
+        c
+        async for batch in runtime.run_pipe(call, {"messages": []}, _context(recorder))
+        for c in batch
+    ]
     assert "".join(c.text for c in chunks) == "relayed for bob"
     assert recorder.events[0].data["description"] == "relaying"
 

@@ -15,6 +15,7 @@ from functions.workers.pool import (
     PluginFailed,
     WorkerCrashed,
     WorkerPool,
+    malformed,
 )
 
 
@@ -270,3 +271,57 @@ async def test_a_worker_leaves_when_the_server_goes_even_mid_spin(tmp_path):
     assert await asyncio.wait_for(worker.process.wait(), timeout=10) == 0
     call.cancel()
     await worker.stop()
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        ({"op": "results", "id": "c0", "items": {}, "failed": []}, "without a valid 'items'"),
+        ({"op": "results", "id": "c0", "items": [1]}, "without a valid 'failed'"),
+        ({"op": "results", "id": "c0", "items": [1], "failed": [[1, "E", "m"]]}, "outside"),
+        ({"op": "results", "id": "c0", "items": [1], "failed": [["0", "E", "m"]]}, "outside"),
+        ({"op": "results", "id": "c0", "items": [1], "failed": [[0, "E"]]}, "not [index"),
+        ({"op": "results", "id": "c0", "items": [1], "failed": [[0, 1, "m"]]}, "wrong types"),
+        ({"op": "chunks", "id": "c0", "items": [], "last": "yes"}, "bad 'last'"),
+        ({"op": "items", "id": "c0", "items": []}, "unknown op"),
+    ],
+)
+def test_session_and_stream_messages_of_the_wrong_shape_are_refused(message, problem):
+    assert problem in (malformed(message) or "")
+
+
+def test_session_and_stream_messages_of_the_right_shape_pass():
+    assert (
+        malformed({"op": "results", "id": "c0", "items": [1, None], "failed": [[1, "E", "m"]]})
+        is None
+    )
+    assert malformed({"op": "chunks", "id": "c0", "items": [], "last": True}) is None
+
+
+async def test_an_answer_known_at_once_is_one_frame(pool):
+    source = "class Pipe:\n    def pipe(self, body):\n        return ['a', 'b']\n"
+    messages = await run(pool, request(source, stream=True))
+    assert [(m["op"], m.get("last")) for m in messages] == [("chunks", True)]
+    assert [item["t"] for item in messages[0]["items"]] == ["a", "b"]
+
+
+async def test_a_streams_end_comes_with_its_last_items(pool):
+    source = "class Pipe:\n    def pipe(self, body):\n        yield 'a'\n        yield 'b'\n"
+    messages = await run(pool, request(source, stream=True))
+    assert messages[-1]["op"] == "chunks" and messages[-1]["last"] is True
+    assert "result" not in [m["op"] for m in messages]
+    assert "".join(i["t"] for m in messages for i in m["items"]) == "ab"
+
+
+async def test_a_stream_that_fails_midway_never_says_it_ended(pool):
+    source = (
+        "class Pipe:\n    def pipe(self, body):\n        yield 'a'\n"
+        "        raise ValueError('broke')\n"
+    )
+    seen = []
+    with pytest.raises(PluginFailed, match="broke"):
+        async for message in pool.call(
+            request(source, stream=True), on_event=no_events, on_event_call=no_events, timeout=10
+        ):
+            seen.append(message)
+    assert not any(m.get("last") for m in seen)
