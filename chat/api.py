@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from ninja import Router
 
 from chat.schemas import ActionIn, ChatCompletionIn, TaskIn
-from chat.services.actions import perform_action, prepare_action
+from chat.services.actions import aprepare_action, perform_action
 from chat.services.background import TAGS_GENERATION, TITLE_GENERATION
 from chat.services.catalog import build_catalog
 from chat.services.models import openai_model, openwebui_model, visible_models
@@ -145,7 +145,7 @@ async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str,
 
 
 async def run_chat_action(request: HttpRequest, action_id: str, payload: ActionIn):
-    req = await sync_to_async(prepare_action)(
+    req = await aprepare_action(
         user=request.auth,
         action_id=action_id,
         body=payload.body(),

@@ -67,6 +67,7 @@ def test_targets_are_ratios_to_the_same_runs_floor():
         _row(runtime.FLOOR, 32, throughput=400.0),
         _row(runtime.TRIVIAL, 32, throughput=100.0),
         _row(runtime.FILTERED, p50=3.5),
+        _row(runtime.OPAQUE, p50=2.75),
     ]
     found = {
         t.measure: t
@@ -76,9 +77,12 @@ def test_targets_are_ratios_to_the_same_runs_floor():
     assert runtime.verdict(found["Trivial pipe, c=1, p50"]) == "met"
     assert found["Trivial pipe, c=32, req/s"].ratio == "0.25x"
     assert runtime.verdict(found["Trivial pipe, c=32, req/s"]) == "NOT MET"
-    per_filter = found["Each of 5 no-op filters (inlet, outlet), c=1, added p50"]
+    per_filter = found["Each of 5 provable no-op filters (inlet, outlet), c=1, added p50"]
     assert per_filter.fnplatform == "0.20 ms"  # (3.5 - 2.5) / 5, not under 0.2
     assert runtime.verdict(per_filter) == "NOT MET"
+    opaque = found["Each of 5 opaque trivial filters (inlet, outlet), c=1, added p50"]
+    assert opaque.fnplatform == "0.05 ms"  # (2.75 - 2.5) / 5
+    assert runtime.verdict(opaque) == "met"
     assert runtime.verdict(found["Second `make run` to first 200 of /health"]) == "not measured"
 
 

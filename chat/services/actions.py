@@ -6,12 +6,19 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
 from chat.services.plugin_request import plugin_request_for
-from functions.models import Function, FunctionType
+from fnplatform import state
+from functions.models import FunctionType
 from functions.seam import PluginCall
 from functions.services.context import CallContext
 from functions.services.events import EventRecorder
 from functions.services.plugin_contract import html_of
-from functions.services.plugins import model_allowed, model_wiring, plugin_call_for, user_dict
+from functions.services.plugins import (
+    function_entry,
+    model_allowed,
+    plugin_call,
+    user_dict,
+    wiring_for,
+)
 from functions.services.runtime import run_action
 
 
@@ -27,21 +34,21 @@ class ActionRequest:
 def prepare_action(
     *, user, action_id: str, body: dict[str, Any], origin: dict | None = None
 ) -> ActionRequest:
-    """Check the action may run on this model for this user, and load it (sync).
-    `origin` is where the request came from, for `__request__`."""
+    """Check the action may run on this model for this user, and load it, from the
+    process caches (fnplatform.state; sync: it loads what they lack). `origin` is
+    where the request came from, for `__request__`."""
     function_id, _, sub_id = action_id.partition(".")
-    function = Function.objects.filter(
-        pk=function_id, type=FunctionType.ACTION, is_active=True
-    ).first()
-    if function is None:
+    entry = function_entry(function_id)
+    if entry is None or entry.type != FunctionType.ACTION or not entry.is_active:
         raise ObjectDoesNotExist(f"Action {action_id!r} not found.")
     model_id = str(body.get("model") or "")
     if not user.is_staff:
         if not model_allowed(user=user, model_id=model_id):
             raise PermissionDenied(f"You may not use the model {model_id!r}.")
-        if function.id not in {a.id for a in model_wiring(model_id).actions}:
-            raise PermissionDenied(f"Action {function.id!r} is not offered on {model_id!r}.")
-    recorder = EventRecorder(function_id=function.id)
+        if function_id not in wiring_for(model_id).action_ids:
+            raise PermissionDenied(f"Action {function_id!r} is not offered on {model_id!r}.")
+    call = plugin_call(function_id, user)
+    recorder = EventRecorder(function_id=function_id)
     context = CallContext(
         user=user_dict(user),
         event_emitter=recorder.emit,
@@ -59,8 +66,16 @@ def prepare_action(
         message_id=body.get("id"),
         request=plugin_request_for(user=user, origin=origin),
     )
-    call = plugin_call_for(function=function, user=user)
     return ActionRequest(call, sub_id or None, body, context, recorder)
+
+
+async def aprepare_action(
+    *, user, action_id: str, body: dict[str, Any], origin: dict | None = None
+) -> ActionRequest:
+    """prepare_action on the event loop: no thread hop when the caches are warm."""
+    return await state.answer(
+        prepare_action, user=user, action_id=action_id, body=body, origin=origin
+    )
 
 
 async def perform_action(req: ActionRequest) -> Any:

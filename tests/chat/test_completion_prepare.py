@@ -112,11 +112,6 @@ def ask(token: str, model: str = "valves_echo") -> tuple[int, str]:
 # What a warm request costs
 
 
-# chat.api still hands the whole of prepare_completion to a thread; aprepare_completion
-# (below) is what spares that hop. Every other hop would be the fast path's own.
-API_PREPARE_HOP = "prepare_completion"
-
-
 @pytest.mark.parametrize("filters", [0, 5])
 def test_a_warm_completion_runs_no_query_and_reads_the_generation_once(
     pipe, alice, bob, bob_key, filters
@@ -131,7 +126,27 @@ def test_a_warm_completion_runs_no_query_and_reads_the_generation_once(
 
     assert spent.queries == []
     assert spent.reads == 1
-    assert [hop for hop in spent.hops if hop != API_PREPARE_HOP] == []
+    assert spent.hops == []
+
+
+def test_a_warm_action_runs_no_query_and_no_thread_hop(alice, bob, bob_key):
+    install(alice, "valves_echo", echo())
+    install(alice, "ping", read_plugin("ping_action"), is_global=True)
+    body = json.dumps({"model": "valves_echo", "messages": [], "id": "m1"})
+
+    def act():
+        return Client().post(
+            "/api/chat/actions/ping",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {bob_key}"},
+        )
+
+    assert act().status_code == 200
+    with cost() as spent:
+        assert act().status_code == 200
+
+    assert (spent.queries, spent.reads, spent.hops) == ([], 1, [])
 
 
 def test_a_warm_completion_of_an_upstream_model_runs_no_query(alice, bob_key, fake_openai):
@@ -142,7 +157,7 @@ def test_a_warm_completion_of_an_upstream_model_runs_no_query(alice, bob_key, fa
         assert ask(bob_key, "fake-small") == (200, "echo: hi")
 
     assert (spent.queries, spent.reads) == ([], 1)
-    assert [hop for hop in spent.hops if hop != API_PREPARE_HOP] == []
+    assert spent.hops == []
 
 
 @pytest.mark.parametrize("filters", [0, 5])
