@@ -478,6 +478,9 @@ async def test_a_session_left_midway_through_a_sync_batch_keeps_its_worker(tmp_p
     )
     call = source_call("napper", nap)
     try:
+        # Its worker is up first: the half second below is spent in the batch, however
+        # slowly a loaded machine starts a sandbox.
+        await process.warm([call])
         answers = process.filter_stream(
             call, batches_of([{"n": n} for n in range(40)]), quiet_context()
         )
