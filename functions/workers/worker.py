@@ -19,6 +19,7 @@ has the valves contract).
 """
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import copy
@@ -121,9 +122,12 @@ class _ThreadSteps:
         return await asyncio.to_thread(context.run, _guarded, func, *args, **kwargs)
 
     async def iterate(self, iterator):
-        """Drain a sync iterator from one producer thread, so fast items pile up and batch."""
+        """Drain a sync iterator from one producer thread, so fast items pile up and batch.
+
+        The producer wakes the loop only when the consumer is waiting for an item:
+        items made while it is busy wait in a deque, taken without a wake-up each."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        handoff = _Handoff(loop)
         room = threading.Semaphore(1024)  # backpressure: at most this many items ahead
         stop = threading.Event()
         done = object()
@@ -137,14 +141,14 @@ class _ThreadSteps:
                     room.acquire()
                     if stop.is_set():
                         return
-                    loop.call_soon_threadsafe(queue.put_nowait, (item, None))
+                    handoff.put((item, None))
             except BaseException as exc:  # re-raised in the consumer
                 error = exc
             finally:
                 if counter is not None:
                     counter[0] -= 1
             leave_if_forked(failed=error is not None)
-            loop.call_soon_threadsafe(queue.put_nowait, (done, error))
+            handoff.put((done, error))
 
         thread = threading.Thread(
             target=contextvars.copy_context().run, args=(produce,), daemon=True
@@ -153,7 +157,7 @@ class _ThreadSteps:
         thread.start()
         try:
             while True:
-                item, error = await queue.get()
+                item, error = await handoff.get()
                 if error is not None:
                     raise error
                 if item is done:
@@ -163,6 +167,37 @@ class _ThreadSteps:
         finally:
             stop.set()
             room.release()
+
+
+class _Handoff:
+    """Items from one thread to the loop's consumer: a deque under a lock, and a
+    wake-up only for a consumer that found it empty and waits."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: collections.deque = collections.deque()
+        self.lock = threading.Lock()
+        self.waiter: asyncio.Future | None = None
+
+    def put(self, entry: Any) -> None:
+        with self.lock:
+            self.items.append(entry)
+            waiter, self.waiter = self.waiter, None
+        if waiter is not None:
+            self.loop.call_soon_threadsafe(_wake, waiter)
+
+    async def get(self) -> Any:
+        while True:
+            with self.lock:
+                if self.items:
+                    return self.items.popleft()
+                waiter = self.waiter = self.loop.create_future()
+            await waiter
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():  # its consumer may have been cancelled meanwhile
+        waiter.set_result(None)
 
 
 class Worker:
