@@ -172,11 +172,10 @@ def with_keys(data: dict, keys: Iterable[str]) -> dict:
     return {**data, **dict.fromkeys(missing)} if missing else data
 
 
-def set_keys(message: Message) -> list[str]:
-    """The column keys a message's values fill (non-empty), for `with_keys`."""
-    keys = [key for key in LIST_COLUMNS if getattr(message, key)]
-    keys += [key for key in ("usage", "error") if getattr(message, key)]
-    if any(event.get("type") == "status" for event in message.events):
+def filled_keys(values: dict[str, Any]) -> list[str]:
+    """The message dict keys that these column values fill (non-empty), for `with_keys`."""
+    keys = [key for key in (*LIST_COLUMNS, "usage", "error") if values.get(key)]
+    if any(event.get("type") == "status" for event in values.get("events") or []):
         keys.append("statusHistory")
     return keys
 
