@@ -29,7 +29,7 @@ Sent to one listener's channel, in answer to `request_snapshots`:
 State: {content, events, sources, files, embeds, usage, error, title, tags}.
 
 Control messages, to a run manager's own channel (chat.services.run_manager):
-`run.stop` {chat_id} and `run.sync` {chat_id, message_id, reply_to}.
+`run.stop` {chat_id, message_ids} and `run.sync` {chat_id, message_ids, reply_to}.
 """
 
 import hashlib

@@ -444,14 +444,14 @@ def stop_chat_runs(*, user, chat_id: str) -> int:
     user's with PermissionDenied) and, over the channel layer, those other processes
     run for the user's chat. Return how many were asked to stop."""
     stopped = tasks.stop_chat(user=user, chat_id=chat_id)
-    runners = {
-        m.runner
-        for m in streaming_messages(chat_id=chat_id, user=user).only("runner")
-        if m.runner and not is_local(m.runner)
-    }
-    for runner in runners:
-        async_to_sync(broadcast.send)(runner, {"type": broadcast.RUN_STOP, "chat_id": chat_id})
-    return stopped + len(runners)
+    elsewhere: dict[str, list[str]] = {}
+    for message in streaming_messages(chat_id=chat_id, user=user).only("runner", "message_id"):
+        if message.runner and not is_local(message.runner):
+            elsewhere.setdefault(message.runner, []).append(message.message_id)
+    for runner, message_ids in elsewhere.items():
+        stop = {"type": broadcast.RUN_STOP, "chat_id": chat_id, "message_ids": message_ids}
+        async_to_sync(broadcast.send)(runner, stop)
+    return stopped + sum(len(ids) for ids in elsewhere.values())
 
 
 async def request_snapshots(*, user, chat_id: str, reply_channel: str) -> int:
@@ -464,6 +464,6 @@ async def request_snapshots(*, user, chat_id: str, reply_channel: str) -> int:
 
     asked = await sync_to_async(runners)()
     for runner, message_id in asked:
-        request = {"chat_id": chat_id, "message_id": message_id, "reply_to": reply_channel}
+        request = {"chat_id": chat_id, "message_ids": [message_id], "reply_to": reply_channel}
         await broadcast.send(runner, {"type": broadcast.RUN_SYNC, **request})
     return len(asked)

@@ -1,13 +1,15 @@
 """A process's run manager: the runs one event loop drives, reachable from every
 server process through one control channel, with a heartbeat on their leases.
 
-While it has runs, a manager listens on a channel of its own (stored on each of
-its messages as their `runner`): other processes send it `run.stop` and
-`run.sync` there (chat.services.broadcast). Its heartbeat renews its runs' leases
-every third of CHAT_RUN_LEASE_SECONDS and marks interrupted the answers of
-processes that stopped renewing theirs, telling their listeners. With no runs
-left it stops listening, and the next run gets a fresh channel (so a stop meant
-for an earlier run can never reach a later one).
+From its first run on, a manager listens on a channel of its own (stored on each
+of its messages as their `runner`): other processes send it `run.stop` and
+`run.sync` there (chat.services.broadcast), naming the messages they mean, so a
+request that arrives after its run ended finds nothing to act on. Its heartbeat
+renews its runs' leases every third of CHAT_RUN_LEASE_SECONDS and marks
+interrupted the answers of processes that stopped renewing theirs, telling their
+listeners. The listening is never cancelled: with Redis, a receive cancelled
+just after the server handed it a message loses that message, and the channels
+of one process share the receive.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 class Run(Protocol):
     chat_id: str
     message_id: str
+    producer: asyncio.Task | None
 
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -89,7 +92,7 @@ class RunManager:
         self._tasks: list[asyncio.Task] = []
 
     async def open(self) -> str:
-        """Make ready for one more run (listening if it was not); return the channel its
+        """Make ready for one more run (listening from now on); return the channel its
         message must name as runner. Follow with `add` or `release`."""
         self._opening += 1
         if not self._tasks:
@@ -108,42 +111,35 @@ class RunManager:
     def release(self) -> None:
         """A run `open` was called for never started."""
         self._opening -= 1
-        self._stop_if_idle()
 
     def discard(self, run: Run) -> None:
         self.runs.pop((run.chat_id, run.message_id), None)
-        self._stop_if_idle()
-
-    def _stop_if_idle(self) -> None:
-        if self.runs or self._opening or not self._tasks:
-            return
-        for task in self._tasks:
-            task.cancel()
-        self._tasks = []
-        _local_channels.discard(self.channel)
 
     async def _control(self) -> None:
         layer = get_channel_layer()
         while True:
-            message = await layer.receive(self.channel)
             try:
+                message = await layer.receive(self.channel)
                 await self._handle(message)
             except Exception:
-                log.exception("Run manager could not handle %r", message.get("type"))
+                log.exception("Run manager %s could not take a message", self.channel)
+                await asyncio.sleep(1)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         chat_id = str(message.get("chat_id"))
-        if message.get("type") == broadcast.RUN_STOP:
-            tasks.stop_local(chat_id)
-        elif message.get("type") == broadcast.RUN_SYNC:
-            wanted = message.get("message_id")
-            for (run_chat, message_id), run in list(self.runs.items()):
-                if run_chat == chat_id and wanted in (None, message_id):
-                    await broadcast.send(str(message["reply_to"]), run.snapshot())
+        wanted = [str(m) for m in message.get("message_ids") or []]
+        runs = [self.runs.get((chat_id, message_id)) for message_id in wanted]
+        for run in filter(None, runs):
+            if message.get("type") == broadcast.RUN_STOP:
+                tasks.stop_local(chat_id, run.producer)
+            elif message.get("type") == broadcast.RUN_SYNC:
+                await broadcast.send(str(message["reply_to"]), run.snapshot())
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(lease_seconds() / 3)
+            if not self.runs and not self._opening:
+                continue
             try:
                 await database_sync_to_async(answers_renew)(
                     runner=self.channel, lease_seconds=lease_seconds()

@@ -76,10 +76,10 @@ def stop_chat(*, user, chat_id: str) -> int:
     return len(entries)
 
 
-def stop_local(chat_id: str) -> int:
-    """Cancel this process's answers for a chat, for a stop already allowed where it
-    was asked (another process's stop_chat_runs); return how many."""
-    entries = list(_running.get(chat_id, ()))
+def stop_local(chat_id: str, task: asyncio.Task | None = None) -> int:
+    """Cancel this process's answers for a chat (only the one `task` runs, if given),
+    for a stop already allowed where it was asked; return how many."""
+    entries = [e for e in _running.get(chat_id, ()) if task is None or e.task is task]
     for entry in entries:
         _cancel(entry)
     return len(entries)
