@@ -39,7 +39,7 @@ def _nodes(document):
         for position, raw in enumerate(document["messages"]):
             if isinstance(raw, dict):
                 message_id = str(raw.get("id") or f"message-{position}")[:255]
-                nodes[message_id] = {"parentId": previous, **raw}
+                nodes[message_id] = {"parentId": previous, **raw, "id": message_id}
                 previous = message_id
     else:
         return []

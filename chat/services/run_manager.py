@@ -136,18 +136,22 @@ class RunManager:
                 await broadcast.send(str(message["reply_to"]), run.snapshot())
 
     async def _heartbeat(self) -> None:
+        # The first beat is at once: a process's first run also sweeps up the answers
+        # of processes that died since.
         while True:
+            if self.runs or self._opening:
+                await self._beat()
             await asyncio.sleep(lease_seconds() / 3)
-            if not self.runs and not self._opening:
-                continue
-            try:
-                await database_sync_to_async(answers_renew)(
-                    runner=self.channel, lease_seconds=lease_seconds()
-                )
-                stale = await database_sync_to_async(answers_interrupt_stale)()
-                await publish_interrupted(stale)
-            except Exception:
-                log.exception("Run manager heartbeat failed")
+
+    async def _beat(self) -> None:
+        try:
+            await database_sync_to_async(answers_renew)(
+                runner=self.channel, lease_seconds=lease_seconds()
+            )
+            stale = await database_sync_to_async(answers_interrupt_stale)()
+            await publish_interrupted(stale)
+        except Exception:
+            log.exception("Run manager heartbeat failed")
 
 
 def run_manager() -> RunManager:
