@@ -10,9 +10,11 @@ import asyncio
 import json
 from datetime import timedelta
 
+import httpx
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.test import AsyncClient
 from django.utils import timezone
 
@@ -427,3 +429,130 @@ def test_run_messages_are_plain_data(bob):
     assert broadcast.chat_group("4b0c-9") == "chat.4b0c-9"
     assert broadcast.chat_group("local:odd id/with slashes").startswith("chat.h")
     assert len(broadcast.chat_group("x" * 300)) < 100 and broadcast.user_group(7) == "user.7"
+
+
+# Across processes: runs in a daphne server process (sandboxed workers), seen and
+# stopped from this one.
+
+PAUSING_PIPE = """
+import asyncio
+
+class Pipe:
+    async def pipe(self, body):
+        yield "first "
+        await asyncio.sleep(float(body["messages"][-1]["content"]))
+        yield "second"
+"""
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="processes reach each other's runs over Redis"
+)
+
+
+def eventually(condition, timeout: float = 60):
+    """Wait for condition() to be true (a safety deadline, not a timing under test)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def pausing(alice):
+    from functions.services.functions import function_create, function_set_active
+
+    function = function_create(user=alice, id="pausing_pipe", content=PAUSING_PIPE)
+    return function_set_active(user=alice, function=function, active=True)
+
+
+def start_streaming(client, url: str, key: str, chat, seconds: str):
+    body = {**completion(chat, seconds), "model": "pausing_pipe"}
+    headers = {"Authorization": f"Bearer {key}"}
+    return client.stream("POST", f"{url}/api/chat/completions", json=body, headers=headers)
+
+
+def saved_now(chat, message_id: str = "a1") -> Message | None:
+    return Message.objects.filter(chat=chat, message_id=message_id).first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_outlives_the_http_client_that_asked(live, pausing, chat, bob_key):
+    with (
+        httpx.Client(timeout=30) as client,
+        start_streaming(client, live.url, bob_key, chat, "0.5") as response,
+    ):
+        lines = response.iter_lines()
+        assert "first" in next(line for line in lines if line.startswith("data:"))
+    # The connection is closed: the server's response is cancelled, its run is not.
+    message = eventually(lambda: (m := saved_now(chat)) and m.status != "streaming" and m)
+    assert (message.status, message.content) == ("done", "first second")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_server_process_died_is_marked_interrupted(pausing, chat, bob_key, upstream):
+    import httpx
+
+    from tests.support.live import LiveServer
+
+    server = LiveServer({"FNPLATFORM_RUN_SAVE_SECONDS": "0", "OPENAI_API_BASE_URLS": upstream.url})
+    try:
+        with (
+            httpx.Client(timeout=30) as client,
+            start_streaming(client, server.url, bob_key, chat, "120"),
+        ):
+            message = eventually(lambda: (m := saved_now(chat)) and m.content == "first " and m)
+            server.process.kill()  # no goodbye: the process just dies
+            server.process.wait()
+    finally:
+        server.stop()
+    assert answers_interrupt_stale() == []  # its lease still vouches for it
+    message.refresh_from_db()
+    assert message.status == "streaming"
+    later = message.lease_expires_at + timedelta(seconds=1)
+    assert [m.message_id for m in answers_interrupt_stale(now=later)] == ["a1"]
+    message.refresh_from_db()
+    assert (message.status, message.content) == ("interrupted", "first ")
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_from_another_process_stops_the_run(live, pausing, chat, bob, bob_key):
+    with (
+        httpx.Client(timeout=30) as client,
+        start_streaming(client, live.url, bob_key, chat, "120") as response,
+    ):
+        lines = response.iter_lines()
+        assert "first" in next(line for line in lines if line.startswith("data:"))
+        eventually(lambda: (m := saved_now(chat)) and m.runner)
+        # This process runs nothing: the stop crosses over Redis to the server's.
+        assert stop_chat_runs(user=bob, chat_id=chat.id) == 1
+        tail = [line for line in lines if line.startswith("data:")]
+    assert tail[-1] == "data: [DONE]" and '"finish_reason": "stop"' in tail[-2]
+    message = eventually(lambda: (m := saved_now(chat)) and m.status != "streaming" and m)
+    assert (message.status, message.content) == ("stopped", "first ")
+
+
+@needs_redis
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_in_another_process_catches_up(live, pausing, chat, bob, bob_key):
+    async def catch_up() -> dict:
+        channel = await listener(chat.id)
+        assert await request_snapshots(user=bob, chat_id=chat.id, reply_channel=channel) == 1
+        return (await receive_until(channel, broadcast.RUN_SNAPSHOT))[-1]
+
+    with (
+        httpx.Client(timeout=30) as client,
+        start_streaming(client, live.url, bob_key, chat, "120") as response,
+    ):
+        lines = response.iter_lines()
+        assert "first" in next(line for line in lines if line.startswith("data:"))
+        eventually(lambda: (m := saved_now(chat)) and m.runner)
+        snapshot = async_to_sync(catch_up)()
+        assert stop_chat_runs(user=bob, chat_id=chat.id) == 1
+    assert (snapshot["status"], snapshot["content"], snapshot["message_id"]) == (
+        "streaming",
+        "first ",
+        "a1",
+    )
