@@ -30,7 +30,7 @@ HISTORY = {
                 "parentId": None,
                 "childrenIds": ["a"],
                 "role": "user",
-                "content": "q\x00",
+                "content": "q",
             },
         },
     },
