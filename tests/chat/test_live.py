@@ -186,6 +186,52 @@ async def test_a_message_being_answered_cannot_be_started_twice(bob, gated, chat
     assert await live.wait() == "done"
 
 
+async def test_an_upstream_models_answer_is_saved_with_its_usage(bob, alice, chat, fake_openai):
+    from chat.services.connections import connection_create
+
+    await sync_to_async(connection_create)(
+        user=alice, name="fake", base_url=fake_openai.url, model_ids=["fake-small"]
+    )
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    body = {**completion(chat, "hello there"), "model": "fake-small"}
+    response = await client.post("/api/chat/completions", body, content_type="application/json")
+    frames = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    assert frames.endswith("data: [DONE]\n\n")
+    message = await saved(chat.id)
+    assert (message.status, message.content, message.model) == (
+        "done",
+        "echo: hello there",
+        "fake-small",
+    )
+    assert message.usage["total_tokens"] > 0
+
+
+TITLED_PIPE = """
+import json
+
+class Pipe:
+    def pipe(self, body, __task__=None):
+        return json.dumps({"title": "Moon trip"}) if __task__ else "an answer"
+"""
+
+
+async def test_a_generated_title_names_the_chat(bob, make_function, chat):
+    await sync_to_async(make_function)("titled_pipe", content=TITLED_PIPE, is_active=True)
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    body = {
+        **completion(chat, "x", stream=False),
+        "model": "titled_pipe",
+        "background_tasks": {"title_generation": True},
+    }
+    response = await client.post("/api/chat/completions", body, content_type="application/json")
+    assert response.json()["title"] == "Moon trip"
+    await chat.arefresh_from_db()
+    assert chat.title == "Moon trip" and chat.chat["title"] == "Moon trip"
+    assert (await saved(chat.id)).content == "an answer"
+
+
 # Listeners.
 
 
@@ -335,18 +381,20 @@ async def test_saves_are_coalesced_not_one_per_chunk(bob, make_function, chat, s
     assert (await saved(chat.id)).content == "".join(f"{i} " for i in range(40))
 
 
-async def test_a_run_saves_as_it_streams(bob, gated, chat, gates, settings):
-    settings.CHAT_RUN_SAVE_SECONDS = 0
+async def test_a_run_saves_what_it_has_when_the_answer_pauses(bob, gated, chat, gates, settings):
+    settings.CHAT_RUN_SAVE_SECONDS = 0.05
     channel = await listener(chat.id)
     live = await start_chat_run(user=bob, body=completion(chat, "midway"))
     await receive_until(channel, broadcast.RUN_EVENT)
-    while live.saves < 2:  # the delta's save and the status event's
-        await asyncio.sleep(0)
+    while not live.saves:  # the pipe waits at its gate: nothing new comes, the save does
+        await asyncio.sleep(0.01)
     message = await saved(chat.id)
     assert (message.status, message.content) == ("streaming", "first ")
+    assert message.events == [{"type": "status", "data": THINKING}]
     assert message.lease_expires_at > timezone.now()
     gates.open_gate("midway")
     assert await live.wait() == "done"
+    assert (await saved(chat.id)).content == "first second"
 
 
 def _streaming(chat, message_id: str, lease) -> Message:
