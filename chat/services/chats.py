@@ -66,23 +66,31 @@ def _is_running(message: Message) -> bool:
     return message.status == MessageStatus.STREAMING
 
 
-def _apply(message: Message, values: MessageValues, rows: dict[str, Message]) -> None:
-    """Set what a message dict names on its row (a running one keeps the run's parts)."""
+# What a run writes while it streams: clients and plugins cannot change these then.
+RUN_OWNED = frozenset({"content", "error", "status"})
+
+
+def _apply(message: Message, values: MessageValues, rows: dict[str, Message]) -> set[str]:
+    """Set what a message dict names on its row (a running one keeps the run's parts);
+    return the fields changed."""
     columns = dict(values.columns)
     if _is_running(message):
-        for key in ("content", "error"):
-            columns.pop(key, None)
+        columns = {k: v for k, v in columns.items() if k not in RUN_OWNED}
     for key, value in columns.items():
         setattr(message, key, value)
+    changed = {*columns, "data"}
     data = {**message.data, **values.data}
-    if "content" in values.data and _is_running(message):
+    if _is_running(message):
         data["content"] = message.data.get("content")
     message.data = data
     if values.names_parent:
         parent = rows.get(values.parent_id) if values.parent_id else None
         message.parent = parent if parent is not None and parent.pk != message.pk else None
+        changed.add("parent")
     if values.status_events and not message.events:
         message.events = values.status_events
+        changed.add("events")
+    return changed
 
 
 def _upsert_row(chat: Chat, message_id: str, raw: Any, rows: dict[str, Message]) -> Message:
@@ -90,8 +98,11 @@ def _upsert_row(chat: Chat, message_id: str, raw: Any, rows: dict[str, Message])
     message = rows.get(message_id)
     if message is None:
         message = Message(chat=chat, message_id=message_id, status=status_of_new(values))
-    _apply(message, values, rows)
-    message.save()
+        _apply(message, values, rows)
+        message.save()
+    else:
+        # Only what the dict names: a run saving this message meanwhile keeps its part.
+        message.save(update_fields=[*_apply(message, values, rows), "updated_at"])
     rows[message_id] = message
     return message
 

@@ -172,7 +172,7 @@ class LiveRun:
         except Exception as exc:
             log.exception("The run answering %s failed", self.message_id)
             self.producer.cancel()
-            self.turn.error = {"content": f"The answer failed: {exc}"}
+            self.turn.fail(f"The answer failed: {exc}")
             status = MessageStatus.ERROR
         await self._finish(status)
 
@@ -238,7 +238,7 @@ class LiveRun:
             return MessageStatus.INTERRUPTED
         if (failure := self.producer.exception()) is not None:
             log.error("The run answering %s failed", self.message_id, exc_info=failure)
-            self.turn.error = {"content": f"The answer failed: {failure}"}
+            self.turn.fail(f"The answer failed: {failure}")
             return MessageStatus.ERROR
         if self.turn.error_frame is not None:
             return MessageStatus.ERROR

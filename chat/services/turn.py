@@ -51,6 +51,9 @@ class Turn:
     error_frame: dict | None = None
     title: str | None = None
     tags: list | None = None
+    # The columns this turn set beyond its content and events: the others keep what
+    # was stored (files a plugin added through the Chats shim, say).
+    touched: set[str] = field(default_factory=set)
 
     def take_batch(self, batch: list[dict]) -> str:
         """Take a batch of OpenAI chunk dicts (or the error frame); return the text added."""
@@ -58,7 +61,7 @@ class Turn:
         for data in batch:
             if is_error_frame(data):
                 self.error_frame = data
-                self.error = {"content": error_message(data)}
+                self.fail(error_message(data))
                 continue
             for choice in data.get("choices") or []:
                 text = ((choice or {}).get("delta") or {}).get("content")
@@ -66,6 +69,7 @@ class Turn:
                     added.append(text)
             if isinstance(data.get("usage"), dict):
                 self.usage = data["usage"]
+                self.touched.add("usage")
         text = "".join(added)
         self.content += text
         return text
@@ -84,6 +88,10 @@ class Turn:
             self.events.append(event.as_dict())
         return Change("event", event.as_dict())
 
+    def fail(self, message: str) -> None:
+        self.error = {"content": message}
+        self.touched.add("error")
+
     def _fold(self, event: Event, data: dict) -> None:
         if event.type == "source":
             self.sources.append(data)
@@ -99,19 +107,17 @@ class Turn:
             self.title = str(event.data)[:255]
         elif event.type == "chat:tags" and isinstance(event.data, list):
             self.tags = [str(tag) for tag in event.data]
+        column = {"source": "sources", "chat:message:error": "error"}.get(event.type, event.type)
+        if column in ("sources", "files", "embeds", "error"):
+            self.touched.add(column)
 
     def values(self) -> dict[str, Any]:
-        """The message row's columns this turn fills."""
-        return {
-            "content": self.content,
-            "events": self.events,
-            "sources": self.sources,
-            "files": self.files,
-            "embeds": self.embeds,
-            "usage": self.usage,
-            "error": self.error,
-        }
+        """The message row's columns this turn fills: its content and events, and the
+        other columns it set."""
+        values = {"content": self.content, "events": self.events}
+        return values | {column: getattr(self, column) for column in self.touched}
 
     def state(self) -> dict[str, Any]:
         """Everything a listener needs to show the message as it is now."""
-        return {**self.values(), "title": self.title, "tags": self.tags}
+        columns = ("content", "events", "sources", "files", "embeds", "usage", "error")
+        return {key: getattr(self, key) for key in (*columns, "title", "tags")}

@@ -87,3 +87,18 @@ def test_the_compat_shim_reads_and_writes_the_rows(chat, bob):
     }
     assert model.chat["models"] == ["m"] and model.chat["history"]["currentId"] == "u"
     assert Message.objects.filter(chat=chat).count() == 2
+
+
+def test_files_a_plugin_adds_to_its_answer_outlast_the_run(chat):
+    from chat.services.answers import answer_finish, answer_save, answer_start
+
+    message = answer_start(
+        chat=chat, message_id="a", model="m", runner="specific.me!1", lease_seconds=30
+    )
+    message_add_files(chat=chat, message_id="a", files=[{"type": "image", "url": "x.png"}])
+    answer_save(pk=message.pk, runner="specific.me!1", values={"content": "so"}, lease_seconds=30)
+    answer_finish(pk=message.pk, runner="specific.me!1", status="done", values={"content": "done"})
+    message.refresh_from_db()
+    assert (message.content, message.files) == ("done", [{"type": "image", "url": "x.png"}])
+    rendered = chat_document(chat=chat)["history"]["messages"]["a"]
+    assert rendered["files"] == [{"type": "image", "url": "x.png"}] and rendered["done"] is True

@@ -118,3 +118,23 @@ def test_events_folded_into_columns_are_not_kept_twice():
     ]:
         turn.take_event(parse_event(raw))
     assert [e["type"] for e in turn.events] == ["notification"]
+
+
+def test_a_turn_stores_only_the_columns_it_set():
+    turn = Turn()
+    turn.take_batch([chunk("hi")])
+    assert turn.values() == {"content": "hi", "events": []}
+    turn.take_event(parse_event({"type": "source", "data": {"source": {"name": "s"}}}))
+    turn.take_batch([chunk(None, {"total_tokens": 1})])
+    assert set(turn.values()) == {"content", "events", "sources", "usage"}
+    assert set(turn.state()) == {
+        "content",
+        "events",
+        "sources",
+        "files",
+        "embeds",
+        "usage",
+        "error",
+        "title",
+        "tags",
+    }
