@@ -2,7 +2,8 @@
 
 Chats, messages, files and memories hold what Open WebUI keeps in its own tables,
 in its shapes, so the `open_webui.models.*` shims plugins use can read and write
-them. Only chat.services.chats writes chats and messages.
+them. Only chat.services.chats, and chat.services.answers for the answers runs
+write, change chats and messages.
 """
 
 import uuid
@@ -159,7 +160,7 @@ class Message(models.Model):
     column ("annotation", "modelName", ...). A key that has a column is kept in
     `data` with a null value, only to say the message has it: the column holds
     the value (chat.services.history renders the dict). Only chat.services.chats
-    writes messages.
+    and chat.services.answers write messages.
     """
 
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")

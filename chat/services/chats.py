@@ -85,12 +85,24 @@ def _apply(message: Message, values: MessageValues, rows: dict[str, Message]) ->
     message.data = data
     if values.names_parent:
         parent = rows.get(values.parent_id) if values.parent_id else None
-        message.parent = parent if parent is not None and parent.pk != message.pk else None
+        message.parent = None if _is_under(parent, message, rows) else parent
         changed.add("parent")
     if values.status_events and not message.events:
         message.events = values.status_events
         changed.add("events")
     return changed
+
+
+def _is_under(parent: Message | None, message: Message, rows: dict[str, Message]) -> bool:
+    """Whether `parent` is `message` or one of its replies (a parent cycle)."""
+    by_pk = {row.pk: row for row in rows.values()}
+    seen: set[int | None] = set()
+    while parent is not None and parent.pk not in seen:
+        if parent is message or (message.pk is not None and parent.pk == message.pk):
+            return True
+        seen.add(parent.pk)
+        parent = by_pk.get(parent.parent_id)
+    return False
 
 
 def _upsert_row(chat: Chat, message_id: str, raw: Any, rows: dict[str, Message]) -> Message:
@@ -127,12 +139,14 @@ def _subtree(rows: dict[str, Message], message_id: str) -> list[Message]:
     by_parent: dict[int | None, list[Message]] = {}
     for message in rows.values():
         by_parent.setdefault(message.parent_id, []).append(message)
-    found, queue = [], [rows[message_id]] if message_id in rows else []
+    found: dict[int, Message] = {}
+    queue = [rows[message_id]] if message_id in rows else []
     while queue:
         message = queue.pop()
-        found.append(message)
-        queue.extend(by_parent.get(message.pk, []))
-    return found
+        if message.pk not in found:
+            found[message.pk] = message
+            queue.extend(by_parent.get(message.pk, []))
+    return list(found.values())
 
 
 def _delete_messages(chat: Chat, message_ids: Iterable[str]) -> None:

@@ -111,8 +111,9 @@ def _list_of(raw: dict, key: str) -> list:
 
 def _set_column(values: MessageValues, raw: dict, key: str) -> None:
     value = raw[key]
-    if key == "role" or key == "model":
-        values.columns[key] = "" if value is None else str(value)[:255]
+    if key in ("role", "model"):
+        limit = Message._meta.get_field(key).max_length
+        values.columns[key] = "" if value is None else str(value)[:limit]
     elif key == "content":
         # Not a string (content parts): kept whole in `data`, where the renderer finds it.
         if isinstance(value, str) or value is None:
@@ -327,7 +328,8 @@ def _tree_order(nodes: dict[str, dict]) -> list[tuple[str, dict]]:
         parent = str(parent) if parent is not None and str(parent) in nodes else None
         children.setdefault(parent, []).append(message_id)
     for message_id, raw in nodes.items():
-        listed = [str(c) for c in raw.get("childrenIds") or [] if str(c) in nodes]
+        named = raw.get("childrenIds")
+        listed = [str(c) for c in named if str(c) in nodes] if isinstance(named, list) else []
         mine = children.get(message_id, [])
         # childrenIds order first (Open WebUI's sibling order), then any it forgot.
         children[message_id] = [c for c in listed if c in mine]

@@ -102,3 +102,13 @@ def test_files_a_plugin_adds_to_its_answer_outlast_the_run(chat):
     assert (message.content, message.files) == ("done", [{"type": "image", "url": "x.png"}])
     rendered = chat_document(chat=chat)["history"]["messages"]["a"]
     assert rendered["files"] == [{"type": "image", "url": "x.png"}] and rendered["done"] is True
+
+
+def test_a_document_cannot_make_a_parent_cycle(chat):
+    from chat.services.chats import chat_update
+
+    message_upsert(chat=chat, message_id="x", message={"role": "user"})
+    message_upsert(chat=chat, message_id="y", message={"role": "assistant", "parentId": "x"})
+    cycle = {"history": {"messages": {"x": {"parentId": "y"}}}}
+    chat_update(chat=chat, document=cycle, deleted_message_ids=["x"])
+    assert not Message.objects.filter(chat=chat).exists()  # x and its reply y, once each

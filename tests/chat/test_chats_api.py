@@ -7,6 +7,7 @@ from django.test import Client
 
 from chat.models import Chat, Message, MessageStatus
 from chat.services.chats import chat_create
+from tests.support.payloads import assert_refused_or_accepted, typed_cases
 
 pytestmark = pytest.mark.django_db
 
@@ -313,3 +314,59 @@ def test_an_api_key_reaches_the_keys_owner_chats(bob, bob_key, outsider):
     assert client.get(f"{CHATS}/{theirs.id}").status_code == 404
     created = post(client, f"{CHATS}/new", {"chat": {"title": "By key"}})
     assert created.status_code == 200 and created.json()["user_id"] == str(bob.pk)
+
+
+# Wrong-typed documents are a 4xx, never a 500.
+
+MESSAGE = {
+    "id": "m",
+    "parentId": None,
+    "childrenIds": [],
+    "role": "user",
+    "content": "hi",
+    "model": "x",
+    "timestamp": 1767000000,
+    "done": True,
+    "statusHistory": [],
+    "sources": [],
+    "files": [],
+    "embeds": [],
+    "usage": {},
+    "error": None,
+    "annotation": {},
+}
+FORM = {
+    "chat": {"title": "T", "history": {"currentId": "m", "messages": {"m": MESSAGE}}},
+    "folder_id": None,
+    "deleted_message_ids": [],
+}
+ANY = {"null", "bool", "int", "float", "string", "array", "object"}
+MESSAGE_FIELDS = {f"chat.history.messages.m.{key}": ANY for key in MESSAGE}
+MESSAGE_FIELDS |= {
+    f"chat.history.messages.m.{key}": {"null", "array"} for key in ("sources", "files", "embeds")
+}
+MESSAGE_FIELDS["chat.history.messages.m.statusHistory"] = {"null", "array"}
+FORM_FIELDS = {
+    "chat": {"object"},
+    "chat.title": ANY,
+    "chat.history": {"null", "object"},
+    "chat.history.messages": {"object"},
+    "chat.history.currentId": ANY,
+    "chat.history.messages.m": {"object"},
+    **MESSAGE_FIELDS,
+    "folder_id": {"null"},  # there are no folders: any id is a 404
+    "deleted_message_ids": {"null", "array"},
+}
+
+
+@pytest.mark.parametrize(("body", "must_refuse"), list(typed_cases(FORM, FORM_FIELDS)))
+def test_wrong_typed_chat_forms_are_a_4xx_never_a_500(bob_client, bob, body, must_refuse):
+    created = post(bob_client, f"{CHATS}/new", body)
+    assert_refused_or_accepted(created, must_refuse)
+    updated = post(bob_client, f"{CHATS}/{bobs_chat(bob).id}", body)
+    # An update names no folder (it keeps the chat where it is), as Open WebUI's.
+    assert_refused_or_accepted(updated, must_refuse and body.get("folder_id") is None)
+
+
+def test_the_well_typed_form_those_cases_start_from_is_answered(bob_client):
+    assert post(bob_client, f"{CHATS}/new", FORM).status_code == 200
