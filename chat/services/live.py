@@ -35,10 +35,10 @@ from asgiref.sync import async_to_sync, sync_to_async
 
 from chat.models import Message, MessageStatus, new_id
 from chat.selectors import (
-    chat_document,
     chat_get_for,
     chat_to_answer_in,
     message_get,
+    message_list,
     streaming_messages,
 )
 from chat.services import broadcast, tasks
@@ -129,14 +129,16 @@ async def chat_completion_run(
 
 
 def _completion_messages(chat, message: Message) -> list[dict]:
-    """The conversation down to `message`, as OpenAI chat messages."""
-    history = chat_document(chat=chat)["history"]["messages"]
-    path, current = [], message.message_id
-    while current in history and len(path) <= len(history):
-        path.append(history[current])
-        current = history[current].get("parentId")
+    """The conversation from its first message down to `message`, as OpenAI messages
+    (content parts, when a message has them, as they were written)."""
+    rows = {row.pk: row for row in message_list(chat=chat)}
+    path, row = [], rows.get(message.pk)
+    while row is not None and len(path) < len(rows):
+        path.append(row)
+        row = rows.get(row.parent_id)
     return [
-        {"role": m.get("role") or "user", "content": m.get("content") or ""} for m in path[::-1]
+        {"role": row.role or "user", "content": row.data.get("content") or row.content}
+        for row in reversed(path)
     ]
 
 

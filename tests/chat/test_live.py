@@ -23,7 +23,13 @@ from chat.selectors import chat_document
 from chat.services import broadcast
 from chat.services.answers import answers_interrupt_stale
 from chat.services.chats import chat_create
-from chat.services.live import request_snapshots, start_chat_run, start_turn, stop_chat_runs
+from chat.services.live import (
+    request_snapshots,
+    start_answer,
+    start_chat_run,
+    start_turn,
+    stop_chat_runs,
+)
 from chat.services.run_manager import run_manager
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -362,6 +368,39 @@ async def test_a_turn_saves_the_users_message_then_its_answer(bob, gated, chat, 
         ("assistant", "first second", "done"),
     ]
     assert rows[1].parent_id == rows[0].pk
+
+
+ECHO_ALL = """
+import json
+
+class Pipe:
+    def pipe(self, body):
+        return json.dumps([[m["role"], m["content"]] for m in body["messages"]])
+"""
+
+
+async def test_a_regenerated_answer_hears_the_conversation_up_to_its_question(
+    bob, make_function, gates
+):
+    await sync_to_async(make_function)("echo_all", content=ECHO_ALL, is_active=True)
+    document = {
+        "history": {
+            "currentId": "a1",
+            "messages": {
+                "u0": {"id": "u0", "role": "user", "content": "hi", "childrenIds": ["a0"]},
+                "a0": {"id": "a0", "parentId": "u0", "role": "assistant", "content": "yo"},
+                "u1": {"id": "u1", "parentId": "a0", "role": "user", "content": "again?"},
+                "a1": {"id": "a1", "parentId": "u1", "role": "assistant", "content": "old"},
+            },
+        }
+    }
+    chat = await sync_to_async(chat_create)(user=bob, document=document)
+    live = await start_answer(user=bob, chat_id=chat.id, user_message_id="u1", model="echo_all")
+    assert await live.wait() == "done"
+    answer = await Message.objects.select_related("parent").aget(pk=live.message_pk)
+    assert answer.parent.message_id == "u1" and answer.message_id != "a1"
+    heard = json.loads(answer.content)
+    assert heard == [["user", "hi"], ["assistant", "yo"], ["user", "again?"]]
 
 
 # Saving and leases.
