@@ -65,7 +65,9 @@ def _answer_row(chat: Chat, message_id: Any) -> tuple[Message | None, dict[str, 
     return message, rows
 
 
-def _parent(message: Message | None, rows: dict[str, Message], chat: Chat, parent_id):
+def _parent(
+    message: Message | None, rows: dict[str, Message], chat: Chat, parent_id: Any
+) -> Message | None:
     if parent_id:
         parent = rows.get(str(parent_id))
     elif message is not None:

@@ -7,7 +7,9 @@ consumer joins the groups and handles each type with a method of its own (the
 type's dots become underscores: `run_delta`, `run_event`, ...). Messages are plain
 data (no HTML: the consumer renders) and each names its `chat_id` and
 `message_id` (the answer's Open WebUI message id), and its `seq`: the run's
-messages count up from 1, so a listener can tell what it has seen.
+messages count up from 1, so a listener can tell what it has seen. (A sweep that
+finds a dead process's answer sends its `run.finished` with `seq` null: always
+apply it.)
 
 Group messages (chat group; `run.started` and `run.finished` go to the user group too):
 
