@@ -1,7 +1,9 @@
-"""The admin door for upstream connections: forms and actions translated into service calls.
+"""The admin door: upstream connections (forms and actions translated into service
+calls), and users' chats, files and memories (to look at and delete).
 
 The API key is write-only here: the form never renders it back, an empty field
-keeps the stored key, and only the services encrypt and store it.
+keeps the stored key, and only the services encrypt and store it. Chats are
+deleted through chat.services.chats, as every other door deletes them.
 """
 
 import asyncio
@@ -10,8 +12,9 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 
-from chat.models import Chat, Connection, File, Memory
+from chat.models import Chat, Connection, File, Memory, Message
 from chat.services import connections as services
+from chat.services.chats import chat_delete
 from chat.services.connections import UpstreamConnection, UpstreamListing
 from valves.crypto import SecretsDecryptError
 
@@ -146,11 +149,38 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("message_id", "parent", "role", "model", "status", "short_content", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="Content")
+    def short_content(self, obj: Message) -> str:
+        return obj.content if len(obj.content) <= 200 else obj.content[:200] + "…"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Chat)
 class ChatAdmin(_ReadOnlyAdmin):
     list_display = ("title", "user", "archived", "pinned", "updated_at")
     list_filter = ("archived", "pinned")
     search_fields = ("id", "title", "user__username")
+    inlines = [MessageInline]
+
+    def delete_model(self, request, obj):
+        chat_delete(chat=obj)
+
+    def delete_queryset(self, request, queryset):
+        for chat in queryset:
+            chat_delete(chat=chat)
 
 
 @admin.register(File)

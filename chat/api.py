@@ -19,6 +19,7 @@ from chat.schemas import ActionIn, ChatCompletionIn, TaskIn
 from chat.services.actions import aprepare_action, perform_action
 from chat.services.background import TAGS_GENERATION, TITLE_GENERATION
 from chat.services.catalog import build_catalog
+from chat.services.live import LiveRun, chat_completion_run, stop_chat_runs
 from chat.services.models import openai_model, openwebui_model, visible_models
 from chat.services.run import (
     CompletionFailed,
@@ -27,21 +28,20 @@ from chat.services.run import (
     completion_run,
     task_completion,
 )
-from chat.services.tasks import stop_chat
 from fnplatform.schemas import ErrorOut
 from functions.services.request import origin_from_http
 
 log = logging.getLogger(__name__)
 
 
-async def _sse(run: CompletionRun) -> AsyncIterator[str]:
+async def _sse(run: CompletionRun | LiveRun) -> AsyncIterator[str]:
     # One write per batch: chunks that were ready together go out together.
     async for batch in run.stream():
         yield "".join(f"data: {json.dumps(data)}\n\n" for data in batch)
     yield "data: [DONE]\n\n"
 
 
-async def _answer(run: CompletionRun) -> HttpResponse:
+async def _answer(run: CompletionRun | LiveRun) -> HttpResponse:
     try:
         return JsonResponse(await run.answer())
     except CompletionStopped as exc:
@@ -51,10 +51,11 @@ async def _answer(run: CompletionRun) -> HttpResponse:
 
 
 async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
-    """Answer an OpenAI chat completion request, streamed as SSE when asked."""
-    # Unknown models (404), refused ones (403) and inlet refusals (400) fail here,
-    # before any of the answer is sent.
-    run = await completion_run(user=request.auth, body=body, origin=origin_from_http(request))
+    """Answer an OpenAI chat completion request, streamed as SSE when asked; saved into
+    the caller's chat when it names one (`chat_id`) and the answer's id (`id`)."""
+    # Unknown models (404), refused ones (403), inlet refusals (400) and another
+    # user's chat (404) fail here, before any of the answer is sent.
+    run = await chat_completion_run(user=request.auth, body=body, origin=origin_from_http(request))
     if not body.get("stream"):
         return await _answer(run)
     response = StreamingHttpResponse(_sse(run), content_type="text/event-stream")
@@ -164,5 +165,5 @@ async def chat_completed(request: HttpRequest, payload: ChatCompletionIn):
 
 
 def stop_chat_tasks(request: HttpRequest, chat_id: str) -> dict[str, Any]:
-    stopped = stop_chat(user=request.auth, chat_id=chat_id)
+    stopped = stop_chat_runs(user=request.auth, chat_id=chat_id)
     return {"status": True, "stopped": stopped}

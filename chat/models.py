@@ -1,8 +1,9 @@
 """Chat models. Upstream connections: OpenAI-compatible endpoints whose models users chat with.
 
-Chats, files and memories hold what Open WebUI keeps in its own tables, in its
-shapes, so the `open_webui.models.*` shims plugins use can read and write them.
-The chat pages issue builds on them.
+Chats, messages, files and memories hold what Open WebUI keeps in its own tables,
+in its shapes, so the `open_webui.models.*` shims plugins use can read and write
+them. Only chat.services.chats, and chat.services.answers for the answers runs
+write, change chats and messages.
 """
 
 import uuid
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 def validate_base_url(value: str) -> None:
@@ -104,10 +106,13 @@ def empty_chat() -> dict:
 class Chat(models.Model):
     """A user's conversation.
 
-    `chat` is Open WebUI's chat document: {"title", "models", "messages",
-    "history": {"messages": {id: message}, "currentId"}, "files"}. Messages
-    live in it (not in rows of their own) so upstream-shaped code that edits the
-    document keeps working; `title` is copied out of it for listing.
+    `chat` is Open WebUI's chat document: {"title", "models", "params", "files",
+    "history": {"messages": {id: message}, "currentId"}, "messages", ...}. Its
+    messages are Message rows: "history" and "messages" in the stored document are
+    a copy the services rewrite from the rows whenever a message changes (runs: when
+    they end), so the document read raw stays whole; readers go through
+    chat.selectors.chat_document, which builds them from the rows. `title` and
+    `current_message_id` are copied out of the document for listing.
     """
 
     # Not a UUIDField: plugins and clients send ids as free strings.
@@ -121,6 +126,8 @@ class Chat(models.Model):
     meta = models.JSONField(default=dict, blank=True)
     archived = models.BooleanField(default=False)
     pinned = models.BooleanField(default=False)
+    # history.currentId: the message the conversation shows last (its branch).
+    current_message_id = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -134,6 +141,84 @@ class Chat(models.Model):
     @property
     def dom_id(self) -> str:
         return f"chat-{self.id}"
+
+
+class MessageStatus(models.TextChoices):
+    STREAMING = "streaming"
+    DONE = "done"
+    STOPPED = "stopped"
+    ERROR = "error"
+    # Its run's server process died (or stopped) before the answer ended.
+    INTERRUPTED = "interrupted"
+
+
+class Message(models.Model):
+    """One message of a chat: a node of Open WebUI's history tree.
+
+    The columns are the server's record of it; `data` is Open WebUI's message dict
+    as clients and plugins wrote it, in its key order, for the keys that have no
+    column ("annotation", "modelName", ...). A key that has a column is kept in
+    `data` with a null value, only to say the message has it: the column holds
+    the value (chat.services.history renders the dict). Only chat.services.chats
+    and chat.services.answers write messages.
+    """
+
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    # Open WebUI's message id: the client's, unique within its chat only.
+    message_id = models.CharField(max_length=255)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    # "user", "assistant", "system"; empty for a message a plugin wrote without one.
+    role = models.CharField(max_length=32, blank=True, default="")
+    # The model that answered (assistant messages).
+    model = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.DONE
+    )
+    content = models.TextField(blank=True, default="")
+    # What plugins emitted during the turn ({"type", "data"}, canonical types), except
+    # the events that edit the content ("message", "replace"): those are in `content`.
+    events = models.JSONField(default=list, blank=True)
+    sources = models.JSONField(default=list, blank=True)
+    files = models.JSONField(default=list, blank=True)
+    embeds = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    # Open WebUI's {"content": "..."} for an answer that failed.
+    error = models.JSONField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    # While streaming: the control channel of the run manager that runs it, and until
+    # when that manager vouches it is alive (it renews this; past it, the run's
+    # process is taken for dead and the message is marked interrupted).
+    runner = models.CharField(max_length=255, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Insertion order is Open WebUI's childrenIds order.
+        ordering = ["chat", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["chat", "message_id"], name="message_id_per_chat")
+        ]
+        indexes = [
+            models.Index(
+                fields=["lease_expires_at"],
+                name="message_streaming_lease",
+                condition=models.Q(status="streaming"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role or 'message'} {self.message_id}"
+
+    @property
+    def dom_id(self) -> str:
+        return f"message-{self.pk}"
+
+    @property
+    def content_dom_id(self) -> str:
+        return f"message-{self.pk}-content"
 
 
 class File(models.Model):

@@ -79,3 +79,40 @@ class TaskIn(_Open):
 
     def body(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+# The chats API (/api/v1/chats): Open WebUI's forms and responses.
+
+
+class ChatFormIn(BaseModel):
+    """Open WebUI's ChatForm: the chat document, and (on update) messages to delete."""
+
+    chat: dict[str, Any]
+    folder_id: str | None = None
+    deleted_message_ids: list[str] | None = None
+
+
+class ChatOut(BaseModel):
+    """Open WebUI's ChatResponse (its `chat` the document, history built from the rows)."""
+
+    id: str
+    user_id: str
+    title: str
+    chat: dict[str, Any]
+    updated_at: int
+    created_at: int
+    share_id: str | None = None
+    archived: bool
+    pinned: bool | None = False
+    meta: dict[str, Any] = Field(default_factory=dict)
+    folder_id: str | None = None
+    current_message_id: str | None = None
+
+
+class ChatTitleIdOut(BaseModel):
+    """Open WebUI's ChatTitleIdResponse: one line of the chat list."""
+
+    id: str
+    title: str
+    updated_at: int
+    created_at: int

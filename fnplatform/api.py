@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
 from chat.api import build_router as build_chat_router
+from chat.chats_api import router as chats_router
 from chat.files_api import router as files_router
 from chat.services.connections import UpstreamError
 from fnplatform.accounts.api import auths_router, users_router
@@ -30,6 +31,7 @@ api.add_router("/v1/users", users_router)
 api.add_router("/v1/functions", functions_router)
 api.add_router("/v1/functions", valves_router)
 api.add_router("/v1/files", files_router)
+api.add_router("/v1/chats", chats_router)
 api.add_router("", build_chat_router(openwebui=True))
 
 # What OpenAI SDKs call with base_url="http://host/v1".

@@ -299,3 +299,8 @@ FUNCTIONS_MANIFOLD_CACHE_SECONDS = float(env_str("FNPLATFORM_MANIFOLD_CACHE_SECO
 FUNCTIONS_SANDBOX = env_str("FNPLATFORM_SANDBOX", "auto").strip().lower()
 FUNCTIONS_BWRAP = env_str("FNPLATFORM_BWRAP")
 FUNCTIONS_SANDBOX_UID = env_int("FNPLATFORM_SANDBOX_UID", 64123)
+# Server-owned chat runs (chat.services.live): a streaming answer is saved at most
+# once per CHAT_RUN_SAVE_SECONDS, and its process renews its lease (every third of
+# CHAT_RUN_LEASE_SECONDS); an answer whose lease ran out is marked interrupted.
+CHAT_RUN_SAVE_SECONDS = float(env_str("FNPLATFORM_RUN_SAVE_SECONDS", "1"))
+CHAT_RUN_LEASE_SECONDS = float(env_str("FNPLATFORM_RUN_LEASE_SECONDS", "30"))

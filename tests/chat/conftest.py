@@ -25,3 +25,25 @@ def fake_openai():
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A channel layer of this test's own: the in-memory layer's queues belong to the
+    event loop that first used them, and each async test has its own loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def gates():
+    """tests.support.gates: plugin code waits on a named gate until the test opens it."""
+    from tests.support import gates
+
+    yield gates
+    for name in list(gates._gates):
+        gates.open_gate(name)  # never leave a plugin thread waiting
+    gates.forget_gates()

@@ -1,7 +1,8 @@
 """Mirrors open_webui.models.chats: `Chats`, `ChatModel`, `ChatForm`, backed by chat.Chat.
 
-Messages live in the chat document (`history.messages`), as upstream keeps them,
-so reads and edits go through it. Scoped to the calling user: bob's plugin sees
+Messages are chat.Message rows; reads render upstream's chat document from them
+(chat.selectors.chat_document) and writes go through chat.services.chats, the
+services the chats API and the admin use too. Scoped to the calling user: bob's plugin sees
 and changes bob's chats only (others' ids answer None and change nothing); a
 call made for an admin reaches everyone's. Methods take upstream's `db` session
 argument and ignore it.
@@ -9,10 +10,8 @@ argument and ignore it.
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from pydantic import BaseModel, ConfigDict
 
 from .._dual import dual
@@ -61,12 +60,18 @@ def _rows():
     return owned(ChatRow.objects.all())
 
 
+def _row(id: str):
+    return _rows().filter(pk=id).first()
+
+
 def to_chat_model(row) -> ChatModel:
+    from chat.selectors import chat_document
+
     return ChatModel(
         id=row.id,
         user_id=str(row.user_id),
         title=row.title,
-        chat=row.chat if isinstance(row.chat, dict) else {},
+        chat=chat_document(chat=row),
         created_at=epoch(row.created_at),
         updated_at=epoch(row.updated_at),
         archived=row.archived,
@@ -75,55 +80,15 @@ def to_chat_model(row) -> ChatModel:
     )
 
 
-def _title(document: dict) -> str:
-    title = document.get("title")
-    return str(title)[:255] if title else "New Chat"
-
-
 def _form_chat(form: ChatForm | dict) -> dict:
     document = form.get("chat") if isinstance(form, dict) else form.chat
     return dict(document or {})
 
 
-def _edit(id: str, change: Callable[[dict], Any]) -> tuple[ChatModel, Any] | None:
-    """Apply `change` to a chat's document under a row lock, save it, return (chat, result)."""
-    with transaction.atomic():
-        row = _rows().select_for_update().filter(pk=id).first()
-        if row is None:
-            return None
-        document = row.chat if isinstance(row.chat, dict) else {}
-        result = change(document)
-        row.chat, row.title = document, _title(document)
-        row.save(update_fields=["chat", "title", "updated_at"])
-    return to_chat_model(row), result
+def _messages(row) -> dict:
+    from chat.selectors import chat_document
 
-
-def _messages(document: dict) -> dict:
-    history = document.setdefault("history", {})
-    return history.setdefault("messages", {})
-
-
-def _document(id: str) -> dict | None:
-    row = _rows().filter(pk=id).only("chat").first()
-    return None if row is None else (row.chat if isinstance(row.chat, dict) else {})
-
-
-def _upsert(document: dict, message_id: str, message: dict) -> None:
-    message = dict(message)
-    if isinstance(message.get("content"), str):
-        # As upstream: NUL characters cannot be stored in PostgreSQL's jsonb.
-        message["content"] = message["content"].replace("\x00", "")
-    messages = _messages(document)
-    messages[message_id] = {**messages.get(message_id, {}), **message}
-    document["history"]["currentId"] = message_id
-
-
-def _add_files(document: dict, message_id: str, files: list[dict]) -> list[dict]:
-    message = _messages(document).get(message_id)
-    if message is None:
-        return []
-    message["files"] = [*message.get("files", []), *files]
-    return message["files"]
+    return chat_document(chat=row)["history"]["messages"]
 
 
 def _chat_file(entry: dict, chat_id: str) -> ChatFileModel:
@@ -168,7 +133,11 @@ def _link_entries(files: list, user_pk: int, message_id: str) -> list[dict]:
 
 def _insert_chat_files(chat_id: str, message_id: str, file_ids: list, user_pk: int):
     from chat.models import File
+    from chat.services.chats import chat_edit
 
+    row = _row(chat_id)
+    if row is None:
+        return []
     # Only files the caller may reach can be linked, as upstream now checks.
     wanted = list(dict.fromkeys(str(f) for f in file_ids if f))
     found = {f.id: f for f in owned(File.objects.filter(pk__in=wanted))}
@@ -180,8 +149,7 @@ def _insert_chat_files(chat_id: str, message_id: str, file_ids: list, user_pk: i
         document["files"] = [*document.get("files", []), *entries]
         return entries
 
-    edited = _edit(chat_id, link)
-    return [_chat_file(entry, chat_id) for entry in edited[1]] if edited else []
+    return [_chat_file(entry, chat_id) for entry in chat_edit(chat=row, change=link)]
 
 
 class ChatTable:
@@ -190,18 +158,19 @@ class ChatTable:
         self, user_id: Any, form_data: ChatForm | dict, db: Any = None
     ) -> ChatModel | None:
         """Create a chat for `user_id` (the caller, or anyone for an admin call)."""
-        from chat.models import Chat as ChatRow
+        from django.contrib.auth import get_user_model
+
+        from chat.services.chats import chat_create
 
         pk = acting_pk(user_id)
         if pk is None:
             return None
-        document = _form_chat(form_data)
-        row = ChatRow.objects.create(user_id=pk, title=_title(document), chat=document)
-        return to_chat_model(row)
+        user = get_user_model().objects.get(pk=pk)
+        return to_chat_model(chat_create(user=user, document=_form_chat(form_data)))
 
     @dual
     def get_chat_by_id(self, id: str, db: Any = None) -> ChatModel | None:
-        row = _rows().filter(pk=id).first()
+        row = _row(id)
         return to_chat_model(row) if row else None
 
     @dual
@@ -224,20 +193,19 @@ class ChatTable:
 
     @dual
     def update_chat_by_id(self, id: str, chat: dict, db: Any = None) -> ChatModel | None:
-        """Replace the chat document (the title follows its "title")."""
+        """Merge `chat` into the chat document, as upstream does: its keys replace the
+        stored ones (the title follows its "title"); its history's messages are added or
+        updated, the others kept."""
+        from chat.services.chats import chat_update
 
-        def replace(document: dict) -> None:
-            document.clear()
-            document.update(dict(chat))
-
-        edited = _edit(id, replace)
-        return edited[0] if edited else None
+        row = _row(id)
+        return to_chat_model(chat_update(chat=row, document=dict(chat))) if row else None
 
     @dual
     def get_messages_map_by_chat_id(self, id: str, db: Any = None) -> dict | None:
         """{message_id: message} from the chat's history, or None for an unknown chat."""
-        document = _document(id)
-        return None if document is None else dict(_messages(document))
+        row = _row(id)
+        return None if row is None else _messages(row)
 
     # The name before upstream 0.6.
     get_messages_by_chat_id = get_messages_map_by_chat_id
@@ -246,24 +214,34 @@ class ChatTable:
     def get_message_by_id_and_message_id(
         self, id: str, message_id: str, db: Any = None
     ) -> dict | None:
-        document = _document(id)
-        return None if document is None else _messages(document).get(message_id, {})
+        row = _row(id)
+        return None if row is None else _messages(row).get(message_id, {})
 
     @dual
     def upsert_message_to_chat_by_id_and_message_id(
         self, id: str, message_id: str, message: dict, db: Any = None
     ) -> ChatModel | None:
-        """Merge `message` into history.messages[message_id] and make it the current one."""
-        edited = _edit(id, lambda document: _upsert(document, message_id, message))
-        return edited[0] if edited else None
+        """Merge `message` into history.messages[message_id] and make it the current one
+        (NUL characters removed, as upstream: PostgreSQL cannot store them)."""
+        from chat.services.chats import message_upsert
+
+        row = _row(id)
+        if row is None:
+            return None
+        message_upsert(chat=row, message_id=message_id, message=dict(message))
+        return to_chat_model(row)
 
     @dual
     def add_message_files_by_id_and_message_id(
         self, id: str, message_id: str, files: list[dict], db: Any = None
     ) -> list[dict] | None:
         """Append `files` to the message's "files"; return the message's files."""
-        edited = _edit(id, lambda document: _add_files(document, message_id, list(files)))
-        return edited[1] if edited else None
+        from chat.services.chats import message_add_files
+
+        row = _row(id)
+        if row is None:
+            return None
+        return message_add_files(chat=row, message_id=message_id, files=list(files)) or []
 
     @dual
     def insert_chat_files(
@@ -279,9 +257,9 @@ class ChatTable:
     def get_chat_files_by_chat_id_and_message_id(
         self, chat_id: str, message_id: str, db: Any = None
     ) -> list[ChatFileModel]:
-        document = _document(chat_id)
-        linked = _linked(document, message_id) if document is not None else []
-        return [_chat_file(entry, chat_id) for entry in linked]
+        row = _row(chat_id)
+        document = row.chat if row is not None and isinstance(row.chat, dict) else {}
+        return [_chat_file(entry, chat_id) for entry in _linked(document, message_id)]
 
 
 Chats = ChatTable()
