@@ -122,8 +122,10 @@ async def chat_completion_run(
     names it (`chat_id`) and the answer's message id (`id`), plain otherwise (no chat,
     a temporary "local:" one, or one that does not exist). Raise Chat.DoesNotExist for
     another user's chat, before anything runs."""
+    if not body.get("chat_id") or not body.get("id"):
+        return await completion_run(user=user, body=body, origin=origin)  # no hop: no chat
     chat = await sync_to_async(chat_to_answer_in)(user=user, chat_id=body.get("chat_id"))
-    if chat is not None and body.get("id"):
+    if chat is not None:
         return await start_chat_run(user=user, body=body, origin=origin, feed=True)
     return await completion_run(user=user, body=body, origin=origin)
 
