@@ -50,6 +50,10 @@ def create_chat(request: HttpRequest, payload: ChatFormIn):
     return chat_out(chat)
 
 
+# Past it the OFFSET overflows the database's integers (a 422, not a 500).
+MAX_PAGE = 10**12
+
+
 def _list(request: HttpRequest, page: int | None, include_pinned: bool) -> list[ChatTitleIdOut]:
     chats = chat_list_for(user=request.auth, page=page, include_pinned=include_pinned)
     return [title_id_out(chat) for chat in chats]
@@ -57,7 +61,9 @@ def _list(request: HttpRequest, page: int | None, include_pinned: bool) -> list[
 
 @router.get("/", response={200: list[ChatTitleIdOut], **ERRORS})
 def list_chats(
-    request: HttpRequest, page: int | None = Query(None, ge=1), include_pinned: bool = False
+    request: HttpRequest,
+    page: int | None = Query(None, ge=1, le=MAX_PAGE),
+    include_pinned: bool = False,
 ):
     """The caller's chats, newest first (archived and pinned ones apart); 60 a page."""
     return _list(request, page, include_pinned)
@@ -65,7 +71,9 @@ def list_chats(
 
 @router.get("/list", response={200: list[ChatTitleIdOut], **ERRORS})
 def list_chats_alias(
-    request: HttpRequest, page: int | None = Query(None, ge=1), include_pinned: bool = False
+    request: HttpRequest,
+    page: int | None = Query(None, ge=1, le=MAX_PAGE),
+    include_pinned: bool = False,
 ):
     """The same list, at Open WebUI's second path."""
     return _list(request, page, include_pinned)

@@ -49,6 +49,7 @@ connection sees their writes.
 """
 
 import asyncio
+import atexit
 import logging
 import sqlite3
 import threading
@@ -193,8 +194,10 @@ class _PostgresReader:
                 row = await cursor.fetchone()
                 return int(row[0]) if row else None
             except psycopg.OperationalError:
-                # Dropped by the server (a restart, an idle timeout): once more, anew.
-                self._conns.pop(loop, None)
+                # Dropped by the server (a restart, an idle timeout): once more, anew;
+                # another task may have made this loop's connection anew already.
+                if self._conns.get(loop) is conn:
+                    self._conns.pop(loop, None)
                 with suppress(psycopg.Error):
                     await conn.close()
                 if attempt == 2:
@@ -215,9 +218,23 @@ class _PostgresReader:
                 conn.pgconn.finish()
                 self._conns.pop(loop, None)
 
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.pgconn.finish()
+        self._conns.clear()
+
 
 _sqlite = _SqliteReader()
 _postgres = _PostgresReader()
+
+
+@atexit.register
+def close() -> None:
+    """Close the connections the generation is read over (at exit: none is left open
+    on the database for it to see)."""
+    with _sqlite._lock:
+        _sqlite._close()
+    _postgres.close()
 
 
 _vendors: dict[str, str] = {}
@@ -410,9 +427,19 @@ def cached[T](space: str, key: Hashable, load: Callable[[], T]) -> T:
     if _running_loop() is not None:
         raise Miss(f"{space} {key!r}")
     value = load()
-    if generation is not None:
+    if generation is not None and not _uncommitted():
         _cache.put(generation, space, key, value)
     return value
+
+
+def _uncommitted() -> bool:
+    """Whether this thread is inside a transaction: what it loads may include its own
+    uncommitted writes, which a rollback would leave in the cache for good. (With the
+    "thread" reader, tests that never commit, the test's transaction stands for the
+    database, and the tests forget every cache when it rolls back.)"""
+    if settings.FNPLATFORM_STATE_READER == "thread":
+        return False
+    return connections[DEFAULT_DB_ALIAS].in_atomic_block
 
 
 def forget() -> None:

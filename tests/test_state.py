@@ -163,6 +163,22 @@ def test_a_cached_value_is_loaded_once_per_generation(bob):
     assert state.cached("test", "k", load) == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_what_a_transaction_loads_is_not_kept_a_rollback_would_leave_it(bob):
+    from django.db import transaction
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        api_key_create(user=bob)  # its own, uncommitted, generation
+        assert state.cached("test", "k", lambda: "seen inside") == "seen inside"
+        raise RolledBack
+    api_key_create(user=bob)  # another change commits: the same number again
+
+    assert state.cached("test", "k", lambda: "fresh") == "fresh"
+
+
 def test_an_older_generation_neither_reads_nor_writes_a_newer_one(monkeypatch):
     cache = state._Cache()
     cache.put(5, "s", "k", "five")

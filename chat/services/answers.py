@@ -113,9 +113,16 @@ def _row_values(message: Message, values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "data": with_keys(message.data, filled_keys(values))}
 
 
+@transaction.atomic
 def answer_save(*, pk: int, runner: str, values: dict[str, Any], lease_seconds: float) -> bool:
     """Store what the run has so far and renew its lease; False if the message is gone
     or another run writes it now. One UPDATE (the document's copy waits for the end)."""
+    chat_id = Message.objects.filter(pk=pk, runner=runner).values_list("chat_id", flat=True)
+    if not chat_id:
+        return False
+    # The chat locked first, as every writer of its messages does, so a client's change
+    # of the message's other keys between the read and the UPDATE below is kept.
+    locked(Chat(pk=chat_id[0]))
     message = Message.objects.filter(pk=pk, runner=runner).only("data").first()
     if message is None:
         return False
@@ -150,10 +157,14 @@ def answer_finish(
     tags, when the run generated them); None if the message is gone or taken over."""
     if status not in FINAL:
         raise ValueError(f"{status!r} is not a final status")
-    message = Message.objects.filter(pk=pk, runner=runner).select_related("chat").first()
+    found = Message.objects.filter(pk=pk, runner=runner).select_related("chat").first()
+    if found is None:
+        return None
+    chat = locked(found.chat)
+    # Read again under the lock: what clients changed while the run wrote is kept.
+    message = Message.objects.filter(pk=pk, runner=runner).first()
     if message is None:
         return None
-    chat = locked(message.chat)
     for key, value in _row_values(message, values).items():
         setattr(message, key, value)
     message.status, message.lease_expires_at = status, None

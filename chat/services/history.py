@@ -72,7 +72,10 @@ def moment_of(timestamp: Any) -> datetime | None:
     """The time an Open WebUI timestamp (seconds, or milliseconds) names; None if none."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
         return None
-    seconds = timestamp / 1000 if timestamp > 10_000_000_000 else timestamp
+    try:
+        seconds = timestamp / 1000 if timestamp > 10_000_000_000 else timestamp
+    except OverflowError:  # an int past any float: no time at all
+        return None
     if not 0 < seconds < time.time() + 86400:
         return None
     return datetime.fromtimestamp(seconds, tz=UTC)

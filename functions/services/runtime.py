@@ -223,7 +223,7 @@ async def _stream_stage(
                 async for results in answers:
                     yield await _merged(call, feed.sent.popleft(), results, context)
         except Exception as exc:
-            if feed.error is not None or not isinstance(exc, ExecutorError):
+            if exc is feed.error or not isinstance(exc, ExecutorError):
                 raise  # the pipe's (or the caller's) failure, not this filter's
             await _report(call, "stream", exc, context)
             while feed.sent:  # sent to the session, never answered
@@ -263,14 +263,18 @@ class _Feed:
 
     async def _run(self, upstream: AsyncIterator[list[dict]]) -> None:
         try:
-            async for batch in upstream:
-                if batch:
-                    await self.queue.put(batch)
-        except Exception as exc:
-            self.error = exc
+            try:
+                async for batch in upstream:
+                    if batch:
+                        await self.queue.put(batch)
+            except Exception as exc:
+                self.error = exc
+            finally:
+                await _aclose(upstream)
+        except Exception as exc:  # closing it failed: that ends the answer too
+            self.error = self.error or exc
         finally:
-            await _aclose(upstream)
-        await self.queue.put(_END)
+            await self.queue.put(_END)  # always: its reader must never wait for ever
 
     async def batches(self) -> AsyncIterator[list[dict]]:
         while not self.finished:

@@ -229,6 +229,7 @@ class ChatTable:
         if row is None:
             return None
         message_upsert(chat=row, message_id=message_id, message=dict(message))
+        row.refresh_from_db()  # its current message, title and time have moved
         return to_chat_model(row)
 
     @dual
