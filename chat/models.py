@@ -272,3 +272,19 @@ class Memory(models.Model):
     @property
     def dom_id(self) -> str:
         return f"memory-{self.id}"
+
+
+class ChatPreferences(models.Model):
+    """What the chat pages remember of a user: the model a new chat starts with."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_preferences"
+    )
+    default_model = models.CharField(max_length=255, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "chat preferences"
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.default_model or '(none)'}"

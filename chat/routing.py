@@ -1,3 +1,9 @@
-"""Websocket routes. The chat consumer arrives with the chat pages issue."""
+"""Websocket routes: the chat pages' socket (chat.consumers)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from chat.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/<str:chat_id>/", ChatConsumer.as_asgi()),
+]

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from chat.models import Chat, Connection, File, Message, MessageStatus
+from chat.models import Chat, ChatPreferences, Connection, File, Message, MessageStatus
 from chat.services.history import build_document
 
 # Open WebUI's chat list pages.
@@ -101,3 +101,32 @@ def streaming_messages(*, chat_id: str, user=None) -> QuerySet[Message]:
     if user is not None and not user.is_staff:
         messages = messages.filter(Q(chat__user_id=user.pk))
     return messages
+
+
+def default_model_of(*, user) -> str:
+    """The model a new chat of the user's starts with ("" before they picked one)."""
+    preferences = ChatPreferences.objects.filter(user_id=user.pk).only("default_model").first()
+    return preferences.default_model if preferences else ""
+
+
+def chat_search_for(*, user, query: str, limit: int = 200) -> QuerySet[Chat]:
+    """The user's chats whose title or any message holds `query` (case aside), most
+    recent first, as the sidebar's search finds them."""
+    words = query.strip()
+    chats = chat_list_for(user=user, include_pinned=True)
+    if words:
+        in_messages = Message.objects.filter(content__icontains=words).values("chat_id")
+        chats = chats.filter(Q(title__icontains=words) | Q(pk__in=in_messages))
+    return chats[:limit]
+
+
+def message_branch(*, chat: Chat) -> list[Message]:
+    """The conversation the chat shows: its current message and those it answers, first
+    message first (Open WebUI shows the current branch of the history)."""
+    rows = {row.pk: row for row in message_list(chat=chat)}
+    by_id = {row.message_id: row for row in rows.values()}
+    path, row = [], by_id.get(chat.current_message_id)
+    while row is not None and len(path) < len(rows):
+        path.append(row)
+        row = rows.get(row.parent_id)
+    return path[::-1]

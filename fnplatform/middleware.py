@@ -24,7 +24,7 @@ from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from django.middleware import clickjacking, common, csrf, security
+from django.middleware import clickjacking, common, csp, csrf, security
 
 from fnplatform.api import validation_error_body
 
@@ -194,6 +194,10 @@ class XFrameOptionsMiddleware(_OnLoop, clickjacking.XFrameOptionsMiddleware):
 class AuthenticationMiddleware(_OnLoop, auth_middleware.AuthenticationMiddleware):
     """Django's, on the loop: request.user and request.auser are lazy; the user is loaded
     only where it is asked for (in a thread, or awaited)."""
+
+
+class ContentSecurityPolicyMiddleware(_OnLoop, csp.ContentSecurityPolicyMiddleware):
+    """Django's, on the loop: a lazy nonce per request and one header (SECURE_CSP)."""
 
 
 class SessionMiddleware(_OnLoop, sessions.SessionMiddleware):

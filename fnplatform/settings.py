@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from fnplatform import PROJECT_APPS
 from fnplatform.datafiles import restrict_data_dir, restrict_sqlite
@@ -123,6 +124,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "fnplatform.middleware.MessageMiddleware",
     "fnplatform.middleware.XFrameOptionsMiddleware",
+    "fnplatform.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "fnplatform.urls"
@@ -141,6 +143,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }}: the one script and style tags a page may run inline.
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -219,8 +223,28 @@ LOGGING = {
 # 10. Project settings
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "accounts:settings"
+# A signed-in user lands on the chat.
+LOGIN_REDIRECT_URL = "chat:new"
 LOGOUT_REDIRECT_URL = "login"
+
+# The Content-Security-Policy of every page: the second wall behind the sanitiser
+# (chat.markdown). Scripts only from our origin or with the page's nonce, no eval, no
+# plugin origin; plugin icons are data: or https: images. The admin's code editor
+# (django-ace) needs inline styles; nothing else does, but htmx's and Ace's own
+# style changes go through the CSSOM, which style-src does not govern.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "https:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "frame-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # Fernet key(s) that encrypt secret valves at rest; comma-separated, newest first,
 # so keys can be rotated. Generated once into the data dir when unset.

@@ -15,4 +15,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("fnplatform.accounts.urls")),
     path("valves/", include("valves.urls")),
+    path("chat/", include("chat.urls")),
 ]

@@ -1,7 +1,7 @@
 """Site-wide pages: the landing page and the health endpoint."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -10,7 +10,9 @@ from fnplatform.health import health_report
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Render the landing page."""
+    """Render the landing page; a signed-in user goes on to the chat."""
+    if request.user.is_authenticated:
+        return redirect("chat:new")
     return render(request, "home.html")
 
 

@@ -240,12 +240,14 @@ def message_add_user(
     parent_id: str | None = None,
     files: list | None = None,
     message_id: str | None = None,
+    root: bool = False,
 ) -> Message:
-    """Add a user's message answering `parent_id` (by default the current message) and
-    make it the current one: the first half of a turn (the run manager's start_turn)."""
+    """Add a user's message answering `parent_id` (by default the current message; none
+    when `root`: a new first message) and make it the current one: the first half of a
+    turn (the run manager's start_turn)."""
     chat = locked(chat)
     rows = _rows(chat)
-    parent = rows.get(parent_id or chat.current_message_id)
+    parent = None if root else rows.get(parent_id or chat.current_message_id)
     message = Message.objects.create(
         chat=chat,
         message_id=message_id or new_id(),
@@ -259,3 +261,43 @@ def message_add_user(
     chat.current_message_id = message.message_id
     refresh_document(chat)
     return message
+
+
+def chat_rename(*, chat: Chat, title: Any) -> Chat:
+    """Give the chat a title (1 to 255 characters, spaces at its ends dropped)."""
+    text = str(clean(title if isinstance(title, str) else "")).strip()
+    if not text:
+        raise ValidationError("A chat's title cannot be empty.", code="invalid_chat")
+    if len(text) > 255:
+        raise ValidationError("A chat's title has at most 255 characters.", code="invalid_chat")
+
+    def rename(document: dict) -> None:
+        document["title"] = text
+
+    chat_edit(chat=chat, change=rename)
+    return Chat.objects.get(pk=chat.pk)
+
+
+def chat_choose_model(*, chat: Chat, model_id: str, filter_ids: Iterable[str]) -> None:
+    """Answer the chat with `model_id` from now on (Open WebUI's document `models`),
+    its toggle filters switched on as `filter_ids` says (the model's defaults, when a
+    page picks a model)."""
+
+    def choose(document: dict) -> None:
+        document["models"] = [str(model_id)]
+        document["filter_ids"] = sorted({str(f) for f in filter_ids})
+
+    chat_edit(chat=chat, change=choose)
+
+
+def chat_switch_filter(*, chat: Chat, filter_id: str, on: bool) -> list[str]:
+    """Switch one toggle filter on or off for the chat's next answers; return the
+    filters now on. (Which filters a model offers is the page's to check.)"""
+
+    def switch(document: dict) -> list[str]:
+        chosen = set(document.get("filter_ids") or [])
+        chosen = chosen | {filter_id} if on else chosen - {filter_id}
+        document["filter_ids"] = sorted(chosen)
+        return document["filter_ids"]
+
+    return chat_edit(chat=chat, change=switch)

@@ -180,16 +180,19 @@ async def start_turn(
     content: str,
     model: str,
     parent_id: str | None = None,
+    root: bool = False,
     files: list | None = None,
     extra: dict[str, Any] | None = None,
     origin: dict | None = None,
 ) -> LiveRun:
     """A user's turn: their message (answering `parent_id`, by default the current
-    message), then its answer, as `start_answer`."""
+    message; none when `root`), then its answer, as `start_answer`."""
 
     def add() -> Message:
         chat = chat_get_for(user=user, id=chat_id)
-        return message_add_user(chat=chat, content=content, parent_id=parent_id, files=files)
+        return message_add_user(
+            chat=chat, content=content, parent_id=parent_id, files=files, root=root
+        )
 
     message = await sync_to_async(add)()
     return await start_answer(
