@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from chat.markdown import render_markdown, safe_icon_src
 from chat.models import Chat, Message, MessageStatus
-from chat.selectors import chat_get_for, chat_search_for, message_branch
+from chat.selectors import chat_get_for, chat_list_for, message_branch
 from chat.services.catalog import Catalog, CatalogModel
 from chat.services.history import effective_status
 from chat.services.models import action_buttons, toggle_filters, visible_models
@@ -154,8 +154,21 @@ class MessageView:
 
     @property
     def statuses(self) -> list[dict]:
-        """The message's status events, oldest first (its collapsible history)."""
-        return [e.get("data") or {} for e in self.events if e.get("type") == "status"]
+        """The message's status events, oldest first (its collapsible history): each
+        {"label", "done", "hidden"}, labelled by its description (or action)."""
+        lines = []
+        for event in self.events:
+            data = event.get("data") if event.get("type") == "status" else None
+            if isinstance(data, dict):
+                label = str(data.get("description") or data.get("action") or "Working…")
+                lines.append(
+                    {
+                        "label": label,
+                        "done": bool(data.get("done")),
+                        "hidden": bool(data.get("hidden")),
+                    }
+                )
+        return lines
 
     @property
     def current_status(self) -> dict | None:
@@ -228,7 +241,7 @@ def thread_fragment(*, user, chat_id: str, busy: bool) -> str:
 
 def sidebar_entry_fragment(*, user, chat_id: str, active: str) -> str:
     """The sidebar's entry of one of the user's chats ("" if it is gone)."""
-    chat = chat_search_for(user=user, query="").filter(pk=chat_id).first()
+    chat = chat_list_for(user=user, include_pinned=True).filter(pk=chat_id).first()
     if chat is None:
         return ""
     context = {"chat": chat, "active": active, "oob": True}
