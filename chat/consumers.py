@@ -82,6 +82,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.follows: dict[str, _Follow] = {}
         self.joined: list[str] = []
+        self.ended: set[tuple] = set()
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=NOT_SIGNED_IN)
             return
@@ -306,14 +307,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send(text_data=await database_sync_to_async(render)(view))
 
     async def run_finished(self, message: dict) -> None:
+        # It comes twice (the chat's group and the user's): drawn once.
+        key = (message.get("chat_id"), message["message_id"], message.get("seq"))
+        if message.get("seq") is not None and key in self.ended:
+            return
+        self.ended.add(key)
         if message.get("chat_id") != self.chat_id:
             await self._send_sidebar_entry(message.get("chat_id"))
             return
         follow = self.follows.pop(message["message_id"], None)
         if follow is not None and follow.flush is not None:
             follow.flush.cancel()
-        if follow is not None and follow.pending is None and not self._fresh(follow, message):
-            return
         # The final state, drawn from the row: its actions and buttons come with it.
         await self._send_thread()
         await self._send_sidebar_entry(self.chat_id)
