@@ -2,8 +2,7 @@
 the browser's tests/chat/test_pages_browser.py)."""
 
 import asyncio
-from datetime import datetime, timedelta
-from datetime import timezone as tz
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -241,7 +240,7 @@ def test_the_sidebar_search_finds_titles_and_message_text(bob_client, chat):
 
 
 def test_chats_are_grouped_by_date():
-    now = datetime(2026, 12, 1, 12, tzinfo=tz.utc)
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     chats = [
         Chat(id=str(days), title=str(days), updated_at=now - timedelta(days=days))
         for days in (0, 1, 3, 20, 90)
