@@ -27,7 +27,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
-from chat.models import Chat, MessageStatus
+from chat.models import Chat, Message, MessageStatus
 from chat.pages import (
     EVENT_RENDERERS,
     MessageView,
@@ -40,7 +40,8 @@ from chat.pages import (
 )
 from chat.selectors import chat_get_for, message_get, streaming_messages
 from chat.services import broadcast
-from chat.services.live import request_snapshots, start_answer, start_turn, stop_chat_runs
+from chat.services.chats import message_add_user
+from chat.services.live import request_snapshots, start_answer, stop_chat_runs
 from chat.services.run import CompletionFailed
 from fnplatform import state
 from functions.services.plugins import PluginUnavailable
@@ -77,6 +78,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     """The socket of one open chat page."""
 
     chat_id: str = ""
+    # Between a message saved and its answer started (the inlet filters run).
+    preparing: bool = False
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -137,10 +140,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await handler(content)
-        except (ValidationError, ObjectDoesNotExist, PermissionDenied, PluginUnavailable) as exc:
+        except REFUSALS as exc:
             await self._refused(content, _reason(exc))
-        except (FilterAbort, HookError, CompletionFailed) as exc:
-            await self._refused(content, str(getattr(exc, "message", "") or exc))
 
     async def _refused(self, content: dict, reason: str) -> None:
         """Say why, and give the composer back what was typed: nothing is lost."""
@@ -149,7 +150,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._problem(reason)
 
     def _busy(self) -> bool:
-        return bool(self.follows)
+        return self.preparing or bool(self.follows)
 
     async def _chat_settings(self) -> tuple[str, list[str]]:
         chat = await database_sync_to_async(chat_get_for)(user=self.user, id=self.chat_id)
@@ -180,16 +181,32 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ValidationError("Wait for the answer, or stop it, before sending.")
         text = self._text(content)
         model, filter_ids = await self._chat_settings()
-        await start_turn(
-            user=self.user,
-            chat_id=self.chat_id,
-            content=text,
-            model=model,
-            parent_id=parent_id,
-            root=root,
-            extra={"filter_ids": filter_ids},
-            origin=origin_from_scope(self.scope),
-        )
+
+        def add() -> Message:
+            chat = chat_get_for(user=self.user, id=self.chat_id)
+            return message_add_user(chat=chat, content=text, parent_id=parent_id, root=root)
+
+        message = await database_sync_to_async(add)()
+        # The message shows at once, while the inlet filters prepare its answer. (The
+        # socket reads its next request, a stop say, once the answer has started.)
+        self.preparing = True
+        await self._send_thread()
+        try:
+            await start_answer(
+                user=self.user,
+                chat_id=self.chat_id,
+                user_message_id=message.message_id,
+                model=model,
+                extra={"filter_ids": filter_ids},
+                origin=origin_from_scope(self.scope),
+            )
+        except REFUSALS as exc:
+            # The message is kept, its answer stored failed: the thread shows both.
+            self.preparing = False
+            await self._send_thread()
+            await self._problem(_reason(exc))
+        finally:
+            self.preparing = False
 
     async def _regenerate(self, content: dict) -> None:
         """Answer the last answer's question anew (a sibling answer)."""
@@ -368,9 +385,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send(text_data=html)
 
 
+# What a page's request may be refused with: bad input, a chat or message gone, a
+# model the user may not use or that cannot run, an inlet filter's refusal.
+REFUSALS = (
+    ValidationError,
+    ObjectDoesNotExist,
+    PermissionDenied,
+    PluginUnavailable,
+    FilterAbort,
+    HookError,
+    CompletionFailed,
+)
+
+
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return exc.messages[0]
+    if isinstance(exc, FilterAbort | HookError):
+        return str(exc.message or exc)
     return str(exc) or "That is not possible."
 
 

@@ -171,9 +171,14 @@ class MessageView:
         return lines
 
     @property
+    def status_history(self) -> list[dict]:
+        """The statuses shown: those not `hidden` (as Open WebUI's history shows them)."""
+        return [line for line in self.statuses if not line["hidden"]]
+
+    @property
     def current_status(self) -> dict | None:
         """The status line shown: the newest one that is not hidden."""
-        shown = [s for s in self.statuses if not s.get("hidden")]
+        shown = self.status_history
         return shown[-1] if shown else None
 
     @property

@@ -171,13 +171,15 @@ async def model_panel(request: HtmxHttpRequest) -> HttpResponse:
 
 def _chat_context(request, chat: Chat, choices: list[ModelChoice]) -> dict[str, Any]:
     model = pick_model(choices, chat_model_id(chat))
-    actions = model.actions if model else []
+    thread = thread_views(message_branch(chat=chat), model.actions if model else [])
     return {
         "chat": chat,
         "choices": choices,
         "model": model,
         "filter_ids": chat_filter_ids(chat),
-        "thread": thread_views(message_branch(chat=chat), actions),
+        "thread": thread,
+        # An answer still streaming (another tab's, or the tab's before a reload).
+        "busy": any(view.streaming for view in thread),
     }
 
 

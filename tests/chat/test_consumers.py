@@ -295,3 +295,20 @@ async def test_an_unknown_request_is_refused(bob, chat):
     await send(socket, action="format-disk")
     assert "unknown" in (await fragments_until(socket, 'id="problem"'))[-1]
     await socket.disconnect()
+
+
+async def test_an_inlet_refusal_keeps_the_message_and_says_why(bob, chat, make_function):
+    refusing = "class Filter:\n    def inlet(self, body):\n        raise ValueError('not today')\n"
+    await sync_to_async(make_function)(
+        "refusing_filter", content=refusing, is_active=True, is_global=True
+    )
+    socket, _, _ = await open_socket(bob, chat.id)
+    await send(socket, action="send", content="please")
+    got = await fragments_until(socket, 'id="problem"')
+    assert "not today" in got[-1]
+    thread = [f for f in got if 'id="thread"' in f][-1]
+    assert "please" in thread and "not today" in thread  # the answer shows its error
+    assert not any('id="composer"' in f for f in got)  # kept in the chat, not given back
+    [answer] = await answers(chat)
+    assert answer.status == MessageStatus.ERROR
+    await socket.disconnect()
