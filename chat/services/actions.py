@@ -1,10 +1,15 @@
-"""Running an action (a message button): `POST /api/chat/actions/{action_id}`."""
+"""Running an action (a message button): `POST /api/chat/actions/{action_id}`, and
+the chat pages' buttons. Every door calls `aprepare_action` (or `prepare_action`),
+then `perform_action`: when the body names the caller's chat (`chat_id`) and an
+assistant message in it (`id`), the action's events change that message, live on
+the chat's pages and saved when it ends (chat.services.message_events)."""
 
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 
+from chat.services.message_events import MessageEvents, follow_action
 from chat.services.plugin_request import plugin_request_for
 from fnplatform import state
 from functions.models import FunctionType
@@ -29,6 +34,10 @@ class ActionRequest:
     body: dict[str, Any]
     context: CallContext
     recorder: EventRecorder
+    # Who runs it: whose chat `chat_id` may name (None: no chat is looked for).
+    user: Any = None
+    # The message its events change, once perform_action found it (None: none).
+    followed: MessageEvents | None = None
 
 
 def prepare_action(
@@ -66,7 +75,7 @@ def prepare_action(
         message_id=body.get("id"),
         request=plugin_request_for(user=user, origin=origin),
     )
-    return ActionRequest(call, sub_id or None, body, context, recorder)
+    return ActionRequest(call, sub_id or None, body, context, recorder, user=user)
 
 
 async def aprepare_action(
@@ -79,7 +88,24 @@ async def aprepare_action(
 
 
 async def perform_action(req: ActionRequest) -> Any:
-    """Run the action; an HTML return is carried as an embed event plus a status result."""
+    """Run the action; an HTML return is carried as an embed event plus a status result.
+
+    When the body names one of the caller's chats (`chat_id`) and an assistant message
+    in it (`id`), each event (the embed of an HTML return included) changes that
+    message as it is emitted, published to the chat's group, and the message is
+    saved once when the action ends, even when it failed (chat.services.message_events).
+    Otherwise (no such chat or message, or another user's) it runs as ever."""
+    req.followed = await follow_action(
+        user=req.user, body=req.body, context=req.context, recorder=req.recorder
+    )
+    try:
+        return await _perform(req)
+    finally:
+        if req.followed is not None:
+            await req.followed.save()
+
+
+async def _perform(req: ActionRequest) -> Any:
     result = await run_action(req.call, req.body, req.context, sub_id=req.sub_id)
     html = html_of(result)
     if html is None:

@@ -7,9 +7,12 @@ consumer joins the groups and handles each type with a method of its own (the
 type's dots become underscores: `run_delta`, `run_event`, ...). Messages are plain
 data (no HTML: the consumer renders) and each names its `chat_id` and
 `message_id` (the answer's Open WebUI message id), and its `seq`: the run's
-messages count up from 1, so a listener can tell what it has seen. (A sweep that
-finds a dead process's answer sends its `run.finished` with `seq` null: always
-apply it.)
+messages count up from 1, so a listener can tell what it has seen. A `seq` of
+None (null) means the message is not part of a run: always apply it, whatever
+snapshot was seen. A sweep that finds a dead process's answer sends its
+`run.finished` so; an action (a message button) run on a saved message sends its
+events' `run.delta`, `run.content` and `run.event` so, as it emits them
+(chat.services.message_events).
 
 Group messages (chat group; `run.started` and `run.finished` go to the user group too):
 

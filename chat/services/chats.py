@@ -2,7 +2,8 @@
 
 The one place that writes chats and messages from outside a run (runs write their
 answers through chat.services.answers): the chats API, the compat `Chats` shim,
-the admin and the run manager all call these. Each takes the chat row its door
+the admin, the run manager and the actions that edit a message
+(chat.services.message_events) all call these. Each takes the chat row its door
 found and scoped (chat.selectors.chat_get_for, or the shim's own scoping), locks
 it, changes the message rows and rewrites the document's copy of the history, in
 one transaction.
@@ -29,6 +30,7 @@ from chat.services.history import (
     current_of,
     document_nodes,
     document_rest,
+    filled_keys,
     message_values,
     status_of_new,
     with_keys,
@@ -230,6 +232,43 @@ def message_add_files(*, chat: Chat, message_id: str, files: list) -> list | Non
     row.save(update_fields=["files", "data", "updated_at"])
     refresh_document(chat)
     return row.files
+
+
+# The columns the events of a plugin fill (chat.services.turn): all message_apply sets.
+EVENT_COLUMNS = frozenset({"content", "events", "sources", "files", "embeds", "error"})
+
+
+@transaction.atomic
+def message_apply(*, chat: Chat, message_id: str, values: dict[str, Any]) -> Message | None:
+    """Set columns of the chat's message `message_id` to what plugin events made of
+    them (`values`: some of EVENT_COLUMNS, as Turn.values() gives them; its status is
+    left as it is), its `data` naming the keys they fill; None if the message (or the
+    chat) is gone. A message a run is writing keeps the run's content and error."""
+    unknown = set(values) - EVENT_COLUMNS
+    if unknown:
+        raise ValueError(f"message_apply sets only {sorted(EVENT_COLUMNS)}, not {sorted(unknown)}")
+    try:
+        chat = locked(chat)
+    except Chat.DoesNotExist:
+        return None
+    row = Message.objects.filter(chat_id=chat.pk, message_id=message_id).first()
+    if row is None:
+        return None
+    values = clean(dict(values))
+    if _is_running(row):
+        values = {k: v for k, v in values.items() if k not in RUN_OWNED}
+    if not values:
+        return row
+    for key, value in values.items():
+        setattr(row, key, value)
+    data = with_keys(row.data, filled_keys(values))
+    if "content" in values:
+        # The column holds the content now (not content parts kept in `data`).
+        data = {**data, "content": None}
+    row.data = data
+    row.save(update_fields=[*values, "data", "updated_at"])
+    refresh_document(chat)
+    return row
 
 
 @transaction.atomic
