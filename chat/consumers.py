@@ -34,6 +34,7 @@ from chat.pages import (
     chat_filter_ids,
     chat_model_id,
     dom_key,
+    message_fragment,
     render_message,
     sidebar_entry_fragment,
     thread_fragment,
@@ -338,6 +339,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # The final state, drawn from the row: its actions and buttons come with it.
         await self._send_thread()
         await self._send_sidebar_entry(self.chat_id)
+
+    async def message_updated(self, message: dict) -> None:
+        """A message no run writes changed (an action's event): draw it as it now is."""
+        if message.get("chat_id") != self.chat_id or message["message_id"] in self.follows:
+            return
+        html = await database_sync_to_async(message_fragment)(
+            user=self.user, chat_id=self.chat_id, message_id=message["message_id"], state=message
+        )
+        if html:
+            await self.send(text_data=html)
 
     # Drawing.
 

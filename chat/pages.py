@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -242,6 +243,20 @@ def thread_fragment(*, user, chat_id: str, busy: bool) -> str:
     return render_to_string("chat/chat.html#thread", context) + render_to_string(
         "chat/chat.html#composer-controls", context
     )
+
+
+def message_fragment(*, user, chat_id: str, message_id: str, state: dict[str, Any]) -> str:
+    """One message of the chat drawn from `state` (what a change made of it, before it
+    is saved), swapped in place over the socket ("" if the page does not show it)."""
+    chat = chat_get_for(user=user, id=chat_id)
+    thread = thread_views(message_branch(chat=chat), model_actions(chat_model_id(chat)))
+    view = next((v for v in thread if v.message_id == message_id), None)
+    if view is None:
+        return ""
+    view.content = str(state.get("content") or "")
+    view.events = list(state.get("events") or [])
+    view.error = state.get("error")
+    return render_message(view, chat_id=chat.id, oob=True)
 
 
 def sidebar_entry_fragment(*, user, chat_id: str, active: str) -> str:

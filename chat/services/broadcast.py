@@ -10,9 +10,7 @@ data (no HTML: the consumer renders) and each names its `chat_id` and
 messages count up from 1, so a listener can tell what it has seen. A `seq` of
 None (null) means the message is not part of a run: always apply it, whatever
 snapshot was seen. A sweep that finds a dead process's answer sends its
-`run.finished` so; an action (a message button) run on a saved message sends its
-events' `run.delta`, `run.content` and `run.event` so, as it emits them
-(chat.services.message_events).
+`run.finished` so, and `message.updated` always has it.
 
 Group messages (chat group; `run.started` and `run.finished` go to the user group too):
 
@@ -24,6 +22,8 @@ Group messages (chat group; `run.started` and `run.finished` go to the user grou
   "chat:title", ...); one renderer per type.
 - `run.finished` {status, ...state}: the answer ended; status is "done", "stopped",
   "error" or "interrupted", and the state (below) is final.
+- `message.updated` {...state}: a message no run is writing changed, as it now is:
+  an action (a message button) emitted an event on it (chat.services.message_events).
 
 Sent to one listener's channel, in answer to `request_snapshots`:
 
@@ -51,6 +51,7 @@ RUN_FINISHED = "run.finished"
 RUN_SNAPSHOT = "run.snapshot"
 RUN_STOP = "run.stop"
 RUN_SYNC = "run.sync"
+MESSAGE_UPDATED = "message.updated"
 
 # Channels' group names: letters, digits, "-", "_", "." and under 100 characters.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")

@@ -13,9 +13,8 @@ When the action's body names one of the caller's own chats and an assistant
 message in it, `follow_action` tees the action's emitter and caller (as LiveRun
 tees a run's), folds each event the recorder takes into a Turn started from the
 message as it is stored (chat.services.turn: the same meaning as in a run),
-publishes what changed to the chat's group as it happens, as a run's messages
-(`run.delta`, `run.content`, `run.event`, with `seq` None: not part of a run,
-always apply; see chat.services.broadcast), and `MessageEvents.save()` stores the
+publishes the message as it then is to the chat's group as it happens
+(`message.updated`, see chat.services.broadcast), and `MessageEvents.save()` stores the
 message once, when the action ended (failed or not: what was emitted is kept),
 through chat.services.chats.message_apply. The message's status is never changed.
 
@@ -130,23 +129,17 @@ class MessageEvents:
             log.exception("Could not save the action's events on message %s", self.message_id)
             return None
 
-    # Publishing: a run's messages, outside any run (seq None).
+    # Publishing: the message as it now is (it has no run, so no deltas or seq).
 
     async def _tell(self, change: Change) -> None:
-        if change.kind == "delta" and change.value:
-            await self._publish(broadcast.RUN_DELTA, content=change.value)
-        elif change.kind == "content":
-            await self._publish(broadcast.RUN_CONTENT, content=change.value)
-        elif change.kind == "event":
-            await self._publish(broadcast.RUN_EVENT, event=change.value)
-
-    async def _publish(self, kind: str, **fields: Any) -> None:
+        if change.kind == "delta" and not change.value:
+            return
         message = {
-            "type": kind,
+            "type": broadcast.MESSAGE_UPDATED,
             "chat_id": self.chat.id,
             "message_id": self.message_id,
             "seq": None,
-            **fields,
+            **self.turn.state(),
         }
         try:
             await broadcast.publish([broadcast.chat_group(self.chat.id)], message)

@@ -312,3 +312,34 @@ async def test_an_inlet_refusal_keeps_the_message_and_says_why(bob, chat, make_f
     [answer] = await answers(chat)
     assert answer.status == MessageStatus.ERROR
     await socket.disconnect()
+
+
+async def test_an_actions_events_show_on_the_open_pages_as_they_happen(
+    bob, chat, gates, make_function
+):
+    from chat.services.actions import aprepare_action, perform_action
+
+    replacing = (
+        "class Action:\n"
+        "    async def action(self, body, __event_emitter__=None):\n"
+        "        await __event_emitter__({'type': 'replace', 'data': {'content': 'Rewritten'}})\n"
+        "        await __event_emitter__({'type': 'status', 'data': {'description': 'done it'}})\n"
+    )
+    await sync_to_async(make_function)(
+        "rewriting_action", content=replacing, is_active=True, is_global=True
+    )
+    gates.open_gate("act")
+    socket, _, _ = await open_socket(bob, chat.id)
+    await send(socket, action="send", content="act")
+    await until_finished(socket)
+    [answer] = await answers(chat)
+    other_page, _, _ = await open_socket(bob, chat.id)
+    body = {"model": "gated_pipe", "messages": [], "chat_id": chat.id, "id": answer.message_id}
+    await perform_action(await aprepare_action(user=bob, action_id="rewriting_action", body=body))
+    for page in (socket, other_page):
+        drawn = await fragments_until(page, f'id="msg-{answer.message_id}"', "done it")
+        assert "Rewritten" in drawn[-1] and "first" not in drawn[-1]
+        assert "Regenerate" in drawn[-1]  # drawn whole, with its tools
+    await socket.disconnect()
+    await other_page.disconnect()
+    assert (await Message.objects.aget(pk=answer.pk)).content == "Rewritten"

@@ -1,8 +1,8 @@
 """chat.services.message_events: an action run on a saved assistant message changes it
 as Open WebUI's does. Each event the action emits is folded into the message (Turn
-semantics), published to the chat's group as it is emitted (`run.delta`,
-`run.content`, `run.event`, with `seq` None), and the message is saved once when the
-action ends, even when it failed.
+semantics), the message as it then is published to the chat's group as each is
+emitted (`message.updated`), and the message is saved once when the action ends,
+even when it failed.
 
 The actions run in the test process (the inline executor); a gated one waits for the
 test to open its gate (tests.support.gates), so the test sees what is published while
@@ -137,8 +137,20 @@ async def saved(chat_id: str, message_id: str = "a1") -> Message:
     return await Message.objects.aget(chat_id=chat_id, message_id=message_id)
 
 
-def told(chat, kind: str, **fields) -> dict:
-    return {"type": kind, "chat_id": chat.id, "message_id": "a1", "seq": None, **fields}
+def told(chat, **state) -> dict:
+    """What the chat's pages are told after an event: the message as it now is (the
+    keys given; the rest of the state as the message started)."""
+    start = {"content": "Hello", "events": [THOUGHT], "sources": [], "files": [], "embeds": []}
+    rest = {"usage": None, "error": None, "title": None, "tags": None}
+    return {
+        "type": broadcast.MESSAGE_UPDATED,
+        "chat_id": chat.id,
+        "message_id": "a1",
+        "seq": None,
+        **start,
+        **rest,
+        **state,
+    }
 
 
 async def test_events_change_the_message_as_they_are_emitted(bob, chat, actions, gates):
@@ -146,7 +158,7 @@ async def test_events_change_the_message_as_they_are_emitted(bob, chat, actions,
     request = asyncio.create_task(
         post_action(bob, "editing_action", action_body(chat.id, text="go"))
     )
-    assert await receive(channel) == told(chat, broadcast.RUN_DELTA, content=" more")
+    assert await receive(channel) == told(chat, content="Hello more")
     # Published live; saved once, at the end: the row is as it was while it runs.
     assert not request.done()
     assert (await saved(chat.id)).content == "Hello"
@@ -154,9 +166,9 @@ async def test_events_change_the_message_as_they_are_emitted(bob, chat, actions,
     response = await request
     assert (response.status_code, response.json()) == (200, {"content": "edited"})
     assert [await receive(channel) for _ in range(3)] == [
-        told(chat, broadcast.RUN_EVENT, event=CHECKED),
-        told(chat, broadcast.RUN_CONTENT, content="Replaced"),
-        told(chat, broadcast.RUN_DELTA, content="!"),
+        told(chat, content="Hello more", events=[THOUGHT, CHECKED]),
+        told(chat, content="Replaced", events=[THOUGHT, CHECKED]),
+        told(chat, content="Replaced!", events=[THOUGHT, CHECKED]),
     ]
     assert await nothing_published(chat.id, channel)
     message = await saved(chat.id)
@@ -175,7 +187,7 @@ async def test_the_chat_pages_call_the_same_service(bob, chat, actions):
     req = await aprepare_action(user=bob, action_id="ping_action", body=action_body(chat.id))
     assert await perform_action(req) == {"content": "pong"}
     assert req.followed is not None and req.followed.message_id == "a1"
-    assert await receive(channel) == told(chat, broadcast.RUN_EVENT, event=PINGING)
+    assert await receive(channel) == told(chat, events=[THOUGHT, PINGING])
     assert await nothing_published(chat.id, channel)
     message = await saved(chat.id)
     assert (message.content, message.events) == ("Hello", [THOUGHT, PINGING])
@@ -188,8 +200,7 @@ async def test_an_html_result_is_folded_as_an_embed(bob, chat, actions):
     channel = await listener(chat.id)
     response = await post_action(bob, "html_action", action_body(chat.id))
     assert response.json() == {"status": True, "embeds": [CARD]}
-    embeds = {"type": "embeds", "data": {"embeds": [CARD], "replace": None}}
-    assert await receive(channel) == told(chat, broadcast.RUN_EVENT, event=embeds)
+    assert await receive(channel) == told(chat, embeds=[CARD])
     message = await saved(chat.id)
     assert (message.content, message.embeds, message.events) == ("Hello", [CARD], [THOUGHT])
     rendered = (await Chat.objects.aget(pk=chat.pk)).chat["history"]["messages"]["a1"]
@@ -203,8 +214,8 @@ async def test_what_a_failing_action_emitted_is_kept(bob, chat, actions):
     assert "broke after emitting" in response.json()["detail"]
     source = {"source": {"name": "doc"}, "document": ["text"], "metadata": [{}]}
     assert [await receive(channel) for _ in range(2)] == [
-        told(chat, broadcast.RUN_DELTA, content=" partial"),
-        told(chat, broadcast.RUN_EVENT, event={"type": "source", "data": source}),
+        told(chat, content="Hello partial"),
+        told(chat, content="Hello partial", sources=[source]),
     ]
     message = await saved(chat.id)
     assert (message.content, message.sources) == ("Hello partial", [source])
