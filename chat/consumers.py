@@ -105,12 +105,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._catch_up()
 
     async def _catch_up(self) -> None:
-        def running() -> list[str]:
-            messages = streaming_messages(chat_id=self.chat_id, user=self.user)
-            return list(messages.values_list("message_id", flat=True))
+        """Draw the chat as it is now (an answer may have ended, or begun, since the page
+        was rendered), then ask the runs still answering for what they have so far."""
 
-        for message_id in await database_sync_to_async(running)():
-            self.follows[message_id] = _Follow(pending=[])
+        def running() -> list[tuple[str, str, str | None]]:
+            messages = streaming_messages(chat_id=self.chat_id, user=self.user)
+            return list(messages.values_list("message_id", "model", "parent__message_id"))
+
+        for message_id, model, parent_id in await database_sync_to_async(running)():
+            self.follows[message_id] = _Follow(model=model, parent_id=parent_id, pending=[])
+        await self._send_thread()
         if self.follows:
             await request_snapshots(
                 user=self.user, chat_id=self.chat_id, reply_channel=self.channel_name

@@ -206,10 +206,13 @@ class MessageView:
 
 
 def thread_views(messages: list[Message], actions: list[dict]) -> list[MessageView]:
-    """The branch's messages to draw; the last of them may be regenerated or edited."""
+    """The branch's messages to draw; the last of them may be regenerated or edited
+    (once no answer is being written)."""
     views = [MessageView.of(message) for message in messages]
     for view in views:
         view.actions = actions if view.role == "assistant" else []
+    if any(view.streaming for view in views):
+        return views
     last_user = next((v for v in reversed(views) if v.role == "user"), None)
     for view in (views[-1] if views else None, last_user):
         if view is not None:

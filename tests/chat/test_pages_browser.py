@@ -299,7 +299,6 @@ def test_a_toggle_filter_chip_switches_its_filter_for_the_chat(page, install):
 # 4. Actions.
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason="action events not merged yet")
 def test_an_action_button_changes_the_answer(page, install):
     install(ECHO, valves=ECHO_VALVES)
     install("replace_action", is_global=True)  # Rewrite: a "replace" event
@@ -525,18 +524,11 @@ def test_screenshot_of_a_chat(page, install):
     assert SCREENSHOT.stat().st_size > 10_000
 
 
-# Bugs. A page that opens while an answer is being written (the new chat's first
-# answer, a second tab, a reload) follows it from the run's snapshot, but draws it
-# without its model and with a Send button instead of Stop; and if the answer ends
-# before the page's socket joins, the page never hears that it ended.
+# A page that opens while an answer is being written (the new chat's first answer, a
+# second tab, a reload) follows it from the run's snapshot: named by its model, with
+# Stop offered; and one whose answer ended before its socket joined draws it ended.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="chat/consumers.py: a follow made by _catch_up() never learns the answer's "
-    "model, so a joined answer is drawn as 'Answer' until it ends",
-)
 def test_a_page_that_joins_a_running_answer_names_its_model(page, install):
     install(SLOW)
     sign_in(page)
@@ -544,12 +536,6 @@ def test_a_page_that_joins_a_running_answer_names_its_model(page, install):
     expect_streaming(answer(page).filter(has_text=HEADING))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="chat/views.py chat_page() renders the composer without `busy`, and the "
-    "consumer's catch-up never redraws it: a joined run shows Send, not Stop",
-)
 def test_a_page_that_joins_a_running_answer_offers_stop(page, install):
     install(SLOW)
     sign_in(page)
@@ -559,12 +545,6 @@ def test_a_page_that_joins_a_running_answer_offers_stop(page, install):
     expect(page.get_by_role("button", name="Send")).to_have_count(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="chat/consumers.py ChatConsumer.connect(): a run that ends between the "
-    "page's render and its socket's join is never drawn as ended",
-)
 def test_an_answer_that_ends_before_its_page_joins_is_drawn_whole(page, context, install):
     install(SLOW)
     # The page's socket is held back (the page sees it open) until the answer has
