@@ -61,6 +61,9 @@ async def open_socket(user, chat_id: str) -> tuple[WebsocketCommunicator, bool, 
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
     socket = WebsocketCommunicator(application, f"/ws/chat/{chat_id}/", headers=headers)
     connected, code = await socket.connect()
+    if connected:
+        # A page that joins is drawn the chat as it is now, first.
+        assert 'id="thread"' in await socket.receive_from(timeout=PATIENCE)
     return socket, connected, code
 
 
@@ -343,3 +346,26 @@ async def test_an_actions_events_show_on_the_open_pages_as_they_happen(
     await socket.disconnect()
     await other_page.disconnect()
     assert (await Message.objects.aget(pk=answer.pk)).content == "Rewritten"
+
+
+async def test_a_page_that_joins_is_drawn_the_chat_as_it_is_now(bob, chat, gates):
+    from chat.services.live import start_turn
+    from fnplatform.asgi import application
+
+    async def first_fragment() -> str:
+        cookie = await sync_to_async(session_cookie)(bob)
+        headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", cookie)]
+        socket = WebsocketCommunicator(application, f"/ws/chat/{chat.id}/", headers=headers)
+        assert (await socket.connect())[0]
+        fragment = await socket.receive_from(timeout=PATIENCE)
+        await socket.disconnect()
+        return fragment
+
+    run = await start_turn(user=bob, chat_id=chat.id, content="now", model="gated_pipe")
+    running = await first_fragment()
+    assert 'aria-busy="true"' in running and ">Stop</button>" in running
+    gates.open_gate("now")
+    await asyncio.wait_for(run.wait(), PATIENCE)
+    ended = await first_fragment()  # the answer ended before this page joined
+    assert "aria-busy" not in ended and "<strong>second</strong>" in ended
+    assert ">Send</button>" in ended
