@@ -27,6 +27,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, Validat
 from django.template.loader import render_to_string
 from django.utils.html import escape
 
+from chat.dialogs import DialogSocket
 from chat.models import Chat, Message, MessageStatus
 from chat.pages import (
     EVENT_RENDERERS,
@@ -75,8 +76,8 @@ class _Follow:
     drawn_at: float = 0.0
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    """The socket of one open chat page."""
+class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
+    """The socket of one open chat page (its plugins' dialogs: chat.dialogs)."""
 
     chat_id: str = ""
     # Between a message saved and its answer started (the inlet filters run).
@@ -115,6 +116,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         for message_id, model, parent_id in await database_sync_to_async(running)():
             self.follows[message_id] = _Follow(model=model, parent_id=parent_id, pending=[])
         await self._send_thread()
+        await self._send_dialogs()
         if self.follows:
             await request_snapshots(
                 user=self.user, chat_id=self.chat_id, reply_channel=self.channel_name
@@ -139,6 +141,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             "edit": self._edit_message,
             "regenerate": self._regenerate,
             "stop": self._stop,
+            "dialog_answer": self._dialog_answer,
         }.get(str(content.get("action")))
         if handler is None:
             await self._problem("The page asked for something unknown.")

@@ -288,3 +288,76 @@ class ChatPreferences(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user}: {self.default_model or '(none)'}"
+
+
+class DialogKind(models.TextChoices):
+    """The `__event_call__` types that ask the user (Open WebUI's names)."""
+
+    INPUT = "input"
+    CONFIRMATION = "confirmation"
+    EXECUTE = "execute"
+
+
+class DialogStatus(models.TextChoices):
+    PENDING = "pending"
+    ANSWERED = "answered"
+    # Nobody answered in time, or whatever waited for the answer is gone.
+    EXPIRED = "expired"
+    # The user said no (Cancel, Escape).
+    CANCELLED = "cancelled"
+
+
+class Dialog(models.Model):
+    """A plugin's question to the user (`__event_call__` "input", "confirmation" or
+    "execute") about one answer of a chat: a record, so any of the user's pages on
+    the chat shows it, now or later, and the first answer wins. Only
+    chat.services.dialogs writes dialogs."""
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_id, editable=False)
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="dialogs")
+    # The Open WebUI id of the message (the answer) it belongs to.
+    message_id = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dialogs"
+    )
+    function_id = models.CharField(max_length=128, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=DialogKind.choices)
+    # The request's data, as the plugin sent it (input: placeholder, value and
+    # Open WebUI's `type`, "password" say; execute: the code).
+    title = models.TextField(blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    placeholder = models.TextField(blank=True, default="")
+    value = models.TextField(blank=True, default="")
+    input_type = models.CharField(max_length=32, blank=True, default="")
+    code = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=DialogStatus.choices, default=DialogStatus.PENDING
+    )
+    # What the plugin got back (a password input's is not kept once it got it).
+    answer = models.JSONField(null=True, blank=True)
+    # The channel of the process listener that waits for the answer (wake-ups of a
+    # waiter in another process go there), and, for a run's question, the run
+    # manager's channel that ran it: a dialog of a run that is no longer streaming
+    # under that runner has no one to answer, and expires.
+    waiter = models.CharField(max_length=255, blank=True, default="")
+    runner = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["chat", "created_at"],
+                name="dialog_pending_per_chat",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def dom_id(self) -> str:
+        return f"dialog-{self.id}"

@@ -240,7 +240,9 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
-    "frame-src": [CSP.NONE],
+    # Plugin code the page runs (a dialog's "execute") runs in sandboxed frames of our
+    # own origin (chat.sandbox), never in the page.
+    "frame-src": [CSP.SELF],
     "base-uri": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -328,3 +330,7 @@ FUNCTIONS_SANDBOX_UID = env_int("FNPLATFORM_SANDBOX_UID", 64123)
 # CHAT_RUN_LEASE_SECONDS); an answer whose lease ran out is marked interrupted.
 CHAT_RUN_SAVE_SECONDS = float(env_str("FNPLATFORM_RUN_SAVE_SECONDS", "1"))
 CHAT_RUN_LEASE_SECONDS = float(env_str("FNPLATFORM_RUN_LEASE_SECONDS", "30"))
+# How long a plugin's dialog (__event_call__ input, confirmation, execute) waits for the
+# user before the plugin gets Open WebUI's "timed out" answer; a function's frontmatter
+# may name its own (`dialog_timeout: 60`). Open WebUI's own default waits forever.
+FNPLATFORM_DIALOG_TIMEOUT_SECONDS = float(env_str("FNPLATFORM_DIALOG_TIMEOUT_SECONDS", "300"))

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from chat import sandbox
 from fnplatform import views
 from fnplatform.api import api, openai_api
 
@@ -16,4 +17,6 @@ urlpatterns = [
     path("accounts/", include("fnplatform.accounts.urls")),
     path("valves/", include("valves.urls")),
     path("chat/", include("chat.urls")),
+    # Plugin code's own documents, framed by the chat page: no session (chat.sandbox).
+    path("sandbox/execute/<str:token>/", sandbox.execute_frame, name="sandbox_execute"),
 ]

@@ -4,6 +4,8 @@ then `perform_action`: when the body names the caller's chat (`chat_id`) and an
 assistant message in it (`id`), the action's events change that message, live on
 the chat's pages and saved when it ends (chat.services.message_events)."""
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,8 @@ from functions.services.plugins import (
     wiring_for,
 )
 from functions.services.runtime import run_action
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -103,6 +107,26 @@ async def perform_action(req: ActionRequest) -> Any:
     finally:
         if req.followed is not None:
             await req.followed.save()
+
+
+_detached: set[asyncio.Task] = set()
+
+
+async def perform_action_detached(req: ActionRequest) -> Any:
+    """perform_action as a task of the server: a caller that goes away (a page closed
+    or reloaded while the action waits for its dialog's answer) does not stop it, so
+    its dialog stays open on the chat and answering it from any page resumes it."""
+    task = asyncio.create_task(perform_action(req), name="chat-action")
+    _detached.add(task)
+    task.add_done_callback(_detached_done)
+    return await asyncio.shield(task)
+
+
+def _detached_done(task: asyncio.Task) -> None:
+    _detached.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        # Its caller may be gone: the failure is logged here, and raised to one still there.
+        log.info("An action ended with %r", task.exception())
 
 
 async def _perform(req: ActionRequest) -> Any:

@@ -23,6 +23,7 @@ from chat.models import MessageStatus
 from chat.services import broadcast, tasks
 from chat.services.answers import answer_finish, answer_save
 from chat.services.completion import completion_dict, final_content
+from chat.services.dialogs import DialogAsker, dialog_caller
 from chat.services.run import CompletionFailed, CompletionRun, CompletionStopped
 from chat.services.run_manager import lease_seconds, run_manager
 from chat.services.turn import Change, Turn
@@ -75,6 +76,8 @@ class LiveRun:
     _unsaved: bool = False
     # Saves made while streaming (the start and the end are not counted).
     saves: int = 0
+    # The plugins' questions (__event_call__ dialogs) about this answer.
+    asker: DialogAsker | None = None
 
     # Listening in: the requester's feed, snapshots and waiting.
 
@@ -128,9 +131,19 @@ class LiveRun:
 
     def _tee_events(self) -> None:
         """Hear the plugins' events as the request's recorder takes them (the inlet's,
-        already recorded, first)."""
+        already recorded, first). Their questions ("input", "confirmation", "execute")
+        become dialogs of the chat (chat.services.dialogs), answered on any of its pages."""
         context = self.run.req.context
-        emit, call = context.event_emitter, context.event_call
+        recorder = self.run.req.recorder
+        self.asker = DialogAsker(
+            user_id=self.user_id,
+            chat_id=self.chat_id,
+            message_id=self.message_id,
+            function_id=recorder.function_id,
+            runner=self.runner,
+        )
+        emit = context.event_emitter
+        call = dialog_caller(context.event_call, record=recorder.emit, asker=self.asker)
 
         async def tee_emit(raw: dict) -> None:
             await emit(raw)
@@ -250,6 +263,8 @@ class LiveRun:
 
     async def _finish(self, status: str) -> None:
         self.status = status
+        if self.asker is not None:
+            await self.asker.close()  # nobody waits for its dialogs any more
         try:
             await database_sync_to_async(answer_finish)(
                 pk=self.message_pk,

@@ -39,6 +39,7 @@ from chat.models import Chat, Message, MessageStatus
 from chat.selectors import chat_to_answer_in, message_get
 from chat.services import broadcast
 from chat.services.chats import EVENT_COLUMNS, message_apply
+from chat.services.dialogs import DialogAsker, dialog_caller
 from chat.services.history import effective_status
 from chat.services.turn import Change, Turn
 from functions.services.context import CallContext
@@ -64,6 +65,8 @@ class MessageEvents:
     recorder: EventRecorder | None = None
     # How many of the recorder's events were taken.
     seen: int = 0
+    # The action's questions (__event_call__ dialogs) about the message.
+    asker: DialogAsker | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -79,9 +82,19 @@ class MessageEvents:
         return cls(chat=chat, message_id=message.message_id, turn=turn, start=start)
 
     def attach(self, context: CallContext, recorder: EventRecorder) -> None:
-        """Hear each event as the recorder takes it (the action's emitter and caller)."""
+        """Hear each event as the recorder takes it (the action's emitter and caller);
+        its questions ("input", "confirmation", "execute") become dialogs of the chat
+        (chat.services.dialogs), answered on any of its pages."""
         self.recorder = recorder
+        self.asker = DialogAsker(
+            user_id=self.chat.user_id,
+            chat_id=self.chat.id,
+            message_id=self.message_id,
+            function_id=recorder.function_id,
+        )
         emit, call = context.event_emitter, context.event_call
+        if call is not None:
+            call = dialog_caller(call, record=recorder.emit, asker=self.asker)
 
         async def tee_emit(raw: dict) -> None:
             if emit is not None:
@@ -116,7 +129,9 @@ class MessageEvents:
     async def save(self) -> Message | None:
         """Store what the events changed (nothing when they changed nothing); the
         message saved, or None. A failure to save is logged, not raised: the action's
-        answer stands."""
+        answer stands. Its dialogs still open expire (the action no longer waits)."""
+        if self.asker is not None:
+            await self.asker.close()
         await self.take()
         values = self.changed()
         if not values:

@@ -6,10 +6,10 @@ of its messages as their `runner`): other processes send it `run.stop` and
 `run.sync` there (chat.services.broadcast), naming the messages they mean, so a
 request that arrives after its run ended finds nothing to act on. Its heartbeat
 renews its runs' leases every third of CHAT_RUN_LEASE_SECONDS and marks
-interrupted the answers of processes that stopped renewing theirs, telling their
-listeners. The listening is never cancelled: with Redis, a receive cancelled
-just after the server handed it a message loses that message, and the channels
-of one process share the receive.
+interrupted the answers of processes that stopped renewing theirs (expiring their
+dialogs), telling their listeners. The listening is never cancelled: with Redis, a
+receive cancelled just after the server handed it a message loses that message,
+and the channels of one process share the receive.
 """
 
 import asyncio
@@ -24,6 +24,7 @@ from django.conf import settings
 from chat.models import Message
 from chat.services import broadcast, tasks
 from chat.services.answers import answers_interrupt_stale, answers_renew
+from chat.services.dialogs import dialogs_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,7 @@ class RunManager:
             )
             stale = await database_sync_to_async(answers_interrupt_stale)()
             await publish_interrupted(stale)
+            await dialogs_interrupted(stale)  # their questions have no one to answer
         except Exception:
             log.exception("Run manager heartbeat failed")
 
