@@ -288,7 +288,7 @@ def dialog_public(dialog: Dialog) -> dict[str, Any]:
     sandbox route)."""
     fields = ("id", "kind", "title", "message", "placeholder", "value", "input_type")
     return {key: getattr(dialog, key) for key in fields} | {
-        "status": dialog.status,
+        "status": str(dialog.status),
         "function_id": dialog.function_id,
     }
 
@@ -297,12 +297,12 @@ def _groups(dialog: Dialog) -> list[str]:
     return [broadcast.chat_group(dialog.chat_id), broadcast.user_group(dialog.user_id)]
 
 
-def _message(kind: str, dialog: Dialog, **fields: Any) -> dict[str, Any]:
+def _message(kind: str, of: Dialog, **fields: Any) -> dict[str, Any]:
     return {
         "type": kind,
-        "chat_id": dialog.chat_id,
-        "message_id": dialog.message_id,
-        "dialog_id": dialog.id,
+        "chat_id": of.chat_id,
+        "message_id": of.message_id,
+        "dialog_id": of.id,
         "seq": None,
         **fields,
     }
@@ -318,7 +318,7 @@ async def dialog_closed(dialog: Dialog) -> None:
     """Tell the pages the dialog closed, and wake its waiter (here, or over the layer)."""
     try:
         await broadcast.publish(
-            _groups(dialog), _message(DIALOG_CLOSED, dialog, status=dialog.status)
+            _groups(dialog), _message(DIALOG_CLOSED, dialog, status=str(dialog.status))
         )
     except Exception:
         log.exception("Could not tell the pages that dialog %s closed", dialog.id)
