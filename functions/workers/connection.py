@@ -7,8 +7,10 @@ worker gives it back once the module is loaded), yields the call's chunk
 batches until its result (or its "last" batch), passes events on and answers
 `__event_call__` questions on the side, and enforces deadlines (one timer per call):
 a call past its deadline fails, and its worker is killed unless the call let go with
-no thread of it still running. Each call's messages are bounded (backpressure
-reaches the plugin), and a message of the wrong shape ends the worker.
+no thread of it still running. A call's clock stops while a question of it waits for
+its answer (a user's dialog has a timeout of its own: chat.services.dialogs). Each
+call's messages are bounded (backpressure reaches the plugin), and a message of the
+wrong shape ends the worker.
 
 A session (`session`) is one call for a stream hook over one answer: input batches
 go out as they come ("items", then "end"), a few ahead of their answers (pipelining,
@@ -203,6 +205,22 @@ class _Running:
         self.inbox = CallInbox()
         self.tokens = {"token": secrets.token_urlsafe(24)}
         self.finished = False  # the worker ended it: nothing to cancel there
+        # Its questions waiting for an answer, since when, and the time it spent so.
+        self.asking = 0
+        self.asked_at = 0.0
+        self.paused = 0.0
+
+    def ask(self) -> None:
+        if not self.asking:
+            self.asked_at = asyncio.get_running_loop().time()
+        self.asking += 1
+
+    def answered(self) -> None:
+        """A question was answered: when none waits any more, its clock runs again."""
+        self.asking -= 1
+        if not self.asking:
+            self.paused += asyncio.get_running_loop().time() - self.asked_at
+            self.inbox.wake()  # its deadline moves
 
 
 class _SessionState:
@@ -383,7 +401,7 @@ class WorkerConnection:
             budgets = (timeout, first_timeout)
             async for message in self._messages(running, budgets, request):
                 if message["op"] in ("event", "event_call"):
-                    await self._event(message, running.call_id, on_event, on_event_call)
+                    await self._event(message, running, on_event, on_event_call)
                     continue
                 running.finished = message["op"] == "result" or bool(message.get("last"))
                 yield message
@@ -416,7 +434,7 @@ class WorkerConnection:
             try:
                 async for message in self._session_messages(running, state, timeout, request):
                     if message["op"] in ("event", "event_call"):
-                        await self._event(message, running.call_id, on_event, on_event_call)
+                        await self._event(message, running, on_event, on_event_call)
                         continue
                     running.finished = message["op"] == "result"
                     if not running.finished:
@@ -555,7 +573,7 @@ class WorkerConnection:
             self.loaded[function_id] = request.get("sha256")
         self._loaded_by(running.tokens["token"])
 
-    async def _event(self, message, call_id, on_event, on_event_call) -> None:
+    async def _event(self, message, running: "_Running", on_event, on_event_call) -> None:
         """Pass an event on, or answer a question on the side (the call keeps streaming
         while a user decides). A callback that refuses (a limit) stops the plugin too."""
         try:
@@ -563,9 +581,11 @@ class WorkerConnection:
                 await on_event(message["event"])
             else:
                 # Asked here (a refusal raises now); answered when the user replies.
-                self._spawn(self._answer(message, on_event_call(message["event"])))
+                reply = on_event_call(message["event"])
+                running.ask()
+                self._spawn(self._answer(message, reply, running))
         except WorkerError:
-            self._spawn(self._cancel_quietly(call_id))
+            self._spawn(self._cancel_quietly(running.call_id))
             raise
 
     async def _cancel_quietly(self, call_id: str) -> None:
@@ -604,7 +624,10 @@ class WorkerConnection:
         deadline = Deadline(running.inbox)
         try:
             while True:
-                deadline.arm(min((d for d in (due, first) if d is not None), default=None))
+                # No deadline while a question waits for its answer; after, the time
+                # spent waiting is added to it.
+                limits = [d + running.paused for d in (due, first) if d is not None]
+                deadline.arm(None if running.asking else min(limits, default=None))
                 # Checked on every message, not only when the inbox runs dry: a plugin
                 # that yields forever is stopped at its deadline all the same.
                 if deadline.passed():
@@ -692,13 +715,14 @@ class WorkerConnection:
         finally:
             deadline.cancel()
 
-    async def _answer(self, message: dict, reply: Awaitable[Any]) -> None:
+    async def _answer(self, message: dict, reply: Awaitable[Any], running: "_Running") -> None:
         value: Any = {"error": "The question could not be asked."}
         try:
             value = await reply
         except Exception:
             log.exception("Answering a plugin's __event_call__ failed")
         finally:
+            running.answered()
             if not self.dead:
                 with contextlib.suppress(Exception):
                     await self.send({"op": "event_reply", "req": message["req"], "value": value})

@@ -109,6 +109,26 @@ async def test_events_and_event_calls_cross_the_process_boundary(pool):
     assert events == [{"type": "status", "data": {"description": "hi"}}]
 
 
+async def test_a_call_waiting_for_an_answer_is_not_held_to_its_time_limit(pool):
+    source = (
+        "import time\nclass Pipe:\n    async def pipe(self, body, __event_call__):\n"
+        "        answer = await __event_call__({'type': 'input', 'data': {}})\n"
+        "        if body.get('spin'):\n            time.sleep(10)\n"
+        "        return f'got {answer}'\n"
+    )
+
+    async def thinking_user(event):
+        await asyncio.sleep(1.5)  # longer than the call's limit: a user deciding
+        return "yes"
+
+    answered = await result(pool, request(source), timeout=1, on_event_call=thinking_user)
+    assert answered == "got yes"
+    # Once answered, its clock runs again.
+    spinning = request(source, data={"messages": [], "spin": True})
+    with pytest.raises(CallTimeout, match="time limit of 1 s"):
+        await result(pool, spinning, timeout=1, on_event_call=thinking_user)
+
+
 async def test_valves_user_valves_and_reserved_arguments(pool):
     source = (
         "from pydantic import BaseModel\nclass Pipe:\n"
