@@ -7,8 +7,9 @@
 (function () {
   "use strict";
 
-  // Dialog id -> the element that had the focus before it opened.
-  const focusBack = new Map();
+  // Where the focus was before the first of the open dialogs opened: it goes back
+  // there when the last one closes (or to the composer, when that element is gone).
+  let origin = null;
 
   function dialogsIn(node) {
     if (!(node instanceof Element)) return [];
@@ -16,24 +17,33 @@
     return node.matches("[data-dialog]") ? [node].concat(found) : found;
   }
 
+  function openDialogs() {
+    return document.querySelectorAll("dialog[data-dialog][open]");
+  }
+
   function open(dialog) {
     if (!(dialog instanceof HTMLDialogElement) || dialog.open || !dialog.isConnected) return;
-    const id = dialog.dataset.dialog;
-    if (!focusBack.has(id)) focusBack.set(id, document.activeElement);
+    const active = document.activeElement;
+    if (!openDialogs().length && active && active !== document.body && !active.closest("dialog")) {
+      origin = active;
+    }
     dialog.showModal();
     const first = dialog.querySelector("[autofocus]") || dialog.querySelector("button");
     if (first) first.focus();
   }
 
-  function settleFocus(id) {
-    const back = focusBack.get(id);
-    focusBack.delete(id);
-    const stillOpen = document.querySelector("dialog[data-dialog][open]");
-    if (stillOpen) {
-      (stillOpen.querySelector("[autofocus]") || stillOpen).focus();
-    } else if (back && back.isConnected && typeof back.focus === "function") {
+  function settleFocus() {
+    const stillOpen = openDialogs();
+    if (stillOpen.length) {
+      const top = stillOpen[stillOpen.length - 1];
+      if (!top.contains(document.activeElement)) (top.querySelector("[autofocus]") || top).focus();
+      return;
+    }
+    const back = origin;
+    origin = null;
+    if (back && back.isConnected && !back.closest("dialog")) {
       back.focus();
-    } else {
+    } else if (document.activeElement === document.body || !document.activeElement) {
       const composer = document.getElementById("composer-input");
       if (composer) composer.focus();
     }
@@ -60,10 +70,33 @@
       if (typed && field) field.value = typed.value;
       open(dialog);
     });
-    removed.forEach(function (_, id) {
-      if (!document.querySelector('[data-dialog="' + CSS.escape(id) + '"]')) settleFocus(id);
-    });
+    if (removed.size) settleFocus();
   }
+
+  // The browser keeps the rest of the page inert; Tab and Shift+Tab go round the
+  // dialog's own controls rather than out to the browser's.
+  const FOCUSABLE = "button, input:not([type=hidden]), select, textarea, [href], [tabindex]:not([tabindex='-1'])";
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") return;
+    const all = document.querySelectorAll("dialog[data-dialog][open]");
+    const dialog = all[all.length - 1];
+    if (!dialog) return;
+    const controls = Array.from(dialog.querySelectorAll(FOCUSABLE)).filter(function (c) {
+      return !c.disabled && c.getClientRects().length > 0;
+    });
+    if (!controls.length) return;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    const inside = dialog.contains(document.activeElement);
+    if (!inside || (event.shiftKey && document.activeElement === first)) {
+      event.preventDefault();
+      (event.shiftKey ? last : first).focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
 
   function answering(dialog) {
     dialog.dataset.answered = "true";
@@ -93,6 +126,7 @@
     if (!(dialog instanceof HTMLDialogElement) || !dialog.dataset.dialog) return;
     if (dialog.dataset.status === "pending") cancel(dialog);
     else dialog.remove();  // an expired one, read and dismissed
+    settleFocus();
   }, true);
 
   document.addEventListener("submit", function (event) {
