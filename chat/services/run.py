@@ -158,6 +158,15 @@ async def ready_batches(inbox: asyncio.Queue, end: object) -> AsyncIterator[list
             return
 
 
+async def _cancel_at(batches: AsyncIterator[list[dict]]) -> list[dict] | None:
+    """Raise CancelledError where `batches` stands; what it yields instead (a stop's
+    finish chunk), or None once it ended."""
+    try:
+        return await batches.athrow(asyncio.CancelledError())
+    except StopAsyncIteration:
+        return None
+
+
 def _tee(context: CallContext, then: Callable[[], None]) -> None:
     """Call `then` after each event the context's emitter or caller passed on."""
     emit, call = context.event_emitter, context.event_call
@@ -174,44 +183,69 @@ def _tee(context: CallContext, then: Callable[[], None]) -> None:
     context.event_emitter, context.event_call = tee_emit, tee_call
 
 
-async def _with_events(
+def _with_events(
     req: CompletionRequest, batches: AsyncIterator[list[dict]]
 ) -> AsyncIterator[list[dict]]:
-    """`batches` with the request's events as event chunks, in the order both came.
+    """`batches` with the request's events as event chunks, in the order both came."""
+    return _EventedStream(req, batches).stream()
+
+
+@dataclass(eq=False)
+class _EventedStream:
+    """An answer's batches and its plugins' events, merged as they come.
 
     A task of its own takes the batches, so an event is passed on when the recorder
     takes it, not with the next chunk (a pipe may work for a while after a status).
-    What is ready together goes out as one batch. The stop tracking registers that
-    task (CompletionRun._batches runs in it), which ends with the stop's finish chunk;
+    What is ready together goes out as one batch. The task takes the next batch only
+    once the reader asked for more, so a slow client still holds the pipe back
+    (README, Isolation: backpressure). The stop tracking registers that task
+    (CompletionRun._batches runs in it), which ends with the stop's finish chunk;
     leaving early cancels it."""
-    inbox: asyncio.Queue = asyncio.Queue()
-    seen = 0
 
-    def take_recorded() -> None:
-        nonlocal seen
-        recorded = req.recorder.events
-        for event in recorded[seen:]:
-            inbox.put_nowait([event_chunk(req, event)])
-        seen = len(recorded)
+    req: CompletionRequest
+    batches: AsyncIterator[list[dict]]
+    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    # Set when the reader asks for more: the task may take the next batch.
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    seen: int = 0
 
-    async def produce() -> None:
+    async def stream(self) -> AsyncIterator[list[dict]]:
+        _tee(self.req.context, self._take_recorded)
+        self._take_recorded()  # the inlet filters' events
+        name = f"completion-{self.req.completion_id}"
+        producer = asyncio.create_task(self._produce(), name=name)
         try:
-            async for batch in batches:
-                inbox.put_nowait(batch)
+            async for batch in ready_batches(self.inbox, _END):
+                yield batch
+                self.wanted.set()
+            producer.result()  # a failure of its own (not the pipe's: that is a frame)
         finally:
-            inbox.put_nowait(_END)
+            if not producer.done():
+                producer.cancel()
+            await asyncio.wait([producer])
 
-    _tee(req.context, take_recorded)
-    take_recorded()  # the inlet filters' events
-    producer = asyncio.create_task(produce(), name=f"completion-{req.completion_id}")
-    try:
-        async for batch in ready_batches(inbox, _END):
-            yield batch
-        producer.result()  # a failure of its own (not the pipe's: that is a frame)
-    finally:
-        if not producer.done():
-            producer.cancel()
-        await asyncio.wait([producer])
+    def _take_recorded(self) -> None:
+        recorded = self.req.recorder.events
+        for event in recorded[self.seen :]:
+            self.inbox.put_nowait([event_chunk(self.req, event)])
+        self.seen = len(recorded)
+
+    async def _produce(self) -> None:
+        try:
+            batch = await anext(self.batches, None)
+            while batch is not None:
+                self.wanted.clear()
+                self.inbox.put_nowait(batch)
+                try:
+                    await self.wanted.wait()
+                except asyncio.CancelledError:
+                    # Stopped (or left) while the reader wrote: the answer hears it at
+                    # the chunk it stands at, and ends as it would have there.
+                    batch = await _cancel_at(self.batches)
+                else:
+                    batch = await anext(self.batches, None)
+        finally:
+            self.inbox.put_nowait(_END)
 
 
 async def completion_run(
