@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from ninja import Router
 
 from chat.schemas import ActionIn, ChatCompletionIn, TaskIn
-from chat.services.actions import aprepare_action, perform_action
+from chat.services.actions import action_answer, aprepare_action, perform_action
 from chat.services.background import TAGS_GENERATION, TITLE_GENERATION
 from chat.services.catalog import build_catalog
 from chat.services.live import LiveRun, chat_completion_run, stop_chat_runs
@@ -35,19 +35,24 @@ log = logging.getLogger(__name__)
 
 
 async def _sse(run: CompletionRun | LiveRun) -> AsyncIterator[str]:
-    # One write per batch: chunks that were ready together go out together.
-    async for batch in run.stream():
+    # One write per batch: chunks (and events) that were ready together go out together.
+    # An event is a chunk with an empty delta and the event under "event" (README, "Events
+    # for API clients"), which OpenAI SDKs read past.
+    async for batch in run.stream(events=True):
         yield "".join(f"data: {json.dumps(data)}\n\n" for data in batch)
     yield "data: [DONE]\n\n"
 
 
 async def _answer(run: CompletionRun | LiveRun) -> HttpResponse:
+    # The plugins' events in an extra top-level field, which OpenAI SDKs keep as an extra.
     try:
-        return JsonResponse(await run.answer())
+        answer = await run.answer()
     except CompletionStopped as exc:
-        return JsonResponse({"detail": str(exc)}, status=499)
+        return JsonResponse({"detail": str(exc), "events": run.events()}, status=499)
     except CompletionFailed as exc:
-        return JsonResponse(exc.frame | {"detail": str(exc)}, status=exc.status)
+        body = exc.frame | {"detail": str(exc), "events": run.events()}
+        return JsonResponse(body, status=exc.status)
+    return JsonResponse(answer | {"events": run.events()})
 
 
 async def chat_completion(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
@@ -146,13 +151,14 @@ async def _models_view(request: HttpRequest, refresh: bool = False) -> dict[str,
 
 
 async def run_chat_action(request: HttpRequest, action_id: str, payload: ActionIn):
+    """Run an action on a message; answer its result with its events (action_answer)."""
     req = await aprepare_action(
         user=request.auth,
         action_id=action_id,
         body=payload.body(),
         origin=origin_from_http(request),
     )
-    return await perform_action(req)
+    return action_answer(await perform_action(req), req.recorder.events)
 
 
 async def chat_completed(request: HttpRequest, payload: ChatCompletionIn):

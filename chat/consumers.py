@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.05
 RENDER_SECONDS = 0.5
-# Close codes the page's socket does not retry (htmx reconnects only on 1006/1011-1013).
+# Close codes for a page signed out, or whose chat is gone or not its user's: htmx's
+# socket does not retry them (it reconnects on 1006 and 1011-1013 only).
 NOT_SIGNED_IN, NOT_FOUND = 4401, 4404
 # What a page may ask for, and how much it may send.
 MAX_CONTENT = 200_000
@@ -89,13 +90,13 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         self.joined: list[str] = []
         self.ended: set[tuple] = set()
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=NOT_SIGNED_IN)
+            await self._refuse(NOT_SIGNED_IN)
             return
         chat_id = self.scope["url_route"]["kwargs"]["chat_id"]
         try:
             chat = await database_sync_to_async(chat_get_for)(user=self.user, id=chat_id)
         except Chat.DoesNotExist:
-            await self.close(code=NOT_FOUND)
+            await self._refuse(NOT_FOUND)
             return
         self.chat_id = chat.id
         # Groups first, then what is streaming: no run falls between the two.
@@ -104,6 +105,12 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
             self.joined.append(group)
         await self.accept()
         await self._catch_up()
+
+    async def _refuse(self, code: int) -> None:
+        # Accepted, then closed with a code of our own: a handshake refused outright
+        # reads as a dropped connection (1006), which the page would retry for ever.
+        await self.accept()
+        await self.close(code=code)
 
     async def _catch_up(self) -> None:
         """Draw the chat as it is now (an answer may have ended, or begun, since the page

@@ -2,7 +2,8 @@
 the chat pages' buttons. Every door calls `aprepare_action` (or `prepare_action`),
 then `perform_action`: when the body names the caller's chat (`chat_id`) and an
 assistant message in it (`id`), the action's events change that message, live on
-the chat's pages and saved when it ends (chat.services.message_events)."""
+the chat's pages and saved when it ends (chat.services.message_events). The API door
+answers `action_answer(result, req.recorder.events)`: the result and its events."""
 
 import asyncio
 import logging
@@ -17,7 +18,7 @@ from fnplatform import state
 from functions.models import FunctionType
 from functions.seam import PluginCall
 from functions.services.context import CallContext
-from functions.services.events import EventRecorder
+from functions.services.events import Event, EventRecorder
 from functions.services.plugin_contract import html_of
 from functions.services.plugins import (
     function_entry,
@@ -136,3 +137,17 @@ async def _perform(req: ActionRequest) -> Any:
         return result
     await req.context.event_emitter({"type": "embeds", "data": {"embeds": [html]}})
     return {"status": True, "embeds": [html]}
+
+
+def action_answer(result: Any, events: list[Event]) -> dict[str, Any]:
+    """What `POST /api/chat/actions/{id}` answers: the action's result and its events.
+
+    A dict result is answered as it is with `events` added, so Open WebUI's frontend,
+    which reads the result (and merges its `messages`), reads it as before; anything
+    else (None, a string, a list, a dict with an `events` key of its own) comes as
+    `{"result": <the result>, "events": [...]}`. Each event is {"type", "data"}, in the
+    order emitted, `__event_call__` questions among them."""
+    shown = [event.as_dict() for event in events]
+    if isinstance(result, dict) and "events" not in result:
+        return {**result, "events": shown}
+    return {"result": result, "events": shown}

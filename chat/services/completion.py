@@ -33,7 +33,7 @@ from chat.services.plugin_request import plugin_request_for
 from fnplatform import state
 from functions.seam import PluginCall
 from functions.services.context import CallContext
-from functions.services.events import EventRecorder
+from functions.services.events import Event, EventRecorder
 from functions.services.executor import get_executor
 from functions.services.plugin_contract import Chunk
 from functions.services.plugins import (
@@ -280,6 +280,14 @@ def chunk_dict(req: CompletionRequest, delta: dict, finish_reason: str | None = 
         "model": req.body.get("model"),
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
     }
+
+
+def event_chunk(req: CompletionRequest, event: Event) -> dict:
+    """A plugin's event as a chunk an OpenAI client reads past: one choice with an empty
+    delta (so `chunk.choices[0].delta.content` is None, not an IndexError) and the
+    event, {"type", "data"}, under "event": the key Open WebUI itself takes events from
+    in a streamed answer (so an Open WebUI using this server as a connection shows them)."""
+    return chunk_dict(req, {}) | {"event": event.as_dict()}
 
 
 async def _retarget(req: CompletionRequest) -> None:

@@ -18,8 +18,9 @@ For doors:
   message is stored failed).
 - `start_turn(...)`, `start_answer(...)`: the pages' send (a user's message, then
   its answer) and regenerate (a new answer to a user's message).
-- `LiveRun.stream()` / `LiveRun.answer()`: for the requester, what CompletionRun
-  gives (batches of chunk dicts / the whole chat.completion); `LiveRun.wait()`.
+- `LiveRun.stream(events=)` / `LiveRun.answer()` / `LiveRun.events()`: for the
+  requester, what CompletionRun gives (batches of chunk dicts, the plugins' events
+  among them when asked / the whole chat.completion / the events); `LiveRun.wait()`.
 - `stop_chat_runs(user=, chat_id=)`: stop a chat's runs, in every process.
 - `request_snapshots(user=, chat_id=, reply_channel=)`: have a chat's runs send a
   listener what they have so far (`run.snapshot`).

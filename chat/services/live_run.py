@@ -22,11 +22,17 @@ from django.conf import settings
 from chat.models import MessageStatus
 from chat.services import broadcast, tasks
 from chat.services.answers import answer_finish, answer_save
-from chat.services.completion import completion_dict, final_content
+from chat.services.completion import completion_dict, event_chunk, final_content
 from chat.services.dialogs import DialogAsker, dialog_caller
-from chat.services.run import CompletionFailed, CompletionRun, CompletionStopped
+from chat.services.run import (
+    CompletionFailed,
+    CompletionRun,
+    CompletionStopped,
+    ready_batches,
+)
 from chat.services.run_manager import lease_seconds, run_manager
 from chat.services.turn import Change, Turn
+from functions.services.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +87,29 @@ class LiveRun:
 
     # Listening in: the requester's feed, snapshots and waiting.
 
-    async def stream(self) -> AsyncIterator[list[dict]]:
-        """The answer's batches of chunk dicts, as CompletionRun.stream gives them, for
-        the requester (once). Leaving early does not stop the run."""
+    async def stream(self, *, events: bool = False) -> AsyncIterator[list[dict]]:
+        """The answer's batches of chunk dicts, as CompletionRun.stream gives them (with
+        `events`, the plugins' events among them as event chunks, each as the run takes
+        it), for the requester (once). Leaving early does not stop the run."""
         feed = self._feed
         if feed is None:
             raise RuntimeError("This run's stream was taken already.")
+        req = self.run.req
         try:
-            while (batch := await feed.get()) is not _END:
-                yield batch
+            async for items in ready_batches(feed, _END):
+                batch = [
+                    event_chunk(req, item) if isinstance(item, Event) else item
+                    for item in items
+                    if events or not isinstance(item, Event)
+                ]
+                if batch:
+                    yield batch
         finally:
             self._feed = None
+
+    def events(self) -> list[dict[str, Any]]:
+        """The plugins' events so far, as CompletionRun.events gives them."""
+        return self.run.events()
 
     async def answer(self) -> dict[str, Any]:
         """The whole chat.completion once the run ended (background task results merged
@@ -213,9 +231,10 @@ class LiveRun:
         return str(self.run.req.body.get("model") or "")
 
     async def _take(self, kind: str, item: Any) -> None:
+        if self._feed is not None:
+            # The requester's feed holds lists: a batch, or one event.
+            self._feed.put_nowait(item if kind == "batch" else [item])
         if kind == "batch":
-            if self._feed is not None:
-                self._feed.put_nowait(item)
             change = Change("delta", self.turn.take_batch(item))
         else:
             change = self.turn.take_event(item)

@@ -15,8 +15,9 @@ too, so a filter that scrubs personal data protects these calls as well.
 """
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,12 +29,14 @@ from chat.services.completion import (
     aprepare_completion,
     chunk_dict,
     completion_dict,
+    event_chunk,
     final_content,
     start_completion,
     stream_answer,
 )
 from chat.services.connections import UpstreamError
 from chat.services.tasks import track, was_stopped
+from functions.services.context import CallContext
 from functions.services.runtime import HookError, apply_outlet
 
 log = logging.getLogger(__name__)
@@ -74,10 +77,26 @@ class CompletionRun:
     req: CompletionRequest
     outcome: Outcome = field(default_factory=Outcome)
 
-    async def stream(self) -> AsyncIterator[list[dict]]:
+    async def stream(self, *, events: bool = False) -> AsyncIterator[list[dict]]:
         """Batches of chunk dicts, ending with the finish chunk, then the outlet filters
         and background tasks. A failure ends it with an error frame, a stop with a
-        finish chunk; a disconnect (a cancel that is no stop) propagates."""
+        finish chunk; a disconnect (a cancel that is no stop) propagates.
+
+        With `events`, the plugins' events come among the chunks as event chunks
+        (chat.services.completion.event_chunk): each event the request's recorder
+        takes (the inlet's first), in the order taken, as soon as it is taken."""
+        batches = self._batches()
+        if events:
+            batches = _with_events(self.req, batches)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                yield batch
+
+    def events(self) -> list[dict[str, Any]]:
+        """The plugins' events so far ({"type", "data"}, canonical types), in order."""
+        return [event.as_dict() for event in self.req.recorder.events]
+
+    async def _batches(self) -> AsyncIterator[list[dict]]:
         req = self.req
         with track(req.body.get("chat_id"), str(req.user.pk)) as running:
             try:
@@ -118,6 +137,115 @@ class CompletionRun:
         if not self.req.body.get("background_tasks"):
             return {}
         return await run_background_tasks(self.req, final_content(self.outcome))
+
+
+_END = object()
+
+
+async def ready_batches(inbox: asyncio.Queue, end: object) -> AsyncIterator[list]:
+    """The lists a queue holds, those ready together joined into one batch (the door
+    writes each batch at once), until `end`."""
+    while True:
+        batch, item = [], await inbox.get()
+        while item is not end:
+            batch.extend(item)
+            if inbox.empty():
+                break
+            item = inbox.get_nowait()
+        if batch:
+            yield batch
+        if item is end:
+            return
+
+
+async def _cancel_at(batches: AsyncIterator[list[dict]]) -> list[dict] | None:
+    """Raise CancelledError where `batches` stands; what it yields instead (a stop's
+    finish chunk), or None once it ended."""
+    try:
+        return await batches.athrow(asyncio.CancelledError())
+    except StopAsyncIteration:
+        return None
+
+
+def _tee(context: CallContext, then: Callable[[], None]) -> None:
+    """Call `then` after each event the context's emitter or caller passed on."""
+    emit, call = context.event_emitter, context.event_call
+
+    async def tee_emit(raw: dict) -> None:
+        await emit(raw)
+        then()
+
+    async def tee_call(raw: dict) -> Any:
+        answer = await call(raw)
+        then()
+        return answer
+
+    context.event_emitter, context.event_call = tee_emit, tee_call
+
+
+def _with_events(
+    req: CompletionRequest, batches: AsyncIterator[list[dict]]
+) -> AsyncIterator[list[dict]]:
+    """`batches` with the request's events as event chunks, in the order both came."""
+    return _EventedStream(req, batches).stream()
+
+
+@dataclass(eq=False)
+class _EventedStream:
+    """An answer's batches and its plugins' events, merged as they come.
+
+    A task of its own takes the batches, so an event is passed on when the recorder
+    takes it, not with the next chunk (a pipe may work for a while after a status).
+    What is ready together goes out as one batch. The task takes the next batch only
+    once the reader asked for more, so a slow client still holds the pipe back
+    (README, Isolation: backpressure). The stop tracking registers that task
+    (CompletionRun._batches runs in it), which ends with the stop's finish chunk;
+    leaving early cancels it."""
+
+    req: CompletionRequest
+    batches: AsyncIterator[list[dict]]
+    inbox: asyncio.Queue = field(default_factory=asyncio.Queue)
+    # Set when the reader asks for more: the task may take the next batch.
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    seen: int = 0
+
+    async def stream(self) -> AsyncIterator[list[dict]]:
+        _tee(self.req.context, self._take_recorded)
+        self._take_recorded()  # the inlet filters' events
+        name = f"completion-{self.req.completion_id}"
+        producer = asyncio.create_task(self._produce(), name=name)
+        try:
+            async for batch in ready_batches(self.inbox, _END):
+                yield batch
+                self.wanted.set()
+            producer.result()  # a failure of its own (not the pipe's: that is a frame)
+        finally:
+            if not producer.done():
+                producer.cancel()
+            await asyncio.wait([producer])
+
+    def _take_recorded(self) -> None:
+        recorded = self.req.recorder.events
+        for event in recorded[self.seen :]:
+            self.inbox.put_nowait([event_chunk(self.req, event)])
+        self.seen = len(recorded)
+
+    async def _produce(self) -> None:
+        try:
+            batch = await anext(self.batches, None)
+            while batch is not None:
+                self.wanted.clear()
+                self.inbox.put_nowait(batch)
+                try:
+                    await self.wanted.wait()
+                except asyncio.CancelledError:
+                    # Stopped (or left) while the reader wrote: the answer hears it at
+                    # the chunk it stands at, and ends as it would have there.
+                    batch = await _cancel_at(self.batches)
+                else:
+                    batch = await anext(self.batches, None)
+        finally:
+            self.inbox.put_nowait(_END)
 
 
 async def completion_run(

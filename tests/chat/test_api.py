@@ -385,7 +385,10 @@ def test_dialog_action_without_a_browser_does_not_hang(live, api_key, install):
         f"{live.url}/api/chat/actions/dialog_action", json=body, headers=headers, timeout=10
     )
     assert response.status_code == 200
-    assert response.json() is None  # the plugin saw the "no session" answer and gave up
+    # The plugin saw the "no session" answer and gave up: None, with the question asked.
+    answer = response.json()
+    assert answer["result"] is None
+    assert [event["type"] for event in answer["events"]] == ["input"]
 
 
 def test_outlet_rewrites_a_non_streamed_answer_and_completed_runs_outlets(live, api_key, alice):

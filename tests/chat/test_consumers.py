@@ -61,9 +61,13 @@ async def open_socket(user, chat_id: str) -> tuple[WebsocketCommunicator, bool, 
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
     socket = WebsocketCommunicator(application, f"/ws/chat/{chat_id}/", headers=headers)
     connected, code = await socket.connect()
-    if connected:
-        # A page that joins is drawn the chat as it is now, first.
-        assert 'id="thread"' in await socket.receive_from(timeout=PATIENCE)
+    if not connected:
+        return socket, False, code
+    first = await socket.receive_output(timeout=PATIENCE)
+    if first["type"] == "websocket.close":  # refused: closed with a code of ours
+        return socket, False, first["code"]
+    # A page that joins is drawn the chat as it is now, first.
+    assert 'id="thread"' in first["text"]
     return socket, connected, code
 
 
@@ -102,16 +106,16 @@ async def the_run(chat):
 # Connecting.
 
 
-async def test_anonymous_and_other_users_are_refused(outsider, chat):
-    for user in (None, outsider):
-        socket, connected, _ = await open_socket(user, chat.id)
-        assert not connected
+async def test_anonymous_and_other_users_are_refused_with_codes_not_retried(outsider, chat):
+    for user, code in ((None, 4401), (outsider, 4404)):
+        socket, connected, closed_with = await open_socket(user, chat.id)
+        assert (connected, closed_with) == (False, code)
         await socket.disconnect()
 
 
 async def test_a_chat_that_does_not_exist_is_refused(bob):
-    socket, connected, _ = await open_socket(bob, "no-such-chat")
-    assert not connected
+    socket, connected, code = await open_socket(bob, "no-such-chat")
+    assert (connected, code) == (False, 4404)
     await socket.disconnect()
 
 
@@ -357,7 +361,7 @@ async def test_a_page_that_joins_is_drawn_the_chat_as_it_is_now(bob, chat, gates
         headers = [(b"origin", b"http://testserver"), (b"host", b"testserver"), (b"cookie", cookie)]
         socket = WebsocketCommunicator(application, f"/ws/chat/{chat.id}/", headers=headers)
         assert (await socket.connect())[0]
-        fragment = await socket.receive_from(timeout=PATIENCE)
+        fragment = await socket.receive_from(timeout=PATIENCE)  # drawn first
         await socket.disconnect()
         return fragment
 

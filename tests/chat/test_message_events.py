@@ -164,7 +164,17 @@ async def test_events_change_the_message_as_they_are_emitted(bob, chat, actions,
     assert (await saved(chat.id)).content == "Hello"
     gates.open_gate("go")
     response = await request
-    assert (response.status_code, response.json()) == (200, {"content": "edited"})
+    # The API answers the result with the events, as the recorder took them.
+    emitted = [
+        {"type": "message", "data": {"content": " more"}},
+        CHECKED,
+        {"type": "replace", "data": {"content": "Replaced"}},
+        {"type": "message", "data": {"content": "!"}},
+    ]
+    assert (response.status_code, response.json()) == (
+        200,
+        {"content": "edited", "events": emitted},
+    )
     assert [await receive(channel) for _ in range(3)] == [
         told(chat, content="Hello more", events=[THOUGHT, CHECKED]),
         told(chat, content="Replaced", events=[THOUGHT, CHECKED]),
@@ -199,7 +209,8 @@ async def test_the_chat_pages_call_the_same_service(bob, chat, actions):
 async def test_an_html_result_is_folded_as_an_embed(bob, chat, actions):
     channel = await listener(chat.id)
     response = await post_action(bob, "html_action", action_body(chat.id))
-    assert response.json() == {"status": True, "embeds": [CARD]}
+    embed = {"type": "embeds", "data": {"embeds": [CARD], "replace": None}}
+    assert response.json() == {"status": True, "embeds": [CARD], "events": [embed]}
     assert await receive(channel) == told(chat, embeds=[CARD])
     message = await saved(chat.id)
     assert (message.content, message.embeds, message.events) == ("Hello", [CARD], [THOUGHT])
@@ -235,7 +246,7 @@ async def test_an_action_elsewhere_runs_as_before(bob, outsider, chat, actions, 
     response = await post_action(bob, "ping_action", action_body(target.id, message_id))
     plain = await post_action(bob, "ping_action", action_body(None, None))
     assert (response.status_code, response.json()) == (plain.status_code, plain.json())
-    assert response.json() == {"content": "pong"}
+    assert response.json() == {"content": "pong", "events": [PINGING]}
     assert await nothing_published(target.id, channel)
     after = {m.message_id: m async for m in Message.objects.filter(chat_id=target.id)}
     assert [(m.content, m.events, m.updated_at) for m in after.values()] == [
@@ -245,7 +256,10 @@ async def test_an_action_elsewhere_runs_as_before(bob, outsider, chat, actions, 
 
 async def test_a_temporary_chat_is_not_looked_for(bob, actions):
     response = await post_action(bob, "ping_action", action_body("local:abc"))
-    assert (response.status_code, response.json()) == (200, {"content": "pong"})
+    assert (response.status_code, response.json()) == (
+        200,
+        {"content": "pong", "events": [PINGING]},
+    )
 
 
 def test_a_message_a_run_is_writing_is_left_to_the_run(bob, chat):

@@ -115,4 +115,8 @@ def test_actions_get_the_request_too(make_function, alice_client):
         json.dumps({"model": "echo_pipe", "messages": [], "id": "m1"}),
         content_type="application/json",
     )
-    assert response.json() == {"path": "/api/chat/actions/req_action", "user": "alice"}
+    assert response.json() == {
+        "path": "/api/chat/actions/req_action",
+        "user": "alice",
+        "events": [],
+    }

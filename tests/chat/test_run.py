@@ -171,3 +171,78 @@ async def test_inline_events_pass_the_stream_filters_in_their_place(alice, insta
     assert seen[0] == ("before ", 0)
     assert ("after", 1) in seen
     assert run.req.recorder.events[0].data["description"] == "midway (seen)"
+
+
+# The events stream (what the completion door sends API clients).
+
+
+def _bare_request():
+    from types import SimpleNamespace
+
+    from functions.services.context import CallContext
+    from functions.services.events import EventRecorder
+
+    recorder = EventRecorder()
+    context = CallContext(user={}, event_emitter=recorder.emit, event_call=recorder.call)
+    return SimpleNamespace(
+        recorder=recorder, context=context, completion_id="c1", created=1, body={"model": "m"}
+    )
+
+
+async def test_a_stream_with_events_takes_the_answer_only_as_fast_as_it_is_read():
+    import asyncio
+
+    from chat.services.run import _with_events
+
+    req, pulled = _bare_request(), []
+
+    async def answer():
+        for n in range(100):
+            pulled.append(n)
+            if n == 1:
+                await req.context.event_emitter({"type": "status", "data": {"description": "1"}})
+            yield [{"n": n}]
+
+    stream = _with_events(req, answer())
+    assert await anext(stream) == [{"n": 0}]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert pulled == [0]  # the reader has not asked for more: the answer waits
+    event = {"type": "status", "data": {"description": "1", "done": None, "hidden": None}}
+    second = await anext(stream)
+    assert [item.get("event") for item in second] == [event, None]
+    assert second[0]["choices"][0]["delta"] == {} and second[1] == {"n": 1}
+    await stream.aclose()
+    assert len(pulled) == 2
+
+
+GATED_PIPE = """
+import asyncio
+from tests.support.gates import wait_gate
+
+class Pipe:
+    async def pipe(self, body):
+        yield "first "
+        await asyncio.to_thread(wait_gate, "run-gate")
+        yield "second"
+"""
+
+
+async def test_a_stop_while_the_reader_writes_ends_the_stream_with_the_finish_chunk(
+    alice, install, gates
+):
+    from chat.services.tasks import stop_chat
+
+    await install("gated", GATED_PIPE)
+    run = await completion_run(user=alice, body=body("gated") | {"chat_id": "c-stop"})
+    stream = run.stream(events=True)
+    first = await anext(stream)  # the answer now waits for the reader to ask for more
+
+    assert stop_chat(user=alice, chat_id="c-stop") == 1
+    rest = [batch async for batch in stream]
+
+    assert contents([first]) == "first "
+    assert [[chunk["choices"][0]["finish_reason"] for chunk in batch] for batch in rest] == [
+        ["stop"]
+    ]
+    assert run.outcome.outlet_body is None  # it ended there: no outlet, no "second"
