@@ -7,6 +7,8 @@ so a reload or a reconnect shows what waits), then `dialog.opened` (appended) an
 `dialog.closed` (removed; an expired one is drawn saying so) from the chat's group.
 Page to server: `dialog_answer` {dialog_id, answer | cancel | result}, where
 `result` is the JSON the sandboxed script's frame posted ({"value"} or {"error"}).
+A page also answers `dialog.presence` probes (it is open: a request over the API
+may ask it).
 """
 
 import json
@@ -20,7 +22,13 @@ from django.utils import timezone
 
 from chat.models import Dialog, DialogKind, DialogStatus
 from chat.sandbox import execute_frame_url
-from chat.services.dialogs import dialog_answer, dialog_get_for, dialog_public, dialogs_pending_for
+from chat.services.dialogs import (
+    DIALOG_HERE,
+    dialog_answer,
+    dialog_get_for,
+    dialog_public,
+    dialogs_pending_for,
+)
 
 HEADINGS = {
     DialogKind.INPUT: "Input requested",
@@ -109,6 +117,7 @@ class DialogSocket:
 
     user: Any
     chat_id: str
+    channel_layer: Any
 
     def _drawn(self) -> dict[str, DialogView]:
         """The dialogs this page shows, by id."""
@@ -133,6 +142,12 @@ class DialogSocket:
             return
         view = self._drawn()[dialog_id] = DialogView.of(message.get("dialog") or {})
         await self.send(text_data=dialog_fragment(view, swap="append"))
+
+    async def dialog_presence(self, message: dict) -> None:
+        """A request over the API asks whether a page of the chat is open: this one is."""
+        if message.get("chat_id") == self.chat_id and message.get("reply_to"):
+            reply = {"type": DIALOG_HERE, "probe": str(message.get("probe"))}
+            await self.channel_layer.send(str(message["reply_to"]), reply)
 
     async def dialog_closed(self, message: dict) -> None:
         dialog_id = str(message.get("dialog_id"))

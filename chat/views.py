@@ -40,7 +40,7 @@ from chat.selectors import (
     message_branch,
     message_get,
 )
-from chat.services.actions import aprepare_action, perform_action_detached
+from chat.services.actions import aprepare_action, perform_page_action
 from chat.services.catalog import build_catalog
 from chat.services.chats import (
     chat_choose_model,
@@ -326,7 +326,7 @@ async def run_action(request: HtmxHttpRequest, chat_id: str) -> HttpResponse:
             user=user, action_id=action_id, body=payload, origin=origin_from_http(request)
         )
         # The server's: leaving the page (while a dialog waits, say) does not stop it.
-        await perform_action_detached(req)
+        await perform_page_action(req)
     except ObjectDoesNotExist as exc:
         return _problem(request, str(exc), 404)
     except PermissionDenied as exc:

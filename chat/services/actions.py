@@ -43,6 +43,9 @@ class ActionRequest:
     user: Any = None
     # The message its events change, once perform_action found it (None: none).
     followed: MessageEvents | None = None
+    # A chat page's button ran it (perform_page_action): its questions are dialogs that
+    # wait for a page; over the API, only a page of the chat that is open is asked.
+    from_page: bool = False
 
 
 def prepare_action(
@@ -101,7 +104,11 @@ async def perform_action(req: ActionRequest) -> Any:
     saved once when the action ends, even when it failed (chat.services.message_events).
     Otherwise (no such chat or message, or another user's) it runs as ever."""
     req.followed = await follow_action(
-        user=req.user, body=req.body, context=req.context, recorder=req.recorder
+        user=req.user,
+        body=req.body,
+        context=req.context,
+        recorder=req.recorder,
+        only_if_open=not req.from_page,
     )
     try:
         return await _perform(req)
@@ -113,10 +120,12 @@ async def perform_action(req: ActionRequest) -> Any:
 _detached: set[asyncio.Task] = set()
 
 
-async def perform_action_detached(req: ActionRequest) -> Any:
-    """perform_action as a task of the server: a caller that goes away (a page closed
-    or reloaded while the action waits for its dialog's answer) does not stop it, so
-    its dialog stays open on the chat and answering it from any page resumes it."""
+async def perform_page_action(req: ActionRequest) -> Any:
+    """perform_action for a chat page's button, as a task of the server: a page that
+    goes away (closed or reloaded while the action waits for its dialog's answer) does
+    not stop it, so its dialog stays open on the chat (asked whether or not a page is
+    open) and answering it from any page resumes it."""
+    req.from_page = True
     task = asyncio.create_task(perform_action(req), name="chat-action")
     _detached.add(task)
     task.add_done_callback(_detached_done)

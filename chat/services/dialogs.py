@@ -6,11 +6,17 @@ it on another device, shows it, and answering resumes the plugin.
 For what asks (a server-owned run, chat.services.live_run; an action on a message,
 chat.services.message_events):
 
-- `DialogAsker(user_id=, chat_id=, message_id=, function_id=, runner=)`: one per run
-  or action call. `ask(event)` opens a dialog and waits for its end; `close()`
-  expires those still open when the run or action ends (nobody waits for them).
+- `DialogAsker(user_id=, chat_id=, message_id=, function_id=, runner=, only_if_open=)`:
+  one per run or action call. `ask(event)` opens a dialog and waits for its end;
+  `close()` expires those still open when the run or action ends (nobody waits for
+  them). What a chat page started asks whether or not a page is open (the dialog
+  waits for one); a request over the API that names a chat (`only_if_open`) asks
+  only when one of the chat's pages is open now (`page_open`: it answers a probe on
+  the chat's group within PRESENCE_SECONDS), and otherwise gets NO_SESSION at once,
+  as any API call does.
 - `dialog_caller(call, record=, asker=)`: the context's `event_call`: the dialog
-  types go to the asker (their event recorded as before), others to `call`.
+  types go to the asker (their event recorded as before), others (and questions the
+  asker will not ask) to `call`.
 
 For the pages (chat.consumers):
 
@@ -36,6 +42,8 @@ Messages, to the chat's group and its owner's (chat.services.broadcast; seq None
   sandbox route serves it);
 - `dialog.closed` {dialog_id, status}: answered, cancelled or expired; close it (an
   expired one says so). The answer itself is never broadcast.
+- `dialog.presence` {reply_to, probe} (chat group only): a page of the chat answers
+  `dialog.here` {probe} to `reply_to`.
 
 Waking the plugin: the waiter of a dialog listens in its process (one listener per
 event loop, on a channel of its own, stored on the dialog as `waiter`). An answer
@@ -71,6 +79,10 @@ log = logging.getLogger(__name__)
 DIALOG_OPENED = "dialog.opened"
 DIALOG_CLOSED = "dialog.closed"
 DIALOG_ANSWERED = "dialog.answered"
+DIALOG_PRESENCE = "dialog.presence"
+DIALOG_HERE = "dialog.here"
+# How long a request over the API waits for one of the chat's pages to say it is open.
+PRESENCE_SECONDS = 1.0
 DIALOG_KINDS = frozenset(DialogKind.values)
 
 # Open WebUI's answer to an event call nobody answered (socket/main.py), word for word:
@@ -381,6 +393,8 @@ class DialogListener:
     def __init__(self) -> None:
         self.channel = ""
         self._task: asyncio.Task | None = None
+        # Presence probes waiting for a page's reply, by probe id.
+        self.probes: dict[str, asyncio.Future] = {}
 
     async def open(self) -> str:
         if self._task is None:
@@ -395,6 +409,10 @@ class DialogListener:
                 message = await layer.receive(self.channel)
                 if message.get("type") == DIALOG_ANSWERED:
                     _wake_here(str(message.get("dialog_id")))
+                elif message.get("type") == DIALOG_HERE:
+                    probe = self.probes.get(str(message.get("probe")))
+                    if probe is not None:
+                        _set(probe)
             except Exception:
                 log.exception("Dialog listener %s could not take a message", self.channel)
                 await asyncio.sleep(1)
@@ -476,15 +494,49 @@ async def dialog_ask(
         _forget(dialog_id)
 
 
+async def page_open(chat_id: str, *, wait: float | None = None) -> bool:
+    """Whether one of the chat's pages is open now (in any process): it answers a probe
+    sent to the chat's group within `wait` (PRESENCE_SECONDS) seconds."""
+    listener = await dialog_listener()
+    probe = new_id()
+    future = listener.probes[probe] = asyncio.get_running_loop().create_future()
+    message = {
+        "type": DIALOG_PRESENCE,
+        "chat_id": chat_id,
+        "reply_to": listener.channel,
+        "probe": probe,
+    }
+    try:
+        await broadcast.publish([broadcast.chat_group(chat_id)], message)
+        await asyncio.wait_for(future, PRESENCE_SECONDS if wait is None else wait)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        listener.probes.pop(probe, None)
+
+
 class DialogAsker:
-    """The dialogs one run (or one action call) asks about one answer of a chat."""
+    """The dialogs one run (or one action call) asks about one answer of a chat.
+    `only_if_open`: a request over the API, which asks only a page that is open."""
 
     def __init__(
-        self, *, user_id: Any, chat_id: str, message_id: str, function_id: str, runner: str = ""
+        self,
+        *,
+        user_id: Any,
+        chat_id: str,
+        message_id: str,
+        function_id: str,
+        runner: str = "",
+        only_if_open: bool = False,
     ) -> None:
         self.user_id, self.chat_id, self.message_id = user_id, chat_id, message_id
-        self.function_id, self.runner = function_id, runner
+        self.function_id, self.runner, self.only_if_open = function_id, runner, only_if_open
         self.asked: list[str] = []
+
+    async def will_ask(self) -> bool:
+        """Whether to ask the user (else the question is answered as with no session)."""
+        return not self.only_if_open or await page_open(self.chat_id)
 
     async def ask(self, event: Event) -> Any:
         return await dialog_ask(
@@ -520,6 +572,8 @@ def dialog_caller(
             event = parse_event(raw)
         except EventError:
             return await call(raw)  # recorded as rejected, and answered as ever
+        if not await asker.will_ask():
+            return await call(raw)  # over the API with no page open: as ever
         await record(raw)
         return await asker.ask(event)
 

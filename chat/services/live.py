@@ -17,7 +17,8 @@ For doors:
   Model, access and inlet errors are raised as completion_run raises them (the
   message is stored failed).
 - `start_turn(...)`, `start_answer(...)`: the pages' send (a user's message, then
-  its answer) and regenerate (a new answer to a user's message).
+  its answer) and regenerate (a new answer to a user's message); their plugins'
+  questions are dialogs that wait for a page (chat.services.dialogs).
 - `LiveRun.stream(events=)` / `LiveRun.answer()` / `LiveRun.events()`: for the
   requester, what CompletionRun gives (batches of chunk dicts, the plugins' events
   among them when asked / the whole chat.completion / the events); `LiveRun.wait()`.
@@ -65,13 +66,20 @@ __all__ = [
 
 
 async def start_chat_run(
-    *, user, body: dict[str, Any], origin: dict | None = None, feed: bool = False
+    *,
+    user,
+    body: dict[str, Any],
+    origin: dict | None = None,
+    feed: bool = False,
+    from_page: bool = False,
 ) -> LiveRun:
     """Start answering body["id"] in the caller's chat body["chat_id"]: a server task
     that saves the answer as it streams (`feed`: the requester reads `stream()` or
-    `answer()`). Raise Chat.DoesNotExist for another user's chat, ValidationError for
-    a message that cannot be answered, and what completion_run raises (model,
-    access, inlet), all before anything is sent."""
+    `answer()`; `from_page`: a chat page asked, so its plugins' questions are dialogs
+    that wait for a page, where over the API only an open page is asked). Raise
+    Chat.DoesNotExist for another user's chat, ValidationError for a message that
+    cannot be answered, and what completion_run raises (model, access, inlet), all
+    before anything is sent."""
     chat = await sync_to_async(chat_get_for)(user=user, id=str(body.get("chat_id")))
     manager = run_manager()
     runner = await manager.open()
@@ -96,6 +104,7 @@ async def start_chat_run(
         parent_id=message.parent.message_id if message.parent else None,
         user_id=chat.user_id,
         runner=runner,
+        from_page=from_page,
     )
     manager.add(live)
     live.start(feed=feed)
@@ -171,7 +180,7 @@ async def start_answer(
         }
 
     body = await sync_to_async(body_of)()
-    return await start_chat_run(user=user, body=body, origin=origin)
+    return await start_chat_run(user=user, body=body, origin=origin, from_page=True)
 
 
 async def start_turn(

@@ -82,8 +82,11 @@ class LiveRun:
     _unsaved: bool = False
     # Saves made while streaming (the start and the end are not counted).
     saves: int = 0
-    # The plugins' questions (__event_call__ dialogs) about this answer.
+    # The plugins' questions (__event_call__ dialogs) about this answer; a run a chat
+    # page started asks them whether or not a page is open (one over the API: only
+    # when one is).
     asker: DialogAsker | None = None
+    from_page: bool = False
 
     # Listening in: the requester's feed, snapshots and waiting.
 
@@ -159,9 +162,15 @@ class LiveRun:
             message_id=self.message_id,
             function_id=recorder.function_id,
             runner=self.runner,
+            only_if_open=not self.from_page,
         )
         emit = context.event_emitter
-        call = dialog_caller(context.event_call, record=recorder.emit, asker=self.asker)
+
+        async def record(raw: dict) -> None:
+            await recorder.emit(raw)
+            self._take_recorded()  # the question is told as asked, not once answered
+
+        call = dialog_caller(context.event_call, record=record, asker=self.asker)
 
         async def tee_emit(raw: dict) -> None:
             await emit(raw)

@@ -81,20 +81,29 @@ class MessageEvents:
         start = {key: copy.deepcopy(getattr(message, key)) for key in EVENT_COLUMNS}
         return cls(chat=chat, message_id=message.message_id, turn=turn, start=start)
 
-    def attach(self, context: CallContext, recorder: EventRecorder) -> None:
+    def attach(
+        self, context: CallContext, recorder: EventRecorder, *, only_if_open: bool = False
+    ) -> None:
         """Hear each event as the recorder takes it (the action's emitter and caller);
         its questions ("input", "confirmation", "execute") become dialogs of the chat
-        (chat.services.dialogs), answered on any of its pages."""
+        (chat.services.dialogs), answered on any of its pages (`only_if_open`: asked
+        only when one is open, else answered as with no session)."""
         self.recorder = recorder
         self.asker = DialogAsker(
             user_id=self.chat.user_id,
             chat_id=self.chat.id,
             message_id=self.message_id,
             function_id=recorder.function_id,
+            only_if_open=only_if_open,
         )
         emit, call = context.event_emitter, context.event_call
+
+        async def record(raw: dict) -> None:
+            await recorder.emit(raw)
+            await self.take()  # the question is told as asked, not once answered
+
         if call is not None:
-            call = dialog_caller(call, record=recorder.emit, asker=self.asker)
+            call = dialog_caller(call, record=record, asker=self.asker)
 
         async def tee_emit(raw: dict) -> None:
             if emit is not None:
@@ -185,12 +194,19 @@ def message_events_for(*, user, chat_id: Any, message_id: Any) -> MessageEvents 
 
 
 async def follow_action(
-    *, user, body: dict[str, Any], context: CallContext, recorder: EventRecorder
+    *,
+    user,
+    body: dict[str, Any],
+    context: CallContext,
+    recorder: EventRecorder,
+    only_if_open: bool = False,
 ) -> MessageEvents | None:
     """Have the action's events change the message its body names (`chat_id`, `id`),
     when it is an assistant message of one of the caller's own chats: tees the
-    context's emitter and caller. Call `save()` on what it returns when the action
-    ended. None (and no query) when the body names no chat and message."""
+    context's emitter and caller (its questions are dialogs of the chat; with
+    `only_if_open`, a request over the API, only when a page of it is open). Call
+    `save()` on what it returns when the action ended. None (and no query) when the
+    body names no chat and message."""
     chat_id, message_id = body.get("chat_id"), body.get("id")
     if user is None or not chat_id or not message_id:
         return None
@@ -198,5 +214,5 @@ async def follow_action(
         user=user, chat_id=chat_id, message_id=message_id
     )
     if events is not None:
-        events.attach(context, recorder)
+        events.attach(context, recorder, only_if_open=only_if_open)
     return events

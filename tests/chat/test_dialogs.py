@@ -81,10 +81,12 @@ def gone(dialog: Dialog) -> tuple[str, str]:
     return f'id="dialog-{dialog.id}"', 'hx-swap-oob="delete"'
 
 
-async def run_action(user, chat, action_id: str):
-    """The chat page's action on the chat's answer "a1", as a task."""
+async def run_action(user, chat, action_id: str, *, from_page: bool = True):
+    """An action on the chat's answer "a1", as a task: a chat page's button (its
+    questions wait for a page), or a request over the API."""
     body = {"model": "asking_pipe", "messages": [], "chat_id": chat.id, "id": "a1"}
     req = await aprepare_action(user=user, action_id=action_id, body=body)
+    req.from_page = from_page
     return asyncio.create_task(perform_action(req))
 
 
@@ -274,6 +276,33 @@ async def test_without_a_chat_a_question_is_answered_at_once_with_no_session(bob
     assert response.status_code == 200
     content = response.json()["choices"][0]["message"]["content"]
     assert content == f"Asking. You said: {NO_SESSION!r}"
+    assert not await Dialog.objects.aexists()
+
+
+async def test_over_the_api_a_request_naming_a_chat_asks_the_page_that_is_open(bob, chat):
+    page, _, _ = await open_socket(bob, chat.id)
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    body = {
+        "model": "asking_pipe",
+        "messages": [{"role": "user", "content": "hi"}],
+        "chat_id": chat.id,
+        "id": "from-api",
+    }
+    posted = asyncio.create_task(
+        client.post("/api/chat/completions", body, content_type="application/json")
+    )
+    await fragments_until(page, "<dialog", ASKED)
+    dialog = await the_dialog(chat)
+    await send(page, action="dialog_answer", dialog_id=dialog.id, answer="Lin")
+    response = await asyncio.wait_for(posted, PATIENCE)
+    assert response.json()["choices"][0]["message"]["content"] == "Asking. You said: 'Lin'"
+    await page.disconnect()
+
+
+async def test_over_the_api_an_action_on_a_chat_no_page_shows_is_answered_at_once(bob, action_chat):
+    task = await run_action(bob, action_chat, "confirm_echo_action", from_page=False)
+    assert await asyncio.wait_for(task, PATIENCE) == {"confirmed": NO_SESSION}
     assert not await Dialog.objects.aexists()
 
 
