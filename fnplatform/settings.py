@@ -240,7 +240,8 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
-    "frame-src": [CSP.NONE],
+    # Plugins' embeds: our sandboxed /sandbox/embed/ frames, and embeds that are URLs.
+    "frame-src": [CSP.SELF, "https:"],
     "base-uri": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -328,3 +329,6 @@ FUNCTIONS_SANDBOX_UID = env_int("FNPLATFORM_SANDBOX_UID", 64123)
 # CHAT_RUN_LEASE_SECONDS); an answer whose lease ran out is marked interrupted.
 CHAT_RUN_SAVE_SECONDS = float(env_str("FNPLATFORM_RUN_SAVE_SECONDS", "1"))
 CHAT_RUN_LEASE_SECONDS = float(env_str("FNPLATFORM_RUN_LEASE_SECONDS", "30"))
+# How long the link of a plugin's embed (the sandboxed frame's /sandbox/embed/<token>/)
+# stays valid: a page drawn since gets a new one.
+CHAT_EMBED_TOKEN_SECONDS = env_int("FNPLATFORM_EMBED_TOKEN_SECONDS", 24 * 3600)

@@ -16,4 +16,5 @@ urlpatterns = [
     path("accounts/", include("fnplatform.accounts.urls")),
     path("valves/", include("valves.urls")),
     path("chat/", include("chat.urls")),
+    path("sandbox/", include("chat.sandbox_urls")),
 ]

@@ -89,6 +89,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 # Known types whose data is free-form (a string, a control dict, …).
 FREE_FORM = frozenset(
     {
+        # Plugins send an error of their own as {"type": "error", "data": {...}}.
+        "error",
         "chat:title",
         "chat:tags",
         "chat:message:favorite",

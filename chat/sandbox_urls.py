@@ -1,0 +1,11 @@
+"""Routes that carry no session: what sandboxed frames of the chat page load."""
+
+from django.urls import path
+
+from chat import sandbox
+
+app_name = "sandbox"
+
+urlpatterns = [
+    path("embed/<str:token>/", sandbox.embed, name="embed"),
+]
