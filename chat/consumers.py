@@ -412,10 +412,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     ) -> None:
         """Take a run's event and the columns it changed; draw what it changed."""
         columns = dict(columns) if isinstance(columns, dict) else {}
-        if "content" in columns:  # a chat:completion replaced the answer's text
-            follow.content = str(columns.pop("content") or "")
-            await self._draw_content(message_id, follow)
+        content = columns.pop("content", None)
         follow.columns.update(columns)
+        if content is not None:  # a chat:completion replaced the answer's text
+            follow.content = str(content)
+            await self._draw_content(message_id, follow)
         if event.get("type") not in LIVE_RENDERERS:
             follow.events.append(event)
         render = EVENT_RENDERERS.get(str(event.get("type")))
