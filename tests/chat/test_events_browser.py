@@ -71,6 +71,7 @@ WATCH_LIVE = """
       tags: document.querySelector("#sidebar .tag"),
     };
     for (const [name, there] of Object.entries(found)) if (there) seen[name] = true;
+    if (found.embed) found.embed.__drawnLive = true;
   };
   new MutationObserver(look).observe(document.body, {
     subtree: true, childList: true, attributes: true, characterData: true,
@@ -91,11 +92,17 @@ def stored_file(owner, file_id: str, name: str, text: str) -> File:
 
 
 def open_ready_chat(page, model: str) -> None:
-    """A chat with `model` whose first answer ended: later messages go over its socket,
-    so their events are drawn one by one as they come (not from a snapshot)."""
+    """A chat with `model` whose first answer ended, its socket open and the page drawn
+    from it: later messages go over the socket, so their events are drawn one by one
+    as they come (not from a snapshot), and nothing redraws what the test clicks."""
+    page.add_init_script(
+        "window.__socketMessages = 0;"
+        "document.addEventListener('htmx:wsAfterMessage', () => window.__socketMessages++);"
+    )
     sign_in(page)
     start_chat(page, model, "hello")
     expect_done(answer(page, model))
+    page.wait_for_function("() => window.__socketMessages > 0")
 
 
 # 1. Every event type, live and after a reload.
@@ -146,6 +153,9 @@ def test_every_event_type_is_drawn_live_and_again_after_a_reload(page, install, 
     expect_done(article)
     seen = page.evaluate("() => window.__live")
     assert sorted(seen) == sorted(LIVE_PARTS), f"not drawn while writing: {seen}"
+    # The embed's frame drawn live is the one still shown: kept, loaded, when the
+    # answer was drawn again from the row at its end.
+    assert page.evaluate("() => document.querySelector('iframe[data-embed]').__drawnLive")
     expect_every_event(page, article)
     # The stored file downloads, under its name.
     with page.expect_download() as download:
@@ -214,6 +224,8 @@ def test_an_embed_runs_in_its_sandbox_and_reaches_nothing_of_the_page(page, inst
 
     def probe_reached_nothing(article) -> None:
         frame = article.locator("iframe[title='Embedded content 1']")
+        # The action's first call starts its sandboxed worker: allow for a slow machine.
+        expect(frame).to_be_attached(timeout=30_000)
         expect(frame).to_have_attribute("sandbox", "allow-scripts")
         assert "allow-same-origin" not in (frame.get_attribute("sandbox") or "")
         expect(frame).to_have_attribute("src", re.compile(r"^/sandbox/embed/[^/]+/$"))
