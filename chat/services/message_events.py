@@ -77,6 +77,9 @@ class MessageEvents:
             sources=_list(message.sources),
             files=_list(message.files),
             embeds=_list(message.embeds),
+            # Not changed by events unless they say so; drawn as they are meanwhile.
+            usage=message.usage if isinstance(message.usage, dict) else None,
+            error=message.error if isinstance(message.error, dict) else None,
         )
         start = {key: copy.deepcopy(getattr(message, key)) for key in EVENT_COLUMNS}
         return cls(chat=chat, message_id=message.message_id, turn=turn, start=start)
