@@ -31,9 +31,11 @@ from chat.dialogs import DialogSocket
 from chat.models import Chat, Message, MessageStatus
 from chat.pages import (
     EVENT_RENDERERS,
+    LIVE_RENDERERS,
     MessageView,
     chat_filter_ids,
     chat_model_id,
+    chat_named_fragment,
     dom_key,
     message_fragment,
     render_message,
@@ -59,6 +61,8 @@ RENDER_SECONDS = 0.5
 NOT_SIGNED_IN, NOT_FOUND = 4401, 4404
 # What a page may ask for, and how much it may send.
 MAX_CONTENT = 200_000
+# A message's columns that plugins' events change, beside its content and events.
+EVENT_PARTS = ("sources", "files", "embeds", "usage", "error")
 
 
 @dataclass
@@ -70,6 +74,8 @@ class _Follow:
     events: list[dict] = field(default_factory=list)
     model: str = ""
     parent_id: str | None = None
+    # The other columns plugins' events changed (sources, files, embeds, usage, error).
+    columns: dict = field(default_factory=dict)
     # Waiting for the run's snapshot: its messages wait here, in order.
     pending: list[dict] | None = None
     tail: str = ""
@@ -292,6 +298,7 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         waiting, follow.pending = follow.pending, None
         follow.seq = message.get("seq") or 0
         follow.content, follow.events = message.get("content") or "", message.get("events") or []
+        follow.columns = {key: message.get(key) for key in EVENT_PARTS}
         await self._draw(message["message_id"], follow)
         for later in waiting:
             await self.dispatch(later)
@@ -332,11 +339,7 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         event = message.get("event") or {}
         if follow is None or not isinstance(event, dict):
             return
-        follow.events.append(event)
-        render = EVENT_RENDERERS.get(str(event.get("type")))
-        if render is not None:
-            view = self._view(message["message_id"], follow)
-            await self.send(text_data=await database_sync_to_async(render)(view))
+        await self._take_event(message["message_id"], follow, event, message.get("columns"))
 
     async def run_finished(self, message: dict) -> None:
         # It comes twice (the chat's group and the user's): drawn once.
@@ -363,11 +366,12 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         )
         if html:
             await self.send(text_data=html)
+        await self._draw_live_only(message.get("event"))
 
     # Drawing.
 
     def _view(self, message_id: str, follow: _Follow) -> MessageView:
-        return MessageView(
+        view = MessageView(
             message_id=message_id,
             role="assistant",
             model=follow.model,
@@ -375,7 +379,9 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
             content=follow.content,
             events=follow.events,
             parent_id=follow.parent_id,
+            chat_id=self.chat_id,
         )
+        return view.take(follow.columns)
 
     async def _draw(self, message_id: str, follow: _Follow) -> None:
         follow.tail, follow.drawn_at = "", time.monotonic()
@@ -408,6 +414,43 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
     async def _problem(self, reason: str) -> None:
         html = render_to_string("chat/_problem.html", {"message": reason, "oob": True})
         await self.send(text_data=html)
+
+    # Plugins' events on the page: each type drawn by its renderer (chat.pages).
+
+    async def _take_event(
+        self, message_id: str, follow: _Follow, event: dict, columns: Any
+    ) -> None:
+        """Take a run's event and the columns it changed; draw what it changed."""
+        columns = dict(columns) if isinstance(columns, dict) else {}
+        content = columns.pop("content", None)
+        follow.columns.update(columns)
+        if content is not None:  # a chat:completion replaced the answer's text
+            follow.content = str(content)
+            await self._draw_content(message_id, follow)
+        if event.get("type") not in LIVE_RENDERERS:
+            follow.events.append(event)
+        render = EVENT_RENDERERS.get(str(event.get("type")))
+        if render is not None:
+            view = self._view(message_id, follow)
+            html = await database_sync_to_async(render)(view, event)
+            if html:
+                await self.send(text_data=html)
+
+    async def _draw_live_only(self, event: Any) -> None:
+        """An event drawn outside its message (a notification's toast), from an action."""
+        render = LIVE_RENDERERS.get(event.get("type")) if isinstance(event, dict) else None
+        html = render(None, event) if render is not None else ""
+        if html:
+            await self.send(text_data=html)
+
+    async def chat_named(self, message: dict) -> None:
+        """A plugin named one of the user's chats (saved already): redraw its entry in
+        the chat list, and the heading when it is this page's chat."""
+        html = await database_sync_to_async(chat_named_fragment)(
+            user=self.user, chat_id=str(message.get("chat_id")), active=self.chat_id
+        )
+        if html:
+            await self.send(text_data=html)
 
 
 # What a page's request may be refused with: bad input, a chat or message gone, a

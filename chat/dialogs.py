@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from chat.models import Dialog, DialogKind, DialogStatus
-from chat.sandbox import execute_frame_url
+from chat.sandbox_execute import execute_frame_url
 from chat.services.dialogs import (
     DIALOG_HERE,
     dialog_answer,

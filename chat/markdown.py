@@ -28,6 +28,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
@@ -101,6 +102,58 @@ def _align_cells(state: StateCore) -> None:
             token.attrSet("align", align)
 
 
+# "[1]", "[12]": a reference to the answer's numbered sources (Open WebUI's models are
+# asked to cite so). "[1, 2]" and "[1][2]" are references each.
+_CITATION = re.compile(r"\[(\d{1,3})(?:,\s*\d{1,3})*\]")
+_CITATION_NUMBER = re.compile(r"\d{1,3}")
+
+
+def _citation_tokens(text: str, citations: list[tuple[str, str]], state: StateCore) -> list:
+    """A text token's content as text and links: each "[n]" that names one of the
+    sources links to its entry in the list under the answer."""
+    tokens, at = [], 0
+    for match in _CITATION.finditer(text):
+        numbers = [int(n) for n in _CITATION_NUMBER.findall(match.group(0))]
+        if not all(1 <= n <= len(citations) for n in numbers):
+            continue
+        if match.start() > at:
+            tokens.append(_text_token(state, text[at : match.start()]))
+        for n in numbers:
+            href, title = citations[n - 1]
+            link = Token("link_open", "a", 1, attrs={"href": href, "title": title})
+            link.attrSet("class", "citation-ref")
+            tokens += [link, _text_token(state, f"[{n}]"), Token("link_close", "a", -1)]
+        at = match.end()
+    if at < len(text):
+        tokens.append(_text_token(state, text[at:]))
+    return tokens
+
+
+def _text_token(state: StateCore, content: str) -> Token:
+    token = Token("text", "", 0)
+    token.content = content
+    return token
+
+
+def _link_citations(state: StateCore) -> None:
+    """Inline "[n]" references, in text only (not code, not inside a link), become links
+    to the sources render_markdown was given (env["citations"])."""
+    citations = state.env.get("citations") if isinstance(state.env, dict) else None
+    if not citations:
+        return
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        children, depth = [], 0
+        for token in block.children:
+            depth += {"link_open": 1, "link_close": -1}.get(token.type, 0)
+            if token.type == "text" and not depth and _CITATION.search(token.content):
+                children += _citation_tokens(token.content, citations, state)
+            else:
+                children.append(token)
+        block.children = children
+
+
 def _markdown() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
@@ -108,6 +161,7 @@ def _markdown() -> MarkdownIt:
         {"html": False, "linkify": False, "highlight": _highlight},
     ).enable(["table", "strikethrough"])
     md.core.ruler.push("align_cells", _align_cells)
+    md.core.ruler.push("link_citations", _link_citations)
     return md
 
 
@@ -127,6 +181,7 @@ _ATTRIBUTES = {
     "code": {"class"},  # language-… only, see _attribute_filter
 }
 _CLASSES = {
+    "a": {"citation-ref"},  # an inline "[1]" linked to the answer's sources
     "span": set(STANDARD_TYPES.values()) - {""},  # Pygments' token classes
     "pre": {"highlight"},
     "div": {"highlight"},
@@ -187,15 +242,17 @@ def _scrub(text: object) -> str:
     return text
 
 
-def render_markdown(text: str) -> SafeString:
+def render_markdown(text: str, citations: list[tuple[str, str]] | None = None) -> SafeString:
     """An answer's Markdown (CommonMark, tables, strikethrough, highlighted code) as
-    sanitized HTML. Raw HTML in the text is shown as text. Never raises: if rendering
-    fails the text is shown as render_text shows it."""
+    sanitized HTML. Raw HTML in the text is shown as text. `citations` are the
+    answer's numbered sources, as (href, title): an inline "[n]" links to the n-th.
+    Never raises: if rendering fails the text is shown as render_text shows it."""
     text = _scrub(text)
     if len(text) > MAX_MARKDOWN_CHARS:
         return render_text(text)
+    env = {"citations": [(_scrub(h), _scrub(t)) for h, t in citations or []]}
     try:
-        return mark_safe(_CLEANER.clean(_MD.render(text)))
+        return mark_safe(_CLEANER.clean(_MD.render(text, env)))
     except Exception:
         # A renderer bug must not take the page down; escaped text is always safe.
         logger.exception("Markdown rendering failed; shown as plain text")

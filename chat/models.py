@@ -142,6 +142,12 @@ class Chat(models.Model):
     def dom_id(self) -> str:
         return f"chat-{self.id}"
 
+    @property
+    def tag_names(self) -> list[str]:
+        """The chat's tags (Open WebUI's meta["tags"]) that are names to show."""
+        tags = self.meta.get("tags") if isinstance(self.meta, dict) else None
+        return [t for t in tags if isinstance(t, str) and t] if isinstance(tags, list) else []
+
 
 class MessageStatus(models.TextChoices):
     STREAMING = "streaming"

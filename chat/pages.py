@@ -12,17 +12,20 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from chat.event_parts import citations_of, embed_frames, file_links, toast_of, usage_text
 from chat.markdown import render_markdown, safe_icon_src
 from chat.models import Chat, Message, MessageStatus
 from chat.selectors import chat_get_for, chat_list_for, message_branch
 from chat.services.catalog import Catalog, CatalogModel
 from chat.services.history import effective_status
 from chat.services.models import action_buttons, toggle_filters, visible_models
+from chat.services.turn import error_text
 from functions.models import Function
 from functions.services.plugins import model_wiring
 
@@ -144,10 +147,28 @@ class MessageView:
     parent_id: str | None = None
     last: bool = False
     actions: list[dict] = field(default_factory=list)
+    # What plugins' events added (Message's columns of the same names).
+    sources: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    embeds: list = field(default_factory=list)
+    usage: dict | None = None
+    # The chat it is in (its embeds' frames need it; "" draws none).
+    chat_id: str = ""
 
     @property
     def key(self) -> str:
         return dom_key(self.message_id)
+
+    def take(self, columns: dict[str, Any]) -> "MessageView":
+        """Take the columns a change gave (Turn.state(), Change.columns)."""
+        self.__dict__.pop("citations", None)
+        for name in ("content", "events", "sources", "files", "embeds"):
+            if name in columns:
+                setattr(self, name, _column(columns[name], name))
+        for name in ("usage", "error"):
+            if name in columns:
+                setattr(self, name, columns[name] if isinstance(columns[name], dict) else None)
+        return self
 
     @property
     def streaming(self) -> bool:
@@ -182,14 +203,36 @@ class MessageView:
         shown = self.status_history
         return shown[-1] if shown else None
 
+    @cached_property
+    def citations(self) -> list[dict]:
+        """The numbered sources under the answer, each with its anchor's id."""
+        citations = citations_of(self.sources)
+        for citation in citations:
+            citation["anchor"] = f"source-{self.key}-{citation['n']}"
+        return citations
+
     @property
     def html(self) -> str:
-        return render_markdown(self.content)
+        links = [(f"#{c['anchor']}", f"Source {c['n']}: {c['name']}") for c in self.citations]
+        return render_markdown(self.content, links)
+
+    @property
+    def file_links(self) -> list[dict]:
+        return file_links(self.files)
+
+    @property
+    def embed_frames(self) -> list[dict]:
+        return embed_frames(
+            self.embeds, chat_id=self.chat_id, message_id=self.message_id, key=self.key
+        )
+
+    @property
+    def usage_text(self) -> str:
+        return usage_text(self.usage)
 
     @property
     def error_text(self) -> str:
-        error = self.error or {}
-        return str(error.get("content") or error.get("message") or "") if error else ""
+        return error_text(self.error) if self.error else ""
 
     @classmethod
     def of(cls, message: Message, *, now: datetime | None = None) -> "MessageView":
@@ -202,7 +245,18 @@ class MessageView:
             events=list(message.events or []),
             error=message.error,
             parent_id=message.parent.message_id if message.parent_id else None,
+            sources=_column(message.sources, "sources"),
+            files=_column(message.files, "files"),
+            embeds=_column(message.embeds, "embeds"),
+            usage=message.usage if isinstance(message.usage, dict) else None,
+            chat_id=message.chat_id,
         )
+
+
+def _column(value: Any, name: str) -> Any:
+    if name == "content":
+        return str(value or "")
+    return list(value) if isinstance(value, list) else []
 
 
 def thread_views(messages: list[Message], actions: list[dict]) -> list[MessageView]:
@@ -227,7 +281,7 @@ def render_message(view: MessageView, *, chat_id: str, oob: bool = False) -> str
     ).strip()
 
 
-def render_status(view: MessageView) -> str:
+def render_status(view: MessageView, event: dict | None = None) -> str:
     """A message's status line and history, swapped in place over the socket."""
     return render_to_string("chat/_status.html", {"m": view, "oob": True}).strip()
 
@@ -256,9 +310,7 @@ def message_fragment(*, user, chat_id: str, message_id: str, state: dict[str, An
     view = next((v for v in thread if v.message_id == message_id), None)
     if view is None:
         return ""
-    view.content = str(state.get("content") or "")
-    view.events = list(state.get("events") or [])
-    view.error = state.get("error")
+    view.take({"content": "", "events": [], "error": None} | state)
     return render_message(view, chat_id=chat.id, oob=True)
 
 
@@ -271,6 +323,67 @@ def sidebar_entry_fragment(*, user, chat_id: str, active: str) -> str:
     return render_to_string("chat/_sidebar.html#chat-entry", context)
 
 
-# One renderer per event type the pages draw live (message view -> fragment). The
-# status line is the only one so far; the other types join it here.
-EVENT_RENDERERS: dict[str, Callable[[MessageView], str]] = {"status": render_status}
+def chat_named_fragment(*, user, chat_id: str, active: str) -> str:
+    """What a page redraws when a plugin named a chat (chat.named): its entry in the
+    chat list and, when it is the page's own chat, the heading ("" if it is gone)."""
+    entry = sidebar_entry_fragment(user=user, chat_id=chat_id, active=active)
+    if not entry or chat_id != active:
+        return entry
+    chat = chat_get_for(user=user, id=chat_id)
+    return entry + render_to_string("chat/chat.html#chat-title", {"chat": chat, "oob": True})
+
+
+# Plugins' events, drawn live: one renderer per type a run's `run.event` carries
+# (chat.consumers.run_event), given the message as the page has it now (the event's
+# columns taken) and the event; each answers the fragments it changes, swapped in by
+# id. "message" and "replace" come as run.delta and run.content instead, and draw the
+# answer's text; a type with no renderer (one nobody knows, say) is kept in the
+# message's events and draws nothing.
+
+
+def _part(name: str) -> Callable[[MessageView, dict | None], str]:
+    def render(view: MessageView, event: dict | None = None) -> str:
+        return render_to_string(f"chat/_message.html#{name}", {"m": view, "oob": True}).strip()
+
+    render.__name__ = f"render_{name}"
+    return render
+
+
+render_sources = _part("sources")
+render_files = _part("files")
+render_embeds = _part("embeds")
+render_error = _part("error")
+
+
+def render_completion(view: MessageView, event: dict | None = None) -> str:
+    """chat:completion: its sources and error (its content is drawn as run.content is)."""
+    return render_sources(view) + render_error(view)
+
+
+def render_toast(view: MessageView | None, event: dict | None = None) -> str:
+    """A notification: a toast appended to the page's toasts (errors to its alerts)."""
+    toast = toast_of(event)
+    return render_to_string("chat/_toast.html", {"toast": toast}).strip() if toast else ""
+
+
+def render_chat_named(view: MessageView, event: dict | None = None) -> str:
+    """chat:title, chat:tags: nothing in the message; the chat is saved named and every
+    page of its owner redraws it from there (chat.named, chat_named_fragment)."""
+    return ""
+
+
+EVENT_RENDERERS: dict[str, Callable[[MessageView, dict | None], str]] = {
+    "status": render_status,
+    "source": render_sources,
+    "files": render_files,
+    "embeds": render_embeds,
+    "chat:message:error": render_error,
+    "error": render_error,
+    "chat:completion": render_completion,
+    "notification": render_toast,
+    "chat:title": render_chat_named,
+    "chat:tags": render_chat_named,
+}
+# Events drawn outside their message, and never stored: an action's (message.updated)
+# draw them too.
+LIVE_RENDERERS = {"notification": render_toast}

@@ -1,79 +1,149 @@
-"""The sandbox's documents: plugin code the chat page frames and never runs itself.
+"""Embeds: the HTML a plugin shows under a message (an `embeds` event, or the HTML an
+action or a tool returned), each in a sandboxed frame of the chat page, served from
+a route that carries no session.
 
-A dialog's "execute" script (chat.services.dialogs) runs in an iframe the page
-draws with `sandbox="allow-scripts allow-downloads"` and no allow-same-origin: an
-opaque origin, so no cookies, no storage, no reach into the page (`parent.document`
-throws). Its document comes from `execute_frame`, a route that never reads or
-needs the session: the URL's signed token (`execute_token`) names the dialog, and
-it serves only a dialog that still waits for its script. Its own CSP sandboxes it
-even when opened outside a frame, gives it no network (connect-src 'none'), lets
-only the page that framed it frame it, and is the one place where code may be made
-from a string ('unsafe-eval': Open WebUI's `new Function(...)` wrapping, in
-static/js/sandbox_execute.js); the chat page's own CSP keeps no eval.
+Why a route of its own: embeds are a plugin's markup and script, untrusted by
+design (they run: that is what they are for). They never go into the page itself.
+The page draws each as `<iframe sandbox="allow-scripts">` (never allow-same-origin:
+the frame's origin is opaque, so its script cannot reach the page, its cookies or
+our API as the user) whose src is `/sandbox/embed/<token>/`. The token is signed
+(django.core.signing, salted, expiring after CHAT_EMBED_TOKEN_SECONDS) and names
+the message and the embed's digest: nobody can guess one, and it reveals only that
+embed. The view reads the message row, never the session (the frame is opened
+`credentialless` as well, where browsers support it, so no cookie even comes
+with it), and answers with a policy of its own: `sandbox allow-scripts` (the same
+opaque origin when the URL is opened on its own, outside the frame), scripts and
+styles inline or from https, `frame-ancestors 'self'` and `X-Frame-Options:
+SAMEORIGIN` (only our pages frame it), `Cache-Control: private, no-store`.
+
+The frame is sized to its content: a small script appended to the embed posts its
+height to the parent (`{"type": "fnplatform:embed-size", "height"}`), and the
+page's static/js/events.js applies it to the frame whose window sent it, clamped.
+
+An embed that is an http(s) URL rather than HTML is framed directly, sandboxed the
+same way (the page's policy allows https frames and our own).
 """
 
+import hashlib
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
-from django.middleware.csp import get_nonce
-from django.template.loader import render_to_string
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.csp import CSP
-from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
-from chat.models import Dialog, DialogKind, DialogStatus
+from chat.models import Message
 
-_SALT = "chat.sandbox.execute"
-# A token outlives any dialog's wait; what it names must still be pending as well.
-_TOKEN_SECONDS = 7 * 24 * 3600
+SALT = "chat.sandbox.embed"
+# What the frame's own document may do: run its script, inline or from https (chart
+# libraries come from CDNs), in an opaque origin, framed only by our pages.
+POLICY = "; ".join(
+    [
+        "sandbox allow-scripts",
+        "default-src 'none'",
+        "script-src 'unsafe-inline' 'unsafe-eval' https:",
+        "style-src 'unsafe-inline' https:",
+        "img-src data: blob: https:",
+        "font-src data: https:",
+        "media-src data: blob: https:",
+        "connect-src https:",
+        "frame-src https:",
+        "form-action 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'self'",
+    ]
+)
+# Appended to the embed: tells the parent the document's height, now and on change.
+SIZER = """
+<script>
+(function () {
+  "use strict";
+  var last = -1;
+  function size() {
+    var body = document.body, root = document.documentElement;
+    var height = Math.max(root ? root.scrollHeight : 0, body ? body.scrollHeight : 0);
+    if (height === last) return;
+    last = height;
+    parent.postMessage({ type: "fnplatform:embed-size", height: height }, "*");
+  }
+  addEventListener("load", size);
+  if (typeof ResizeObserver === "function") {
+    var watch = new ResizeObserver(size);
+    watch.observe(document.documentElement);
+    if (document.body) watch.observe(document.body);
+  }
+  size();
+})();
+</script>
+"""
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f<>\"'`]")
 
-SANDBOX_CSP = {
-    "default-src": [CSP.NONE],
-    "script-src": [CSP.NONCE, CSP.UNSAFE_EVAL],
-    "style-src": [CSP.UNSAFE_INLINE],
-    "img-src": ["data:", "blob:"],
-    "media-src": ["data:", "blob:"],
-    "connect-src": [CSP.NONE],
-    "base-uri": [CSP.NONE],
-    "form-action": [CSP.NONE],
-    "frame-ancestors": [CSP.SELF],
-    "sandbox": ["allow-scripts", "allow-downloads"],
-}
+
+def embed_digest(embed: str) -> str:
+    return hashlib.sha256(embed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def execute_token(dialog_id: str) -> str:
-    """The signed token of an execute dialog's frame URL."""
-    return signing.dumps(str(dialog_id), salt=_SALT)
+def embed_url(embed: Any) -> str | None:
+    """The embed as a URL to frame, when it is one (http or https, a host, no spaces
+    or markup); None when it is HTML."""
+    if not isinstance(embed, str):
+        return None
+    text = embed.strip()
+    if not text or len(text) > 4096 or _URL_NOISE.search(text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme.lower() in ("http", "https") and parts.hostname else None
 
 
-def execute_frame_url(dialog_id: str) -> str:
-    return reverse("sandbox_execute", args=[execute_token(dialog_id)])
+def embed_src(*, chat_id: str, message_id: str, embed: str) -> str:
+    """Where the frame of one embed of a saved message loads it from."""
+    url = embed_url(embed)
+    if url is not None:
+        return url
+    claim = {"c": str(chat_id), "m": str(message_id), "h": embed_digest(embed)}
+    token = signing.dumps(claim, salt=SALT, compress=True)
+    return reverse("sandbox:embed", kwargs={"token": token})
+
+
+def embed_get(token: str) -> str | None:
+    """The HTML embed a token names, read from its message row; None when the token
+    is forged, expired, or names an embed (or a message) that is gone."""
+    try:
+        claim = signing.loads(token, salt=SALT, max_age=settings.CHAT_EMBED_TOKEN_SECONDS)
+    except (signing.BadSignature, ValueError):
+        return None
+    if not isinstance(claim, dict) or not all(isinstance(claim.get(k), str) for k in "cmh"):
+        return None
+    rows = Message.objects.filter(chat_id=claim["c"], message_id=claim["m"])
+    embeds = rows.values_list("embeds", flat=True).first()
+    for embed in embeds if isinstance(embeds, list) else []:
+        if isinstance(embed, str) and embed_digest(embed) == claim["h"]:
+            return embed
+    return None
+
+
+def _framed(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = POLICY
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_GET
-@csp_override(SANDBOX_CSP)
-def execute_frame(request: HttpRequest, token: str) -> HttpResponse:
-    """The document of an execute dialog's sandboxed frame: its code, and the runner.
-    It reads no session and no user (plain responses, no context processors)."""
-    try:
-        dialog_id = signing.loads(token, salt=_SALT, max_age=_TOKEN_SECONDS)
-    except signing.BadSignature:
-        return HttpResponseNotFound("No such script.", content_type="text/plain")
-    code = (
-        Dialog.objects.filter(pk=dialog_id, kind=DialogKind.EXECUTE, status=DialogStatus.PENDING)
-        .values_list("code", flat=True)
-        .first()
-    )
-    if code is None:
-        return HttpResponseNotFound(
-            "This script no longer waits to run.", content_type="text/plain"
-        )
-    context = {
-        "code": code,
-        "nonce": str(get_nonce(request)),
-        "parent_origin": f"{request.scheme}://{request.get_host()}",
-    }
-    response = HttpResponse(render_to_string("chat/sandbox_execute.html", context))
-    response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+def embed(request: HttpRequest, token: str) -> HttpResponse:
+    """One embed's HTML, for its sandboxed frame; 404 for a bad token. Reads neither
+    the session nor the user: the token is the only credential."""
+    html = embed_get(token)
+    if html is None:
+        # Not Http404: the project's 404 page would draw the layout, and read the session.
+        missing = HttpResponse("No such embed.", status=404, content_type="text/plain")
+        return _framed(missing)
+    return _framed(HttpResponse(html + SIZER, content_type="text/html; charset=utf-8"))

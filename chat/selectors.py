@@ -37,6 +37,15 @@ def file_get_for(*, user, pk: str) -> File:
         raise File.DoesNotExist(f"File {pk!r} not found.") from None
 
 
+def file_get_own(*, user, pk: str) -> File:
+    """Return one of `user`'s own files (staff read only theirs too: the chat pages'
+    download links); File.DoesNotExist otherwise."""
+    try:
+        return File.objects.get(pk=pk, user_id=user.pk)
+    except File.DoesNotExist:
+        raise File.DoesNotExist(f"File {pk!r} not found.") from None
+
+
 def chat_list_for(*, user, page: int | None = None, include_pinned: bool = False) -> QuerySet[Chat]:
     """The user's own chats, most recently updated first, as Open WebUI's sidebar lists
     them: archived ones left out, pinned ones too unless asked for; `page` (from 1)

@@ -16,4 +16,5 @@ urlpatterns = [
     # Message and action ids go in the query or the form: clients may choose any string.
     path("c/<str:chat_id>/edit/", views.edit_message, name="edit_message"),
     path("c/<str:chat_id>/action/", views.run_action, name="run_action"),
+    path("files/<str:file_id>/", views.download_file, name="file"),
 ]

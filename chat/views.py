@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
-from chat.models import Chat, Message
+from chat.downloads import file_response
+from chat.models import Chat, File, Message
 from chat.pages import (
     MessageView,
     ModelChoice,
@@ -37,6 +38,7 @@ from chat.selectors import (
     chat_get_for,
     chat_search_for,
     default_model_of,
+    file_get_own,
     message_branch,
     message_get,
 )
@@ -337,6 +339,21 @@ async def run_action(request: HtmxHttpRequest, chat_id: str) -> HttpResponse:
         # The plugin's own failure: told on its message, where the user clicked.
         return _problem(request, f"The action failed: {exc.message or exc}", 502)
     return await sync_to_async(_message_now)(request, chat_id, message_id, choices)
+
+
+# A file a plugin attached to a message.
+
+
+@login_required
+@require_GET
+def download_file(request: HtmxHttpRequest, file_id: str) -> HttpResponse:
+    """One of the user's own files (a message's `files`), downloaded, or shown inline
+    (`inline=1`: an image under its message); anyone else's is a 404."""
+    try:
+        row = file_get_own(user=request.user, pk=file_id)
+    except File.DoesNotExist:
+        raise Http404("No such file.") from None
+    return file_response(row, attachment=request.GET.get("inline") != "1")
 
 
 def _message_now(request, chat_id: str, message_id: str, choices) -> HttpResponse:

@@ -240,9 +240,10 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF, "data:"],
     "object-src": [CSP.NONE],
-    # Plugin code the page runs (a dialog's "execute") runs in sandboxed frames of our
-    # own origin (chat.sandbox), never in the page.
-    "frame-src": [CSP.SELF],
+    # Plugin code the page frames, never runs itself: a dialog's "execute" script and
+    # plugins' embeds, in sandboxed frames of our own origin (chat.sandbox_execute,
+    # chat.sandbox), and embeds that are URLs.
+    "frame-src": [CSP.SELF, "https:"],
     "base-uri": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
@@ -334,3 +335,6 @@ CHAT_RUN_LEASE_SECONDS = float(env_str("FNPLATFORM_RUN_LEASE_SECONDS", "30"))
 # user before the plugin gets Open WebUI's "timed out" answer; a function's frontmatter
 # may name its own (`dialog_timeout: 60`). Open WebUI's own default waits forever.
 FNPLATFORM_DIALOG_TIMEOUT_SECONDS = float(env_str("FNPLATFORM_DIALOG_TIMEOUT_SECONDS", "300"))
+# How long the link of a plugin's embed (the sandboxed frame's /sandbox/embed/<token>/)
+# stays valid: a page drawn since gets a new one.
+CHAT_EMBED_TOKEN_SECONDS = env_int("FNPLATFORM_EMBED_TOKEN_SECONDS", 24 * 3600)

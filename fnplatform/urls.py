@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from chat import sandbox
 from fnplatform import views
 from fnplatform.api import api, openai_api
 
@@ -17,6 +16,6 @@ urlpatterns = [
     path("accounts/", include("fnplatform.accounts.urls")),
     path("valves/", include("valves.urls")),
     path("chat/", include("chat.urls")),
-    # Plugin code's own documents, framed by the chat page: no session (chat.sandbox).
-    path("sandbox/execute/<str:token>/", sandbox.execute_frame, name="sandbox_execute"),
+    # Plugin code's own documents, framed by the chat page: no session (chat.sandbox_urls).
+    path("sandbox/", include("chat.sandbox_urls")),
 ]

@@ -26,12 +26,11 @@ from django.utils import timezone
 
 from chat.models import Chat, Message, MessageStatus
 from chat.selectors import message_list
-from chat.services.chats import locked, refresh_document
+from chat.services.chats import locked, name_locked, refresh_document
 from chat.services.history import (
     ANSWER_KEYS,
     MAX_ID,
     clean,
-    document_rest,
     effective_status,
     filled_keys,
     with_keys,
@@ -135,14 +134,6 @@ def answer_save(*, pk: int, runner: str, values: dict[str, Any], lease_seconds: 
     return updated == 1
 
 
-def _name_chat(chat: Chat, title: str | None, tags: list | None) -> None:
-    if title:
-        chat.chat = {**document_rest(chat.chat or {}), "title": title}
-    if tags is not None:
-        chat.meta = {**(chat.meta or {}), "tags": tags}
-        chat.save(update_fields=["meta"])
-
-
 @transaction.atomic
 def answer_finish(
     *,
@@ -169,7 +160,7 @@ def answer_finish(
         setattr(message, key, value)
     message.status, message.lease_expires_at = status, None
     message.save()
-    _name_chat(chat, title, tags)
+    name_locked(chat, title=title, tags=tags)
     refresh_document(chat)
     return message
 

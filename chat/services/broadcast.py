@@ -17,13 +17,21 @@ Group messages (chat group; `run.started` and `run.finished` go to the user grou
 - `run.started`  {parent_id, model}: an answer began (content empty).
 - `run.delta`    {content}: text added to the answer.
 - `run.content`  {content}: the answer's whole content replaced (a "replace" event).
-- `run.event`    {event: {"type", "data"}}: a plugin's event, in Open WebUI's canonical
-  types (chat.services.turn: "status", "source", "files", "embeds", "notification",
-  "chat:title", ...); one renderer per type.
+- `run.event`    {event: {"type", "data"}, columns}: a plugin's event, in Open WebUI's
+  canonical types (chat.services.turn: "status", "source", "files", "embeds",
+  "notification", "chat:title", ...), and the message's columns it changed, with
+  their new values (Change.columns: "sources", "files", "embeds", "usage", "error",
+  and "content" when a chat:completion replaced it); one renderer per type.
 - `run.finished` {status, ...state}: the answer ended; status is "done", "stopped",
   "error" or "interrupted", and the state (below) is final.
-- `message.updated` {...state}: a message no run is writing changed, as it now is:
-  an action (a message button) emitted an event on it (chat.services.message_events).
+- `message.updated` {...state, event}: a message no run is writing changed, as it now
+  is: an action (a message button) emitted an event on it (`event`, None for text
+  added; chat.services.message_events).
+
+User group only:
+
+- `chat.named`   {title, tags}: a plugin named the chat (chat:title, chat:tags), saved
+  already (chat.services.chat_names); the pages redraw its entry in the chat list.
 
 Sent to one listener's channel, in answer to `request_snapshots`:
 
@@ -52,6 +60,7 @@ RUN_SNAPSHOT = "run.snapshot"
 RUN_STOP = "run.stop"
 RUN_SYNC = "run.sync"
 MESSAGE_UPDATED = "message.updated"
+CHAT_NAMED = "chat.named"
 
 # Channels' group names: letters, digits, "-", "_", "." and under 100 characters.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")

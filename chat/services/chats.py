@@ -317,6 +317,30 @@ def chat_rename(*, chat: Chat, title: Any) -> Chat:
     return Chat.objects.get(pk=chat.pk)
 
 
+def name_locked(chat: Chat, *, title: str | None, tags: list[str] | None) -> None:
+    """Set the title (when given) and tags (when not None) of a chat locked in the
+    transaction: the tags are saved here, the title with the document
+    (refresh_document, which the caller does next)."""
+    if title:
+        chat.chat = {**document_rest(chat.chat or {}), "title": title}
+    if tags is not None:
+        chat.meta = {**(chat.meta if isinstance(chat.meta, dict) else {}), "tags": tags}
+        chat.save(update_fields=["meta"])
+
+
+@transaction.atomic
+def chat_name(*, chat_id: str, title: str | None = None, tags: list[str] | None = None) -> bool:
+    """Give the chat the title and tags a plugin named (chat:title, chat:tags, already
+    cleaned: chat.services.turn.title_of/tags_of); False if the chat is gone."""
+    try:
+        chat = locked(Chat(pk=chat_id))
+    except Chat.DoesNotExist:
+        return False
+    name_locked(chat, title=title, tags=tags)
+    refresh_document(chat)
+    return True
+
+
 def chat_choose_model(*, chat: Chat, model_id: str, filter_ids: Iterable[str]) -> None:
     """Answer the chat with `model_id` from now on (Open WebUI's document `models`),
     its toggle filters switched on as `filter_ids` says (the model's defaults, when a

@@ -22,6 +22,7 @@ from django.conf import settings
 from chat.models import MessageStatus
 from chat.services import broadcast, tasks
 from chat.services.answers import answer_finish, answer_save
+from chat.services.chat_names import name_chat_from
 from chat.services.completion import completion_dict, event_chunk, final_content
 from chat.services.dialogs import DialogAsker, dialog_caller
 from chat.services.run import (
@@ -248,7 +249,16 @@ class LiveRun:
         else:
             change = self.turn.take_event(item)
         self._unsaved = True
+        if kind == "event":
+            await self._keep(item)
         await self._tell(change)
+
+    async def _keep(self, event: Any) -> None:
+        """Save now what an event's listeners read back from the database: an embed
+        (its frame loads it from the row, chat.sandbox) and the chat's names."""
+        if event.type == "embeds":
+            await self._save()
+        await name_chat_from(event, chat_id=self.chat_id, user_id=self.user_id)
 
     async def _tell(self, change: Change) -> None:
         if change.kind == "delta" and change.value:
@@ -256,7 +266,7 @@ class LiveRun:
         elif change.kind == "content":
             await self._publish(broadcast.RUN_CONTENT, content=change.value)
         elif change.kind == "event":
-            await self._publish(broadcast.RUN_EVENT, event=change.value)
+            await self._publish(broadcast.RUN_EVENT, event=change.value, columns=change.columns)
 
     async def _save(self) -> None:
         self._saved_at, self._unsaved = time.monotonic(), False

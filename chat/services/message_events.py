@@ -16,7 +16,9 @@ message as it is stored (chat.services.turn: the same meaning as in a run),
 publishes the message as it then is to the chat's group as it happens
 (`message.updated`, see chat.services.broadcast), and `MessageEvents.save()` stores the
 message once, when the action ended (failed or not: what was emitted is kept),
-through chat.services.chats.message_apply. The message's status is never changed.
+through chat.services.chats.message_apply; an embed is stored as it comes too, since
+its frame loads it from the row (chat.sandbox), and a chat:title or chat:tags names
+the chat at once (chat.services.chat_names). The message's status is never changed.
 
 Anything else is not followed and the action runs as it always did, its events only
 recorded: no chat or message named (no thread hop then), a temporary chat
@@ -38,6 +40,7 @@ from asgiref.sync import sync_to_async
 from chat.models import Chat, Message, MessageStatus
 from chat.selectors import chat_to_answer_in, message_get
 from chat.services import broadcast
+from chat.services.chat_names import name_chat_from
 from chat.services.chats import EVENT_COLUMNS, message_apply
 from chat.services.dialogs import DialogAsker, dialog_caller
 from chat.services.history import effective_status
@@ -77,6 +80,9 @@ class MessageEvents:
             sources=_list(message.sources),
             files=_list(message.files),
             embeds=_list(message.embeds),
+            # Not changed by events unless they say so; drawn as they are meanwhile.
+            usage=message.usage if isinstance(message.usage, dict) else None,
+            error=message.error if isinstance(message.error, dict) else None,
         )
         start = {key: copy.deepcopy(getattr(message, key)) for key in EVENT_COLUMNS}
         return cls(chat=chat, message_id=message.message_id, turn=turn, start=start)
@@ -128,7 +134,12 @@ class MessageEvents:
             events = self.recorder.events[self.seen :]
             self.seen += len(events)
             for event in events:
-                await self._tell(self.turn.take_event(event))
+                change = self.turn.take_event(event)
+                if event.type == "embeds":
+                    # Its frame loads it from the row (chat.sandbox): stored before shown.
+                    await self._store()
+                await name_chat_from(event, chat_id=self.chat.id, user_id=self.chat.user_id)
+                await self._tell(change)
 
     def changed(self) -> dict[str, Any]:
         """The columns the events changed, with their new values."""
@@ -142,6 +153,9 @@ class MessageEvents:
         if self.asker is not None:
             await self.asker.close()
         await self.take()
+        return await self._store()
+
+    async def _store(self) -> Message | None:
         values = self.changed()
         if not values:
             return None
@@ -164,6 +178,7 @@ class MessageEvents:
             "message_id": self.message_id,
             "seq": None,
             **self.turn.state(),
+            "event": change.value if change.kind == "event" else None,
         }
         try:
             await broadcast.publish([broadcast.chat_group(self.chat.id)], message)

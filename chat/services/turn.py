@@ -6,8 +6,12 @@ came; each returns the `Change` its listeners must be told, and `values()` is
 what the message row stores. Open WebUI's meaning of each event is kept: a
 "message" event adds to the content, "replace" replaces it, "source" adds a
 source, "files" sets the files, "embeds" adds (or replaces) embeds,
-"chat:message:error" fails the message, "chat:title" and "chat:tags" name the
-chat; every other event (status lines, notifications, ...) is kept in `events`.
+"chat:message:error" (and "error") fails the message, "chat:completion" does what
+Open WebUI's response handler does with it (its content replaces the answer's, its
+usage is kept, its sources added, its error fails the message), "chat:title" and
+"chat:tags" name the chat. A notification is shown, never stored (Open WebUI keeps
+none); every other event (status lines, the chat's names, types nobody knows, ...)
+is kept in `events`.
 """
 
 from dataclasses import dataclass, field
@@ -16,16 +20,35 @@ from typing import Any, Literal
 from functions.services.events import Event
 
 # Events whose effect is a column of the message: not kept in `events` as well.
-FOLDED = frozenset({"message", "replace", "source", "files", "embeds", "chat:message:error"})
+FOLDED = frozenset(
+    {
+        "message",
+        "replace",
+        "source",
+        "files",
+        "embeds",
+        "chat:message:error",
+        "error",
+        "chat:completion",
+    }
+)
+# Events shown as they come and never stored (Open WebUI persists no notification).
+LIVE_ONLY = frozenset({"notification"})
+MAX_TITLE = 255
+MAX_TAGS, MAX_TAG = 20, 64
 
 
 @dataclass(frozen=True)
 class Change:
     """What listeners are told: text added to the content ("delta"), the whole new
-    content ("content"), or an event ({"type", "data"}) to show ("event")."""
+    content ("content"), or an event ({"type", "data"}) to show ("event"), with the
+    message's columns it changed and their new values (`columns`: "sources",
+    "files", "embeds", "usage", "error", and "content" when a chat:completion
+    replaced it)."""
 
     kind: Literal["delta", "content", "event"]
     value: Any
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 def error_message(frame: dict) -> str:
@@ -36,6 +59,44 @@ def error_message(frame: dict) -> str:
 
 def is_error_frame(data: dict) -> bool:
     return "error" in data and "choices" not in data
+
+
+def title_of(data: Any) -> str | None:
+    """The chat title a chat:title event names (a string, or {"title": ...}); None if
+    it names none."""
+    if isinstance(data, dict):
+        data = data.get("title")
+    if not isinstance(data, str | int | float) or isinstance(data, bool):
+        return None
+    title = " ".join(str(data).split())[:MAX_TITLE]
+    return title or None
+
+
+def tags_of(data: Any) -> list[str] | None:
+    """The tags a chat:tags event names (a list of strings or of {"name": ...}, or
+    {"tags": [...]}), trimmed and without repeats; None if it names no list."""
+    if isinstance(data, dict):
+        data = data.get("tags")
+    if not isinstance(data, list):
+        return None
+    names = (tag.get("name") if isinstance(tag, dict) else tag for tag in data)
+    clean = (" ".join(name.split())[:MAX_TAG] for name in names if isinstance(name, str))
+    return list(dict.fromkeys(tag for tag in clean if tag))[:MAX_TAGS]
+
+
+def error_text(data: Any) -> str:
+    """What an error event ("error", "chat:message:error", chat:completion's `error`)
+    says: its `error` ({"content"} or {"message"}, or a string), `content`,
+    `description` or `message`, or the data itself when it is a string."""
+    if isinstance(data, dict):
+        for key in ("error", "content", "description", "message", "detail"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                return error_text(value)
+            if value:
+                return str(value)
+        return ""
+    return "" if data is None else str(data)
 
 
 @dataclass
@@ -83,33 +144,70 @@ class Turn:
         if event.type == "replace":
             self.content = str(data.get("content", ""))
             return Change("content", self.content)
-        self._fold(event, data)
-        if event.type not in FOLDED:
+        changed = self._fold(event, data)
+        self.touched.update(changed - {"content"})
+        if event.type not in FOLDED | LIVE_ONLY:
             self.events.append(event.as_dict())
-        return Change("event", event.as_dict())
+        columns = {column: getattr(self, column) for column in sorted(changed)}
+        return Change("event", event.as_dict(), columns)
 
     def fail(self, message: str) -> None:
         self.error = {"content": message}
         self.touched.add("error")
 
-    def _fold(self, event: Event, data: dict) -> None:
+    def _fold(self, event: Event, data: dict) -> set[str]:
+        """Apply the event to the columns; return the names of those it changed."""
         if event.type == "source":
             self.sources.append(data)
-        elif event.type == "files":
+            return {"sources"}
+        if event.type == "files":
             self.files = list(data.get("files") or [])
-        elif event.type == "embeds":
+            return {"files"}
+        if event.type == "embeds":
             embeds = list(data.get("embeds") or [])
             self.embeds = embeds if data.get("replace") else [*self.embeds, *embeds]
-        elif event.type == "chat:message:error":
+            return {"embeds"}
+        if event.type == "chat:message:error":
             error = data.get("error", event.data)
             self.error = error if isinstance(error, dict) else {"content": str(error)}
-        elif event.type == "chat:title" and event.data:
-            self.title = str(event.data)[:255]
-        elif event.type == "chat:tags" and isinstance(event.data, list):
-            self.tags = [str(tag) for tag in event.data]
-        column = {"source": "sources", "chat:message:error": "error"}.get(event.type, event.type)
-        if column in ("sources", "files", "embeds", "error"):
-            self.touched.add(column)
+            return {"error"}
+        if event.type == "error":
+            self.error = {"content": error_text(event.data) or "The answer failed."}
+            return {"error"}
+        if event.type == "chat:completion":
+            return self._completion(data)
+        if event.type == "chat:title":
+            self.title = title_of(event.data) or self.title
+        elif event.type == "chat:tags":
+            tags = tags_of(event.data)
+            self.tags = self.tags if tags is None else tags
+        return set()
+
+    def _completion(self, data: dict) -> set[str]:
+        """A chat:completion event, as Open WebUI's response handler takes it: content
+        replaces the answer's (choices' deltas add to it), usage is kept, sources are
+        added, an error fails the message, a title names the chat."""
+        changed = set()
+        if isinstance(data.get("content"), str) and data["content"]:
+            self.content, changed = data["content"], {"content"}
+        for choice in data.get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(text, str) and text:
+                self.content += text
+                changed.add("content")
+        if isinstance(data.get("usage"), dict):
+            self.usage = data["usage"]
+            changed.add("usage")
+        sources = [s for s in data.get("sources") or [] if isinstance(s, dict)]
+        if sources:
+            self.sources.extend(sources)
+            changed.add("sources")
+        if data.get("error"):
+            self.error = {"content": error_text(data["error"]) or "The answer failed."}
+            changed.add("error")
+        self.title = title_of(data.get("title")) or self.title
+        return changed
 
     def values(self) -> dict[str, Any]:
         """The message row's columns this turn fills: its content and events, and the

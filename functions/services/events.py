@@ -89,6 +89,8 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 # Known types whose data is free-form (a string, a control dict, …).
 FREE_FORM = frozenset(
     {
+        # Plugins send an error of their own as {"type": "error", "data": {...}}.
+        "error",
         "chat:title",
         "chat:tags",
         "chat:message:favorite",
@@ -136,7 +138,9 @@ def parse_event(raw: Any) -> Event:
         return Event(kind, data, True, original)
     known = kind in FREE_FORM or kind.startswith("terminal:")
     if not known:
-        log.info("Passing through an event of unknown type %r", original)
+        # Open WebUI's page logs "Unknown message type" and shows nothing; so do we,
+        # once, here, where every door's events pass (a run keeps it in the message).
+        log.info("An event of unknown type %r: kept, not shown", original)
     return Event(kind, data, known, original)
 
 

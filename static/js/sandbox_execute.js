@@ -1,4 +1,4 @@
-// Runs a plugin's "execute" script in its sandboxed frame (chat.sandbox): an opaque
+// Runs a plugin's "execute" script in its sandboxed frame (chat.sandbox_execute): an opaque
 // origin with no cookies, no way into the chat page and no network, and the one place
 // whose CSP lets code be made from a string. The script is wrapped as Open WebUI wraps
 // it (Chat.svelte); its value, or its error, goes to the page that framed this one.

@@ -22,7 +22,7 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from chat.models import Dialog, DialogStatus, Message, MessageStatus
-from chat.sandbox import execute_frame_url
+from chat.sandbox_execute import execute_frame_url
 from chat.services import broadcast, dialogs
 from chat.services.actions import aprepare_action, perform_action
 from chat.services.chats import chat_create

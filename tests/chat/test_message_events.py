@@ -137,9 +137,10 @@ async def saved(chat_id: str, message_id: str = "a1") -> Message:
     return await Message.objects.aget(chat_id=chat_id, message_id=message_id)
 
 
-def told(chat, **state) -> dict:
+def told(chat, event: dict | None = None, **state) -> dict:
     """What the chat's pages are told after an event: the message as it now is (the
-    keys given; the rest of the state as the message started)."""
+    keys given; the rest of the state as the message started), and the event (None:
+    text added or replaced)."""
     start = {"content": "Hello", "events": [THOUGHT], "sources": [], "files": [], "embeds": []}
     rest = {"usage": None, "error": None, "title": None, "tags": None}
     return {
@@ -150,6 +151,7 @@ def told(chat, **state) -> dict:
         **start,
         **rest,
         **state,
+        "event": event,
     }
 
 
@@ -176,7 +178,7 @@ async def test_events_change_the_message_as_they_are_emitted(bob, chat, actions,
         {"content": "edited", "events": emitted},
     )
     assert [await receive(channel) for _ in range(3)] == [
-        told(chat, content="Hello more", events=[THOUGHT, CHECKED]),
+        told(chat, CHECKED, content="Hello more", events=[THOUGHT, CHECKED]),
         told(chat, content="Replaced", events=[THOUGHT, CHECKED]),
         told(chat, content="Replaced!", events=[THOUGHT, CHECKED]),
     ]
@@ -197,7 +199,7 @@ async def test_the_chat_pages_call_the_same_service(bob, chat, actions):
     req = await aprepare_action(user=bob, action_id="ping_action", body=action_body(chat.id))
     assert await perform_action(req) == {"content": "pong"}
     assert req.followed is not None and req.followed.message_id == "a1"
-    assert await receive(channel) == told(chat, events=[THOUGHT, PINGING])
+    assert await receive(channel) == told(chat, PINGING, events=[THOUGHT, PINGING])
     assert await nothing_published(chat.id, channel)
     message = await saved(chat.id)
     assert (message.content, message.events) == ("Hello", [THOUGHT, PINGING])
@@ -211,7 +213,7 @@ async def test_an_html_result_is_folded_as_an_embed(bob, chat, actions):
     response = await post_action(bob, "html_action", action_body(chat.id))
     embed = {"type": "embeds", "data": {"embeds": [CARD], "replace": None}}
     assert response.json() == {"status": True, "embeds": [CARD], "events": [embed]}
-    assert await receive(channel) == told(chat, embeds=[CARD])
+    assert await receive(channel) == told(chat, embed, embeds=[CARD])
     message = await saved(chat.id)
     assert (message.content, message.embeds, message.events) == ("Hello", [CARD], [THOUGHT])
     rendered = (await Chat.objects.aget(pk=chat.pk)).chat["history"]["messages"]["a1"]
@@ -226,7 +228,7 @@ async def test_what_a_failing_action_emitted_is_kept(bob, chat, actions):
     source = {"source": {"name": "doc"}, "document": ["text"], "metadata": [{}]}
     assert [await receive(channel) for _ in range(2)] == [
         told(chat, content="Hello partial"),
-        told(chat, content="Hello partial", sources=[source]),
+        told(chat, {"type": "source", "data": source}, content="Hello partial", sources=[source]),
     ]
     message = await saved(chat.id)
     assert (message.content, message.sources) == ("Hello partial", [source])

@@ -84,10 +84,53 @@ def test_an_error_frame_fails_the_turn_without_adding_text():
             id="status-is-kept",
         ),
         pytest.param(
-            {"type": "chat:title", "data": "Moon trip"},
+            {"type": "error", "data": {"description": "the API key is wrong"}},
+            None,
+            {"error": {"content": "the API key is wrong"}},
+            id="a-plugins-error-fails",
+        ),
+        pytest.param(
+            {
+                "type": "chat:completion",
+                "data": {
+                    "content": "whole answer",
+                    "usage": {"total_tokens": 7},
+                    "sources": [{"source": {"name": "s"}}],
+                    "done": True,
+                },
+            },
+            None,
+            {
+                "content": "whole answer",
+                "usage": {"total_tokens": 7},
+                "sources": [{"source": {"name": "s"}}],
+                "events": [],
+            },
+            id="completion-replaces-and-adds",
+        ),
+        pytest.param(
+            {"type": "chat:completion", "data": {"error": {"message": "upstream down"}}},
+            None,
+            {"content": "so far", "error": {"content": "upstream down"}},
+            id="completion-error-fails",
+        ),
+        pytest.param(
+            {"type": "chat:title", "data": "  Moon\ntrip "},
             None,
             {"title": "Moon trip"},
             id="title-names-the-chat",
+        ),
+        pytest.param(
+            {"type": "chat:tags", "data": ["space", {"name": "moon"}, "space", 3, ""]},
+            None,
+            {"tags": ["space", "moon"]},
+            id="tags-tag-the-chat",
+        ),
+        pytest.param(
+            {"type": "notification", "data": {"type": "success", "content": "hi"}},
+            None,
+            {"events": []},
+            id="notification-is-shown-not-kept",
         ),
     ],
 )
@@ -95,9 +138,15 @@ def test_each_event_does_what_open_webui_does_with_it(raw, change, expect):
     turn = Turn(content="so far")
     event = parse_event(raw)
     got = turn.take_event(event)
-    assert got == (change or Change("event", event.as_dict()))
+    expected = change or Change("event", event.as_dict())
+    assert (got.kind, got.value) == (expected.kind, expected.value)
     state = turn.state()
     assert {key: state[key] for key in expect} == expect
+    # Its listeners are told the columns it changed, with their values.
+    before = Turn(content="so far").state()
+    columns = {"content", "sources", "files", "embeds", "usage", "error"}
+    changed = {key for key in columns & set(expect) if expect[key] != before[key]}
+    assert got.columns == ({key: state[key] for key in changed} if got.kind == "event" else {})
 
 
 def test_embeds_add_up_unless_replaced():
@@ -114,10 +163,13 @@ def test_events_folded_into_columns_are_not_kept_twice():
     for raw in [
         {"type": "message", "data": {"content": "x"}},
         {"type": "source", "data": {}},
+        {"type": "chat:completion", "data": {"content": "y"}},
         {"type": "notification", "data": {"content": "hi"}},
+        {"type": "chat:title", "data": "kept"},
+        {"type": "x-custom", "data": {"any": "thing"}},
     ]:
         turn.take_event(parse_event(raw))
-    assert [e["type"] for e in turn.events] == ["notification"]
+    assert [e["type"] for e in turn.events] == ["chat:title", "x-custom"]
 
 
 def test_a_turn_stores_only_the_columns_it_set():
