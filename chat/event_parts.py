@@ -130,8 +130,7 @@ def file_links(files: Any) -> list[dict[str, Any]]:
 def embed_frames(embeds: Any, *, chat_id: str, message_id: str, key: str) -> list[dict]:
     """The message's embeds as sandboxed frames: [{"id", "src", "title", "external"}].
     Each HTML embed is loaded from the session-less sandbox route (chat.sandbox), an
-    http(s) URL embed as it is; the id is stable while the embed is (the page keeps
-    its frame, loaded, when the message is drawn again)."""
+    http(s) URL embed as it is; the id names the embed (its place and digest)."""
     frames = []
     if not chat_id:
         return frames
