@@ -142,6 +142,7 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
                 follow.flush.cancel()
         for group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
+        await self._release_scripts(code)
 
     # Page to server.
 

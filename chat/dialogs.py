@@ -5,6 +5,12 @@ mixed into chat.consumers.ChatConsumer.
 Server to page: the chat's open dialogs when the page joins (the whole #dialogs,
 so a reload or a reconnect shows what waits), then `dialog.opened` (appended) and
 `dialog.closed` (removed; an expired one is drawn saying so) from the chat's group.
+An "execute" script runs in one page only (dialog_claim, by the page's tab id in the
+socket's URL, which a reconnect keeps and a reload renews): that page gets its
+sandboxed frame in #scripts, which a redraw of #dialogs leaves running; the others
+a note in #dialogs that another page runs it. A page whose socket closes (the tab
+closed or went elsewhere) lets go of its scripts, and the chat's other pages are
+offered them again.
 Page to server: `dialog_answer` {dialog_id, answer | cancel | result}, where
 `result` is the JSON the sandboxed script's frame posted ({"value"} or {"error"}).
 A page also answers `dialog.presence` probes (it is open: a request over the API
@@ -12,23 +18,38 @@ may ask it).
 """
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from chat.models import Dialog, DialogKind, DialogStatus
+from chat.models import Dialog, DialogKind, DialogStatus, new_id
 from chat.sandbox_execute import execute_frame_url
 from chat.services.dialogs import (
+    CLAIMED,
+    CLOSED,
     DIALOG_HERE,
+    ELSEWHERE,
     dialog_answer,
+    dialog_claim,
     dialog_get_for,
     dialog_public,
+    dialogs_offer,
     dialogs_pending_for,
+    dialogs_release,
 )
+
+# A page's tab id, as chat.views makes them.
+TAB_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+# Close codes of a page that went away (closed, reloaded, left): 1000 normal, 1001
+# going away. A dropped connection (1006) or a server restarting is not the page
+# leaving: it reconnects, and runs its script on.
+PAGE_CLOSED = frozenset({1000, 1001})
 
 HEADINGS = {
     DialogKind.INPUT: "Input requested",
@@ -50,6 +71,8 @@ class DialogView:
     input_type: str = ""
     status: str = DialogStatus.PENDING
     function_id: str = ""
+    # An "execute" script another of the user's pages runs (this one shows a note).
+    elsewhere: str = ""
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> "DialogView":
@@ -87,8 +110,10 @@ def dialog_fragment(view: DialogView, *, swap: str) -> str:
     return render_to_string("chat/_dialog.html", {"d": view, "swap": swap})
 
 
-def dialogs_fragment(views: list[DialogView]) -> str:
-    return render_to_string("chat/_dialog.html#container", {"dialogs": views})
+def dialogs_fragment(views: list[DialogView], running: list[str]) -> str:
+    """All of #dialogs, naming the scripts this page runs (the page drops other frames)."""
+    context = {"dialogs": views, "running": " ".join(running)}
+    return render_to_string("chat/_dialog.html#container", context)
 
 
 def dialog_gone_fragment(dialog_id: str) -> str:
@@ -125,23 +150,84 @@ class DialogSocket:
             self._dialog_views: dict[str, DialogView] = {}
         return self._dialog_views
 
+    @property
+    def tab(self) -> str:
+        """The page's id (its socket URL's `tab`): a reconnect keeps it, a reload not."""
+        if not hasattr(self, "_tab"):
+            query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+            tab = (query.get("tab") or [""])[0]
+            self._tab = tab if TAB_ID.fullmatch(tab) else new_id()
+        return self._tab
+
+    async def _claim(self, view: DialogView) -> str:
+        return await database_sync_to_async(dialog_claim)(
+            user=self.user, dialog_id=view.id, tab=self.tab
+        )
+
     async def _send_dialogs(self) -> None:
-        """Draw the chat's open dialogs (the whole #dialogs: none twice after a reconnect)."""
+        """Draw the chat's open dialogs (the whole #dialogs: none twice after a
+        reconnect); the "execute" scripts nobody runs yet start in this page."""
         pending = await database_sync_to_async(dialogs_pending_for)(
             user=self.user, chat_id=self.chat_id
         )
         drawn = self._drawn()
         drawn.clear()
-        drawn.update((dialog.id, DialogView.of_row(dialog)) for dialog in pending)
-        await self.send(text_data=dialogs_fragment(list(drawn.values())))
+        start, running = [], []
+        for dialog in pending:
+            view = DialogView.of_row(dialog)
+            if view.kind == DialogKind.EXECUTE:
+                claim = CLOSED if view.expired else await self._claim(view)
+                if claim == CLOSED:
+                    continue  # it ended meanwhile
+                if claim == ELSEWHERE:
+                    view = replace(view, elsewhere="true")
+                else:
+                    running.append(view.id)
+                    if claim == CLAIMED:  # MINE: its frame runs on in #scripts
+                        start.append(view)
+            drawn[view.id] = view
+        notes = [view for view in drawn.values() if view.id not in running]
+        await self.send(text_data=dialogs_fragment(notes, running))
+        for view in start:
+            await self.send(text_data=dialog_fragment(view, swap="append"))
 
     async def dialog_opened(self, message: dict) -> None:
-        # It comes twice (the chat's group and the user's): drawn once.
+        # It comes twice (the chat's group and the user's): drawn once. An execute
+        # script comes again when the page running it closed: claimed here, if it can.
         dialog_id = str(message.get("dialog_id"))
-        if message.get("chat_id") != self.chat_id or dialog_id in self._drawn():
+        if message.get("chat_id") != self.chat_id:
             return
-        view = self._drawn()[dialog_id] = DialogView.of(message.get("dialog") or {})
+        drawn = self._drawn().get(dialog_id)
+        if drawn is not None and not drawn.elsewhere:
+            return
+        view = DialogView.of(message.get("dialog") or {})
+        if view.kind == DialogKind.EXECUTE:
+            await self._offered(view, drawn)
+            return
+        self._drawn()[dialog_id] = view
         await self.send(text_data=dialog_fragment(view, swap="append"))
+
+    async def _offered(self, view: DialogView, note: DialogView | None) -> None:
+        """An "execute" script waits for a page: run it here if no other page does."""
+        claim = await self._claim(view)
+        if claim == ELSEWHERE and note is None:
+            view = self._drawn()[view.id] = replace(view, elsewhere="true")
+            await self.send(text_data=dialog_fragment(view, swap="append"))
+        elif claim == CLAIMED:
+            if note is not None:  # the note goes, the frame comes (same id)
+                await self.send(text_data=dialog_gone_fragment(view.id))
+            self._drawn()[view.id] = view
+            await self.send(text_data=dialog_fragment(view, swap="append"))
+
+    async def _release_scripts(self, code: int) -> None:
+        """The page closed (not a dropped connection, which it retries with the same
+        tab id): its unfinished scripts go to the chat's other pages."""
+        if code not in PAGE_CLOSED or not self.chat_id:
+            return
+        released = await database_sync_to_async(dialogs_release)(
+            user=self.user, chat_id=self.chat_id, tab=self.tab
+        )
+        await dialogs_offer(released)
 
     async def dialog_presence(self, message: dict) -> None:
         """A request over the API asks whether a page of the chat is open: this one is."""

@@ -347,6 +347,12 @@ class Dialog(models.Model):
     # under that runner has no one to answer, and expires.
     waiter = models.CharField(max_length=255, blank=True, default="")
     runner = models.CharField(max_length=255, blank=True, default="")
+    # An "execute" script the plugin emitted (`__event_emitter__`) rather than asked
+    # for: nothing waits for its value, and its run or action ending does not end it.
+    emitted = models.BooleanField(default=False)
+    # The page (its tab id, chat.consumers) that runs an "execute" script: one page
+    # only, so its side effects (a download, say) happen once.
+    claimed_by = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)

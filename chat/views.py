@@ -22,7 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from chat.downloads import file_response
-from chat.models import Chat, File, Message
+from chat.models import Chat, File, Message, new_id
 from chat.pages import (
     MessageView,
     ModelChoice,
@@ -182,6 +182,8 @@ def _chat_context(request, chat: Chat, choices: list[ModelChoice]) -> dict[str, 
         "thread": thread,
         # An answer still streaming (another tab's, or the tab's before a reload).
         "busy": any(view.streaming for view in thread),
+        # This page's id on its socket (chat.dialogs: which page runs a plugin script).
+        "tab_id": new_id(),
     }
 
 

@@ -9,11 +9,14 @@ chat.services.message_events):
 - `DialogAsker(user_id=, chat_id=, message_id=, function_id=, runner=, only_if_open=)`:
   one per run or action call. `ask(event)` opens a dialog and waits for its end;
   `close()` expires those still open when the run or action ends (nobody waits for
-  them). What a chat page started asks whether or not a page is open (the dialog
-  waits for one); a request over the API that names a chat (`only_if_open`) asks
-  only when one of the chat's pages is open now (`page_open`: it answers a probe on
-  the chat's group within PRESENCE_SECONDS), and otherwise gets NO_SESSION at once,
-  as any API call does.
+  them). `post(event)`: an "execute" script the plugin emitted rather than asked
+  for (Open WebUI runs both, and drops an emitted one's value): stored as a dialog
+  that nothing waits for (`emitted`), which one page runs, now or when the chat is
+  next opened within its timeout. What a chat page started asks whether or not a
+  page is open (the dialog waits for one); a request over the API that names a
+  chat (`only_if_open`) asks only when one of the chat's pages is open now
+  (`page_open`: it answers a probe on the chat's group within PRESENCE_SECONDS),
+  and otherwise gets NO_SESSION at once, as any API call does.
 - `dialog_caller(call, record=, asker=)`: the context's `event_call`: the dialog
   types go to the asker (their event recorded as before), others (and questions the
   asker will not ask) to `call`.
@@ -27,6 +30,13 @@ For the pages (chat.consumers):
   wins (a conditional UPDATE of a pending dialog whose time is not up); a later
   one, or one for a dialog that expired, is ValidationError(code="dialog_closed");
   another user's dialog (or another chat's) is Dialog.DoesNotExist.
+- `dialog_claim(user=, dialog_id=, tab=)`: an "execute" script runs in one page
+  only (its side effects, a download say, happen once): the first page to claim it
+  runs it (CLAIMED), the same page reconnected still does (MINE), the others show
+  that another page does (ELSEWHERE). `dialogs_release(user=, chat_id=, tab=)`: a
+  page closed, so the scripts it ran unfinished wait for another page (offered
+  again with `dialog_opened`). A page that vanished without closing its socket
+  keeps its claim: the script then ends as any dialog nobody answers.
 
 What the plugin gets: the answer (input: the text; confirmation: True; execute: the
 script's value, or {"error": ...} when it threw); False when the user cancelled
@@ -129,8 +139,10 @@ def dialog_open(
     event: Event,
     waiter: str,
     runner: str = "",
+    emitted: bool = False,
 ) -> Dialog:
-    """Store a pending dialog for a plugin's question (an Event of a DIALOG_KINDS type)."""
+    """Store a pending dialog for a plugin's question (an Event of a DIALOG_KINDS type),
+    or (`emitted`) an "execute" script it emitted."""
     data = event.data if isinstance(event.data, dict) else {}
     input_type = _text(data.get("type"), 32).lower()
     now = timezone.now()
@@ -149,6 +161,7 @@ def dialog_open(
         code=_text(data.get("code"), MAX_CODE),
         waiter=waiter,
         runner=runner,
+        emitted=emitted,
         created_at=now,
         expires_at=now + timedelta(seconds=dialog_timeout_for(function_id)),
     )
@@ -268,6 +281,47 @@ def dialog_answer(
     dialog.status, dialog.answer, dialog.answered_at = status, value, now
     async_to_sync(dialog_closed)(dialog)
     return dialog
+
+
+# Who runs an "execute" script (dialog_claim).
+CLAIMED, MINE, ELSEWHERE, CLOSED = "claimed", "mine", "elsewhere", "closed"
+
+
+def dialog_claim(*, user, dialog_id: str, tab: str) -> str:
+    """Let the page `tab` run the user's pending "execute" dialog, unless another page
+    runs it: CLAIMED (it is this page's now), MINE (it was already: the page
+    reconnected), ELSEWHERE (another page runs it), CLOSED (it waits no more, or is
+    not the user's)."""
+    waiting = Dialog.objects.filter(
+        pk=str(dialog_id),
+        user_id=user.pk,
+        kind=DialogKind.EXECUTE,
+        status=DialogStatus.PENDING,
+        expires_at__gt=timezone.now(),
+    )
+    # A conditional UPDATE: of two pages claiming at once, one wins.
+    if waiting.filter(claimed_by="").update(claimed_by=tab):
+        return CLAIMED
+    holder = waiting.values_list("claimed_by", flat=True).first()
+    if holder is None:
+        return CLOSED
+    return MINE if holder == tab else ELSEWHERE
+
+
+def dialogs_release(*, user, chat_id: str, tab: str) -> list[Dialog]:
+    """The page `tab` closed: the chat's scripts it ran and did not finish wait for
+    another page. Those released, to offer again."""
+    held = Dialog.objects.filter(
+        chat_id=chat_id, user_id=user.pk, claimed_by=tab, status=DialogStatus.PENDING
+    )
+    ids = list(held.values_list("pk", flat=True))
+    if not ids:
+        return []
+    Dialog.objects.filter(pk__in=ids, claimed_by=tab, status=DialogStatus.PENDING).update(
+        claimed_by=""
+    )
+    released = Dialog.objects.filter(pk__in=ids, claimed_by="", status=DialogStatus.PENDING)
+    return list(released.defer("code", "answer"))
 
 
 def _settle(dialog_id: str) -> Dialog | None:
@@ -494,6 +548,31 @@ async def dialog_ask(
         _forget(dialog_id)
 
 
+async def dialog_post(
+    *, user_id: Any, chat_id: str, message_id: str, function_id: str, event: Event
+) -> Dialog:
+    """Store an "execute" script the plugin emitted (nothing waits for its value) and
+    tell the chat's pages: one of them runs it, now or within its timeout."""
+    dialog = await database_sync_to_async(dialog_open)(
+        id=new_id(),
+        user_id=user_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        function_id=function_id,
+        event=event,
+        waiter="",
+        emitted=True,
+    )
+    await dialog_opened(dialog)
+    return dialog
+
+
+async def dialogs_offer(dialogs: list[Dialog]) -> None:
+    """Tell the pages these dialogs wait (again): scripts a closed page let go of."""
+    for dialog in dialogs:
+        await dialog_opened(dialog)
+
+
 async def page_open(chat_id: str, *, wait: float | None = None) -> bool:
     """Whether one of the chat's pages is open now (in any process): it answers a probe
     sent to the chat's group within `wait` (PRESENCE_SECONDS) seconds."""
@@ -548,6 +627,30 @@ class DialogAsker:
             runner=self.runner,
             opened=self.asked.append,
         )
+
+    async def post(self, raw: Any) -> None:
+        """An event the plugin emitted: an "execute" script (a valid event, asked of an
+        open page over the API) is posted to the chat's pages; others are no dialog."""
+        if not isinstance(raw, dict) or raw.get("type") != DialogKind.EXECUTE:
+            return
+        try:
+            event = parse_event(raw)
+        except EventError:
+            return  # recorded as rejected, as any invalid event
+        if not await self.will_ask():
+            return
+        try:
+            await dialog_post(
+                user_id=self.user_id,
+                chat_id=self.chat_id,
+                message_id=self.message_id,
+                function_id=self.function_id,
+                event=event,
+            )
+        except Exception:
+            # The plugin's emit still succeeds (its event was recorded): only the
+            # page's script is lost, and said so here.
+            log.exception("Could not post the script %s emitted", self.function_id)
 
     async def close(self) -> None:
         """The run or action ended: its dialogs still open expire (their waiters, if

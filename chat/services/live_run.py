@@ -157,7 +157,7 @@ class LiveRun:
         become dialogs of the chat (chat.services.dialogs), answered on any of its pages."""
         context = self.run.req.context
         recorder = self.run.req.recorder
-        self.asker = DialogAsker(
+        self.asker = asker = DialogAsker(
             user_id=self.user_id,
             chat_id=self.chat_id,
             message_id=self.message_id,
@@ -176,6 +176,7 @@ class LiveRun:
         async def tee_emit(raw: dict) -> None:
             await emit(raw)
             self._take_recorded()
+            await asker.post(raw)  # an emitted script runs on a page
 
         async def tee_call(raw: dict) -> Any:
             answer = await call(raw)

@@ -95,7 +95,7 @@ class MessageEvents:
         (chat.services.dialogs), answered on any of its pages (`only_if_open`: asked
         only when one is open, else answered as with no session)."""
         self.recorder = recorder
-        self.asker = DialogAsker(
+        self.asker = asker = DialogAsker(
             user_id=self.chat.user_id,
             chat_id=self.chat.id,
             message_id=self.message_id,
@@ -115,6 +115,7 @@ class MessageEvents:
             if emit is not None:
                 await emit(raw)
             await self.take()
+            await asker.post(raw)  # an emitted script runs on a page
 
         async def tee_call(raw: dict) -> Any:
             answer = await call(raw)

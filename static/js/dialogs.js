@@ -49,12 +49,24 @@
     }
   }
 
+  // #dialogs drawn anew (a reconnect) names the scripts this page still runs: the
+  // frames of the others (they ended while the socket was down) go.
+  function pruneScripts(container) {
+    const running = (container.dataset.running || "").split(" ");
+    document.querySelectorAll("#scripts > [data-dialog]").forEach(function (frame) {
+      if (running.indexOf(frame.dataset.dialog) < 0) frame.remove();
+    });
+  }
+
   // The socket swaps dialogs in and out (added, redrawn as expired, the whole list
   // again after a reconnect, removed when answered anywhere).
   function changed(records) {
     const removed = new Map();
     const added = [];
     records.forEach(function (record) {
+      record.addedNodes.forEach(function (node) {
+        if (node instanceof Element && node.id === "dialogs") pruneScripts(node);
+      });
       record.removedNodes.forEach(function (node) {
         dialogsIn(node).forEach(function (d) { removed.set(d.dataset.dialog, d); });
       });

@@ -53,13 +53,17 @@ def session_cookie(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def open_socket(user, chat_id: str) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def open_socket(
+    user, chat_id: str, *, tab: str = ""
+) -> tuple[WebsocketCommunicator, bool, int | None]:
+    """A chat page's socket (`tab`: the page's id, as the page puts it in the URL)."""
     from fnplatform.asgi import application
 
     headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
     if user is not None:
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
-    socket = WebsocketCommunicator(application, f"/ws/chat/{chat_id}/", headers=headers)
+    path = f"/ws/chat/{chat_id}/" + (f"?tab={tab}" if tab else "")
+    socket = WebsocketCommunicator(application, path, headers=headers)
     connected, code = await socket.connect()
     if not connected:
         return socket, False, code

@@ -265,6 +265,110 @@ async def test_a_script_that_throws_gives_the_action_the_error(bob, action_chat)
     await page.disconnect()
 
 
+# An "execute" script runs in one page only, and an emitted one runs too.
+
+FRAME, NOTE = "data-dialog-frame", "in another of your tabs"
+
+
+@pytest.fixture
+def exporting(make_function):
+    """An action that emits a script (a download) and does not wait for it."""
+    return make_function("export_script_action", is_active=True, is_global=True)
+
+
+async def script_drawn(page) -> str:
+    """What the page was drawn of the script: its frame, or the note that another runs it."""
+    while True:
+        text = await page.receive_from(timeout=PATIENCE)
+        if FRAME in text:
+            assert "beforeend:#scripts" in text  # out of #dialogs: a redraw leaves it running
+            return "frame"
+        if NOTE in text:
+            assert "<iframe" not in text and "/sandbox/execute/" not in text
+            return "note"
+
+
+async def test_a_script_runs_in_one_page_and_the_others_say_another_tab_runs_it(bob, action_chat):
+    pages = [(await open_socket(bob, action_chat.id, tab=f"tab-{n}-abcdefgh"))[0] for n in (1, 2)]
+    task = await run_action(bob, action_chat, "sandbox_probe_action")
+    drawn = [await script_drawn(page) for page in pages]
+    assert sorted(drawn) == ["frame", "note"]
+    dialog = await the_dialog(action_chat)
+    runner = pages[drawn.index("frame")]
+    assert dialog.claimed_by == f"tab-{drawn.index('frame') + 1}-abcdefgh"
+    result = {"value": {"cookie": None, "parent": None, "fetch": None, "value": 42}}
+    await send(runner, action="dialog_answer", dialog_id=dialog.id, result=json.dumps(result))
+    await asyncio.wait_for(task, PATIENCE)
+    for page in pages:  # the note goes as the frame does
+        await fragments_until(page, *gone(dialog))
+        await page.disconnect()
+
+
+async def test_a_page_that_closes_hands_its_unfinished_script_to_another(bob, action_chat):
+    first, _, _ = await open_socket(bob, action_chat.id, tab="first-abcdefgh")
+    task = await run_action(bob, action_chat, "sandbox_probe_action")
+    assert await script_drawn(first) == "frame"
+    second, _, _ = await open_socket(bob, action_chat.id, tab="second-abcdefgh")
+    assert await script_drawn(second) == "note"
+    await first.disconnect(code=1001)  # the tab closed
+    dialog = await the_dialog(action_chat)
+    drawn = await fragments_until(second, FRAME)
+    assert any(f'id="dialog-{dialog.id}" hx-swap-oob="delete"' in text for text in drawn)
+    assert (await the_dialog(action_chat)).claimed_by == "second-abcdefgh"
+    error = json.dumps({"error": "stopped"})
+    await send(second, action="dialog_answer", dialog_id=dialog.id, result=error)
+    assert await asyncio.wait_for(task, PATIENCE) == {"got": {"error": "stopped"}}
+    await second.disconnect()
+
+
+async def test_a_page_that_reconnects_runs_its_script_on_without_starting_it_again(
+    bob, action_chat
+):
+    page, _, _ = await open_socket(bob, action_chat.id, tab="same-tab-abcdefgh")
+    task = await run_action(bob, action_chat, "sandbox_probe_action")
+    assert await script_drawn(page) == "frame"
+    dialog = await the_dialog(action_chat)
+    await page.disconnect(code=1006)  # the connection dropped: the page retries
+    again, _, _ = await open_socket(bob, action_chat.id, tab="same-tab-abcdefgh")
+    drawn = (await fragments_until(again, 'id="dialogs"'))[-1]
+    assert f'data-running="{dialog.id}"' in drawn and FRAME not in drawn and NOTE not in drawn
+    assert await again.receive_nothing(timeout=0.5)  # no second frame: it runs on
+    await send(again, action="dialog_answer", dialog_id=dialog.id, result='{"value": 1}')
+    assert await asyncio.wait_for(task, PATIENCE) == {"got": 1}
+    await again.disconnect()
+
+
+async def test_an_emitted_script_runs_on_a_page_and_nothing_waits_for_its_value(
+    bob, action_chat, exporting
+):
+    page, _, _ = await open_socket(bob, action_chat.id, tab="export-abcdefgh")
+    task = await run_action(bob, action_chat, "export_script_action")
+    await asyncio.wait_for(task, PATIENCE)  # the action ended: the script is the page's
+    assert await script_drawn(page) == "frame"
+    dialog = await the_dialog(action_chat)
+    assert (dialog.kind, dialog.emitted, dialog.status) == ("execute", True, DialogStatus.PENDING)
+    assert "answer.txt" in dialog.code
+    await send(page, action="dialog_answer", dialog_id=dialog.id, result='{"value": null}')
+    await fragments_until(page, *gone(dialog))
+    assert (await the_dialog(action_chat)).status == DialogStatus.ANSWERED
+    await page.disconnect()
+
+
+async def test_an_emitted_script_waits_for_the_chat_to_be_opened(bob, action_chat, exporting):
+    await asyncio.wait_for(await run_action(bob, action_chat, "export_script_action"), PATIENCE)
+    page, _, _ = await open_socket(bob, action_chat.id, tab="later-abcdefgh")
+    assert await script_drawn(page) == "frame"
+    await page.disconnect()
+
+
+async def test_over_the_api_an_emitted_script_with_no_page_open_is_only_an_event(
+    bob, action_chat, exporting
+):
+    task = await run_action(bob, action_chat, "export_script_action", from_page=False)
+    await asyncio.wait_for(task, PATIENCE)
+    assert not await Dialog.objects.aexists()
+
+
 # Over the API with no chat: answered at once, as before.
 
 

@@ -140,3 +140,15 @@ def test_an_execute_script_runs_sandboxed_and_its_value_reaches_the_action(page,
     assert Path(download.path()).read_text() == "made in the sandbox"
     # The frame is gone once answered, and the page ran no plugin code itself.
     expect(page.locator("iframe[data-dialog-frame]")).to_have_count(0)
+
+
+def test_an_emitted_script_runs_sandboxed_once_and_its_download_reaches_the_user(page, install):
+    article = an_answer_with(page, install, "export_script_action")  # "Export Answer"
+    with page.expect_download() as offered:
+        click_tool(article, "Export Answer")
+    download = offered.value
+    assert download.suggested_filename == "answer.txt"
+    assert Path(download.path()).read_text() == "echo: hello there"  # the answer
+    expect(page.get_by_text("Exported.")).to_be_visible()
+    # Done, its frame goes; the page itself ran no plugin code (its CSP has no eval).
+    expect(page.locator("iframe[data-dialog-frame]")).to_have_count(0)

@@ -2,6 +2,7 @@
 the browser's tests/chat/test_pages_browser.py)."""
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -148,7 +149,8 @@ def test_the_default_model_is_picked_on_the_next_new_chat(bob_client, bob, pipes
 def test_a_chat_page_shows_the_conversation_and_its_socket(bob_client, chat):
     page = bob_client.get(reverse("chat:chat", args=[chat.id])).text
     assert 'aria-label="Your message"' in page and "hello" in page
-    assert f'ws-connect="/ws/chat/{chat.id}/"' in page
+    # The socket's URL names the page (chat.dialogs: which page runs a plugin script).
+    assert re.search(f'ws-connect="/ws/chat/{chat.id}/\\?tab=[0-9a-f-]{{36}}"', page)
     assert '<option value="helpful_pipe" selected>' in page
 
 
