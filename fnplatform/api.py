@@ -79,12 +79,16 @@ def on_http404(request: HttpRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
-def _error_body(message: str, kind: str, function_id: str | None = None) -> dict:
-    """Both shapes at once: Open WebUI clients read `detail`, OpenAI SDKs read `error`."""
+def _error_body(
+    message: str, kind: str, function_id: str | None = None, events: list | None = None
+) -> dict:
+    """Both shapes at once: Open WebUI clients read `detail`, OpenAI SDKs read `error`;
+    the plugins' events emitted before the failure, when there were any, in `events`
+    (as in a completion's answer)."""
     error = {"message": message, "type": kind, "code": None}
     if function_id:
         error["function_id"] = function_id
-    return {"detail": message, "error": error}
+    return {"detail": message, "error": error} | ({"events": events} if events else {})
 
 
 def _register_plugin_errors(target: NinjaAPI) -> None:
@@ -92,16 +96,13 @@ def _register_plugin_errors(target: NinjaAPI) -> None:
 
     @target.exception_handler(FilterAbort)
     def on_filter_abort(request: HttpRequest, exc: FilterAbort) -> HttpResponse:
-        return target.create_response(
-            request, _error_body(exc.message, "filter_abort", exc.function_id), status=400
-        )
+        body = _error_body(exc.message, "filter_abort", exc.function_id, exc.events)
+        return target.create_response(request, body, status=400)
 
     @target.exception_handler(HookError)
     def on_hook_error(request: HttpRequest, exc: HookError) -> HttpResponse:
-        message = exc.described
-        return target.create_response(
-            request, _error_body(message, "function_error", exc.function_id), status=500
-        )
+        body = _error_body(exc.described, "function_error", exc.function_id, exc.events)
+        return target.create_response(request, body, status=500)
 
     @target.exception_handler(UpstreamError)
     def on_upstream_error(request: HttpRequest, exc: UpstreamError) -> HttpResponse:

@@ -27,7 +27,7 @@ from functions.services.plugins import (
     user_dict,
     wiring_for,
 )
-from functions.services.runtime import run_action
+from functions.services.runtime import HookError, run_action
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,10 @@ async def perform_action(req: ActionRequest) -> Any:
     )
     try:
         return await _perform(req)
+    except HookError as exc:
+        # It failed: what it emitted first goes back with the error.
+        exc.events = [event.as_dict() for event in req.recorder.events]
+        raise
     finally:
         if req.followed is not None:
             await req.followed.save()

@@ -274,7 +274,13 @@ async def completion_run(
     if bypass_filter:
         req.filters = []
     if inlet:
-        await start_completion(req)
+        try:
+            await start_completion(req)
+        except HookError as exc:
+            # An inlet refused, or failed: what the filters emitted first goes back
+            # with the error.
+            exc.events = [event.as_dict() for event in req.recorder.events]
+            raise
     return CompletionRun(req)
 
 

@@ -59,6 +59,9 @@ class HookError(Exception):
 
     def __init__(self, function_id: str, hook: str, error: BaseException) -> None:
         self.function_id, self.hook, self.error = function_id, hook, error
+        # The events the request's plugins emitted before it failed ({"type", "data"}),
+        # set by the door that has them, so a refusal loses none of them.
+        self.events: list[dict[str, Any]] = []
         super().__init__(f"{function_id}.{hook}: {error}")
 
     @property

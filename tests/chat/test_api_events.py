@@ -364,3 +364,62 @@ async def test_a_failed_plain_answer_still_carries_its_events(bob, make_function
     assert "gave up" in response.json()["error"]["message"]
     trying = {"description": "trying", "done": None, "hidden": None}
     assert response.json()["events"] == [{"type": "status", "data": trying}]
+
+
+# Refused or failed before any answer: the events emitted first come back with the error.
+
+REFUSING_FILTER = """
+class Filter:
+    async def inlet(self, body, __event_emitter__=None):
+        await __event_emitter__({"type": "status", "data": {"description": "checking"}})
+        raise Exception("Too many turns.")
+"""
+
+FAILING_ACTION = """
+class Action:
+    async def action(self, body, __event_emitter__=None):
+        await __event_emitter__({"type": "notification", "data": {"content": "working"}})
+        raise RuntimeError("broke")
+"""
+CHECKING = {"type": "status", "data": {"description": "checking", "done": None, "hidden": None}}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("saved", [False, True], ids=["plain", "saved-into-a-chat"])
+async def test_an_inlet_refusal_carries_the_events_emitted_before_it(bob, make_function, saved):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(make_function)("echo_pipe", is_active=True)
+    await sync_to_async(make_function)(
+        "refusing_filter", content=REFUSING_FILTER, is_active=True, is_global=True
+    )
+    body = {"model": "echo_pipe", "messages": HELLO, "stream": True}
+    if saved:
+        chat = await sync_to_async(chat_create)(user=bob, document={"title": "Refused"})
+        body |= {"chat_id": chat.id, "id": "a1"}
+    response = await post_stream(bob, body)
+    assert response.status_code == 400
+    refusal = json.loads(response.content)
+    assert refusal["error"]["type"] == "filter_abort" and refusal["detail"] == "Too many turns."
+    assert refusal["events"] == [CHECKING]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_failed_action_carries_the_events_it_emitted(bob, make_function):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(make_function)("echo_pipe", is_active=True)
+    await sync_to_async(make_function)(
+        "failing_action", content=FAILING_ACTION, is_active=True, is_global=True
+    )
+    client = AsyncClient()
+    await client.aforce_login(bob)
+    response = await client.post(
+        "/api/chat/actions/failing_action", ACTION_BODY, content_type="application/json"
+    )
+    assert response.status_code == 500
+    failure = response.json()
+    assert "broke" in failure["error"]["message"]
+    assert failure["events"] == [
+        {"type": "notification", "data": {"type": "info", "content": "working"}}
+    ]
