@@ -44,8 +44,7 @@ from chat.pages import (
 )
 from chat.selectors import chat_get_for, message_get, streaming_messages
 from chat.services import broadcast
-from chat.services.chats import message_add_user
-from chat.services.live import request_snapshots, start_answer, stop_chat_runs
+from chat.services.live import request_snapshots, start_answer, start_turn, stop_chat_runs
 from chat.services.run import CompletionFailed
 from fnplatform import state
 from functions.services.plugins import PluginUnavailable
@@ -204,25 +203,27 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         text = self._text(content)
         model, filter_ids = await self._chat_settings()
 
-        def add() -> Message:
-            chat = chat_get_for(user=self.user, id=self.chat_id)
-            return message_add_user(chat=chat, content=text, parent_id=parent_id, root=root)
+        async def shown(message: Message) -> None:
+            # The message shows at once, while the inlet filters prepare its answer.
+            # (The socket reads its next request, a stop say, once the answer started.)
+            self.preparing = True
+            await self._send_thread()
 
-        message = await database_sync_to_async(add)()
-        # The message shows at once, while the inlet filters prepare its answer. (The
-        # socket reads its next request, a stop say, once the answer has started.)
-        self.preparing = True
-        await self._send_thread()
         try:
-            await start_answer(
+            await start_turn(
                 user=self.user,
                 chat_id=self.chat_id,
-                user_message_id=message.message_id,
+                content=text,
                 model=model,
+                parent_id=parent_id,
+                root=root,
                 extra={"filter_ids": filter_ids},
                 origin=origin_from_scope(self.scope),
+                saved=shown,
             )
         except REFUSALS as exc:
+            if not self.preparing:
+                raise  # refused before it was stored: the composer gets the text back
             # The message is kept, its answer stored failed: the thread shows both.
             self.preparing = False
             await self._send_thread()

@@ -31,6 +31,7 @@ answer streams, and one at its end; the message's lease is renewed with each sav
 and by the run manager's heartbeat (chat.services.run_manager).
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -194,9 +195,12 @@ async def start_turn(
     files: list | None = None,
     extra: dict[str, Any] | None = None,
     origin: dict | None = None,
+    saved: Callable[[Message], Awaitable[None]] | None = None,
 ) -> LiveRun:
     """A user's turn: their message (answering `parent_id`, by default the current
-    message; none when `root`), then its answer, as `start_answer`."""
+    message; none when `root`), then its answer, as `start_answer`. `saved(message)`
+    is awaited once the message is stored, before the inlet filters run (a chat page
+    shows it meanwhile); a refusal raised after it leaves the message stored."""
 
     def add() -> Message:
         chat = chat_get_for(user=user, id=chat_id)
@@ -205,6 +209,8 @@ async def start_turn(
         )
 
     message = await sync_to_async(add)()
+    if saved is not None:
+        await saved(message)
     return await start_answer(
         user=user,
         chat_id=chat_id,
