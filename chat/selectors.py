@@ -72,14 +72,13 @@ def chat_get_for(*, user, id: str) -> Chat:
 
 def chat_to_answer_in(*, user, chat_id: str | None) -> Chat | None:
     """The chat a completion names (its `chat_id`), if it is the caller's; None when
-    it names none, a temporary one ("local:...") or one that does not exist (the
-    answer is then saved nowhere). Raise Chat.DoesNotExist for another user's chat."""
+    it names none or a temporary one ("local:..."). Raise Chat.DoesNotExist for one
+    that does not exist or is another user's (Open WebUI refuses both, rather than
+    answer into a chat that is not there)."""
     if not isinstance(chat_id, str) or not chat_id or chat_id.startswith("local:"):
         return None
     chat = Chat.objects.filter(pk=chat_id).only("id", "user_id").first()
-    if chat is None:
-        return None
-    if chat.user_id != user.pk:
+    if chat is None or chat.user_id != user.pk:
         raise Chat.DoesNotExist(f"Chat {chat_id!r} not found.")
     return chat
 

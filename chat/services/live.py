@@ -131,12 +131,12 @@ async def chat_completion_run(
 ) -> CompletionRun | LiveRun:
     """The run for a completion request: saved into the caller's chat when the body
     names it (`chat_id`) and the answer's message id (`id`), plain otherwise (no chat,
-    a temporary "local:" one, or one that does not exist). Raise Chat.DoesNotExist for
-    another user's chat, before anything runs."""
-    if not body.get("chat_id") or not body.get("id"):
+    a temporary "local:" one, or no message id). Raise Chat.DoesNotExist for a chat
+    that does not exist or is another user's, before anything runs."""
+    if not body.get("chat_id"):
         return await completion_run(user=user, body=body, origin=origin)  # no hop: no chat
     chat = await sync_to_async(chat_to_answer_in)(user=user, chat_id=body.get("chat_id"))
-    if chat is not None:
+    if chat is not None and body.get("id"):
         return await start_chat_run(user=user, body=body, origin=origin, feed=True)
     return await completion_run(user=user, body=body, origin=origin)
 

@@ -172,7 +172,7 @@ def test_stop_endpoint_cancels_a_running_answer(live, api_key, install):
         "model": "marker_stream_pipe",
         "messages": [{"role": "user", "content": "x"}],
         "stream": True,
-        "chat_id": "chat-stop-1",
+        "chat_id": "local:chat-stop-1",  # a temporary chat: answered, saved nowhere
     }
     with (
         httpx.Client(timeout=30) as client,
@@ -182,7 +182,7 @@ def test_stop_endpoint_cancels_a_running_answer(live, api_key, install):
     ):
         lines = response.iter_lines()
         assert "first" in next(line for line in lines if line.startswith("data:"))
-        stop = client.post(f"{live.url}/api/tasks/chat/chat-stop-1/stop", headers=headers)
+        stop = client.post(f"{live.url}/api/tasks/chat/local:chat-stop-1/stop", headers=headers)
         assert stop.json() == {"status": True, "stopped": 1}
         tail = [line for line in lines if line.startswith("data:")]
     assert tail[-1] == "data: [DONE]"
@@ -297,7 +297,12 @@ def test_reserved_arguments_carry_the_right_contents(sdk, install, bob, bob_key,
     answer = client.chat.completions.create(
         model="reserved_args_pipe",
         messages=[{"role": "user", "content": "hi"}],
-        extra_body={"chat_id": "c9", "id": "m9", "session_id": "s9", "files": [{"id": "f1"}]},
+        extra_body={
+            "chat_id": "local:c9",  # a temporary chat (a chat named must exist)
+            "id": "m9",
+            "session_id": "s9",
+            "files": [{"id": "f1"}],
+        },
     )
     seen = json.loads(answer.choices[0].message.content)
     assert seen["user"] == {
@@ -308,7 +313,7 @@ def test_reserved_arguments_carry_the_right_contents(sdk, install, bob, bob_key,
     }
     assert (seen["nickname"], seen["label"]) == ("bobby", "L1")
     assert seen["metadata"] == {
-        "chat_id": "c9",
+        "chat_id": "local:c9",
         "message_id": "m9",
         "session_id": "s9",
         "user_id": str(bob.pk),
@@ -316,7 +321,7 @@ def test_reserved_arguments_carry_the_right_contents(sdk, install, bob, bob_key,
         "model_id": "reserved_args_pipe",
     }
     assert seen["model"] == "reserved_args_pipe" and seen["messages"] == 1
-    assert seen["ids"] == ["c9", "s9", "m9"] and seen["files"] == [{"id": "f1"}]
+    assert seen["ids"] == ["local:c9", "s9", "m9"] and seen["files"] == [{"id": "f1"}]
     assert (seen["task"], seen["id"], seen["body_has_metadata"]) == (
         None,
         "reserved_args_pipe",
@@ -481,7 +486,7 @@ COMPLETION = {
     "messages": MESSAGES,
     "stream": False,
     "id": "m1",
-    "chat_id": "c1",
+    "chat_id": "local:c1",
     "session_id": "s1",
     "metadata": {"filter_ids": []},
     "background_tasks": {"title_generation": False},

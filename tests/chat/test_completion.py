@@ -42,7 +42,7 @@ def test_a_pipe_body_is_open_webuis(alice_client, make_function, stream):
         "model": "body_probe",
         "messages": [{"role": "user", "content": "hi"}],
         "params": {"temperature": 0.3, "custom_params": {"top_k": "4"}},
-        "chat_id": "c1",
+        "chat_id": "local:c1",
         "id": "m1",
         "session_id": "s1",
         "filter_ids": [],

@@ -155,13 +155,16 @@ async def test_another_users_chat_is_a_404_before_anything_runs(outsider, gated,
     assert not gates.gate("never").is_set() and run_manager().runs == {}
 
 
-async def test_a_chat_that_does_not_exist_is_answered_but_saved_nowhere(bob, gated, gates):
-    gates.open_gate("nowhere")
+@pytest.mark.parametrize("message_id", ["a1", None], ids=["with-a-message-id", "without"])
+async def test_a_chat_that_does_not_exist_is_a_404_and_nothing_runs(bob, gated, message_id):
+    # Open WebUI refuses it too: an answer saved nowhere would be lost without a word.
     client = AsyncClient()
     await client.aforce_login(bob)
     body = {**completion(type("C", (), {"id": "no-such-chat"}), "nowhere"), "stream": False}
+    body["id"] = message_id
     response = await client.post("/api/chat/completions", body, content_type="application/json")
-    assert response.status_code == 200 and not await Message.objects.aexists()
+    assert response.status_code == 404 and "not found" in response.json()["detail"]
+    assert not await Message.objects.aexists() and run_manager().runs == {}
 
 
 async def test_an_inlet_refusal_is_a_400_and_the_message_is_saved_failed(
