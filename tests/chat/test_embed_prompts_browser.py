@@ -76,7 +76,7 @@ def test_a_clicked_embed_button_sends_its_prompt_and_it_is_answered(page, instal
     expect(your_messages(page)).to_have_count(1)  # the widget's own prompt was not sent
     buttons(first).get_by_role("button", name="Ask about the tides").click()
     expect(your_messages(page)).to_have_count(2)
-    expect(your_messages(page).nth(1)).to_have_text("Tell me about the tides")
+    expect(your_messages(page).nth(1)).to_contain_text("Tell me about the tides")
     second = answer(page, PIPE, nth=1)
     expect(second.locator(".markdown")).to_have_text("You asked: Tell me about the tides")
     expect_done(second)
@@ -102,7 +102,7 @@ def test_an_embed_button_that_fills_the_composer_sends_nothing(page, install):
     composer(page).type(" Briefly.")
     buttons(first).get_by_role("button", name="Send the draft").click()
     expect(your_messages(page)).to_have_count(2)
-    expect(your_messages(page).nth(1)).to_have_text("What makes the tides? Briefly.")
+    expect(your_messages(page).nth(1)).to_contain_text("What makes the tides? Briefly.")
     expect(answer(page, PIPE, nth=1).locator(".markdown")).to_have_text(
         "You asked: What makes the tides? Briefly."
     )
@@ -132,7 +132,7 @@ def test_a_prompt_clicked_while_an_answer_is_written_waits_in_the_composer(page,
     # Once it ended, the user sends the kept text.
     composer(page).press("Enter")
     expect(your_messages(page)).to_have_count(3)
-    expect(your_messages(page).nth(2)).to_have_text("Tell me about the tides")
+    expect(your_messages(page).nth(2)).to_contain_text("Tell me about the tides")
 
 
 def test_prompts_posted_by_anything_but_a_clicked_embed_do_nothing(page, install):
