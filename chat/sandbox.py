@@ -19,6 +19,9 @@ SAMEORIGIN` (only our pages frame it), `Cache-Control: private, no-store`.
 The frame is sized to its content: a small script appended to the embed posts its
 height to the parent (`{"type": "fnplatform:embed-size", "height"}`), and the
 page's static/js/events.js applies it to the frame whose window sent it, clamped.
+The same file takes Open WebUI's prompts from an embed (`input:prompt`,
+`input:prompt:submit`, `action:submit`), from our HTML embeds' frames only and only
+while the user is in the frame posting (see there).
 
 An embed that is an http(s) URL rather than HTML is framed directly, sandboxed the
 same way (the page's policy allows https frames and our own).
