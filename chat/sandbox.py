@@ -60,14 +60,25 @@ POLICY = "; ".join(
     ]
 )
 # Appended to the embed: tells the parent the document's height, now and on change.
+# In standards mode the body's own scroll height (plus its margins) is the content's,
+# so a short embed lets its frame shrink; the root's is never less than the frame.
+# In quirks mode (an embed with no doctype) the body's is the frame's as well: adding
+# margins to it would grow the frame for ever, so the root's is taken as it is.
 SIZER = """
 <script>
 (function () {
   "use strict";
   var last = -1;
+  function contentHeight(body) {
+    var style = getComputedStyle(body);
+    return body.scrollHeight + parseFloat(style.marginTop) + parseFloat(style.marginBottom);
+  }
   function size() {
     var body = document.body, root = document.documentElement;
-    var height = Math.max(root ? root.scrollHeight : 0, body ? body.scrollHeight : 0);
+    var standard = document.compatMode === "CSS1Compat" && body;
+    var height = standard
+      ? Math.ceil(contentHeight(body))
+      : Math.max(root ? root.scrollHeight : 0, body ? body.scrollHeight : 0);
     if (height === last) return;
     last = height;
     parent.postMessage({ type: "fnplatform:embed-size", height: height }, "*");

@@ -74,6 +74,10 @@ def test_a_clicked_embed_button_sends_its_prompt_and_it_is_answered(page, instal
     expect(first.locator(CARD)).to_have_attribute("sandbox", "allow-scripts")
     expect_auto_prompt_read(first)
     expect(your_messages(page)).to_have_count(1)  # the widget's own prompt was not sent
+    # The card is shorter than a frame starts (12rem): its frame shrinks to it.
+    tall = buttons(first).locator("body").evaluate("body => body.scrollHeight")
+    assert tall < 150
+    expect(first.locator(CARD)).to_have_attribute("style", re.compile(rf"height: {tall}px"))
     buttons(first).get_by_role("button", name="Ask about the tides").click()
     expect(your_messages(page)).to_have_count(2)
     expect(your_messages(page).nth(1)).to_contain_text("Tell me about the tides")

@@ -131,6 +131,14 @@ def expect_every_event(page, article) -> None:
     chart = article.frame_locator("iframe[title='Embedded content 1']")
     expect(chart.get_by_role("heading", name="Moon distance chart")).to_be_visible()
     expect(chart.get_by_text("Drawn by its script")).to_be_visible()
+    # Sized to its content, even when that is shorter than the frame's first height.
+    tall = chart.locator("body").evaluate("body => body.scrollHeight")
+    frame.evaluate(
+        "(frame, tall) => new Promise(done => { const check = () =>"
+        " Math.abs(frame.getBoundingClientRect().height - tall) <= 2"
+        " ? done() : requestAnimationFrame(check); check(); })",
+        tall,
+    )
     expect(article.get_by_role("alert")).to_have_text("One source could not be reached.")
     expect(article.get_by_role("status")).to_have_text("Answer written")
     expect(article).to_contain_text("33 tokens (11 in, 22 out)")
