@@ -34,6 +34,7 @@ from chat.pages import (
     LIVE_RENDERERS,
     MessageView,
     chat_filter_ids,
+    chat_list_fragment,
     chat_model_id,
     chat_named_fragment,
     dom_key,
@@ -444,6 +445,14 @@ class ChatConsumer(DialogSocket, AsyncJsonWebsocketConsumer):
         html = render(None, event) if render is not None else ""
         if html:
             await self.send(text_data=html)
+
+    async def chat_listed(self, message: dict) -> None:
+        """One of the user's chats was made or deleted (in another tab, say): redraw
+        the chat list; this page's own chat gone, say so (nothing here can be saved)."""
+        html = await database_sync_to_async(chat_list_fragment)(user=self.user, active=self.chat_id)
+        await self.send(text_data=html)
+        if message.get("change") == "deleted" and message.get("chat_id") == self.chat_id:
+            await self._problem("This chat was deleted.")
 
     async def chat_named(self, message: dict) -> None:
         """A plugin named one of the user's chats (saved already): redraw its entry in

@@ -21,7 +21,7 @@ from django.utils import timezone
 from chat.event_parts import citations_of, embed_frames, file_links, toast_of, usage_text
 from chat.markdown import render_markdown, safe_icon_src
 from chat.models import Chat, Message, MessageStatus
-from chat.selectors import chat_get_for, chat_list_for, message_branch
+from chat.selectors import chat_get_for, chat_list_for, chat_search_for, message_branch
 from chat.services.catalog import Catalog, CatalogModel
 from chat.services.history import effective_status
 from chat.services.models import action_buttons, toggle_filters, visible_models
@@ -321,6 +321,13 @@ def sidebar_entry_fragment(*, user, chat_id: str, active: str) -> str:
         return ""
     context = {"chat": chat, "active": active, "oob": True}
     return render_to_string("chat/_sidebar.html#chat-entry", context)
+
+
+def chat_list_fragment(*, user, active: str) -> str:
+    """The whole chat list, swapped in by id (a chat made or deleted in another tab)."""
+    groups = date_groups(chat_search_for(user=user, query=""))
+    context = {"groups": groups, "active": active, "q": "", "list_oob": True}
+    return render_to_string("chat/_sidebar.html#chat-list", context)
 
 
 def chat_named_fragment(*, user, chat_id: str, active: str) -> str:

@@ -31,7 +31,10 @@ Group messages (chat group; `run.started` and `run.finished` go to the user grou
 User group only:
 
 - `chat.named`   {title, tags}: a plugin named the chat (chat:title, chat:tags), saved
-  already (chat.services.chat_names); the pages redraw its entry in the chat list.
+  already (chat.services.chat_names), or its owner renamed it; the pages redraw its
+  entry in the chat list.
+- `chat.listed`  {change: "created" | "deleted"}: one of the user's chats was made or
+  deleted (chat.services.chats, once committed); the pages redraw their chat list.
 
 Sent to one listener's channel, in answer to `request_snapshots`:
 
@@ -61,6 +64,7 @@ RUN_STOP = "run.stop"
 RUN_SYNC = "run.sync"
 MESSAGE_UPDATED = "message.updated"
 CHAT_NAMED = "chat.named"
+CHAT_LISTED = "chat.listed"
 
 # Channels' group names: letters, digits, "-", "_", "." and under 100 characters.
 _PLAIN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")

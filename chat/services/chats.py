@@ -14,15 +14,18 @@ none). A message a run is writing keeps what the run writes: clients cannot
 overwrite its content or status, nor delete it, until the run ends.
 """
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Chat, Message, MessageStatus, new_id
 from chat.selectors import message_list
+from chat.services import broadcast
 from chat.services.history import (
     MessageValues,
     build_document,
@@ -35,6 +38,8 @@ from chat.services.history import (
     status_of_new,
     with_keys,
 )
+
+log = logging.getLogger(__name__)
 
 USER_KEYS = ("id", "parentId", "childrenIds", "role", "content", "timestamp")
 
@@ -172,6 +177,7 @@ def chat_create(*, user, document: Any, folder_id: str | None = None) -> Chat:
     )
     _merge_messages(chat, document)
     refresh_document(chat)
+    _tell_pages(chat, broadcast.CHAT_LISTED, change="created")
     return chat
 
 
@@ -195,6 +201,7 @@ def chat_delete(*, chat: Chat) -> None:
     """Delete the chat and its messages. A run still answering in it stops at its next
     save (its message is gone)."""
     Chat.objects.filter(pk=chat.pk).delete()
+    _tell_pages(chat, broadcast.CHAT_LISTED, change="deleted")
 
 
 @transaction.atomic
@@ -314,7 +321,24 @@ def chat_rename(*, chat: Chat, title: Any) -> Chat:
         document["title"] = text
 
     chat_edit(chat=chat, change=rename)
+    _tell_pages(chat, broadcast.CHAT_NAMED, title=text, tags=None)
     return Chat.objects.get(pk=chat.pk)
+
+
+def _tell_pages(chat: Chat, kind: str, **fields: Any) -> None:
+    """Tell the owner's open pages (chat.services.broadcast) that their chat list
+    changed, once the change is committed: other tabs show it without a reload."""
+    message = {"type": kind, "chat_id": chat.pk, "seq": None, **fields}
+    group = broadcast.user_group(chat.user_id)
+
+    def tell() -> None:
+        try:
+            async_to_sync(broadcast.publish)([group], message)
+        except Exception:
+            # The change is saved; the other tabs show it when they next load.
+            log.exception("Could not tell the pages that chat %s changed", chat.pk)
+
+    transaction.on_commit(tell)
 
 
 def name_locked(chat: Chat, *, title: str | None, tags: list[str] | None) -> None:

@@ -377,3 +377,34 @@ async def test_a_page_that_joins_is_drawn_the_chat_as_it_is_now(bob, chat, gates
     ended = await first_fragment()  # the answer ended before this page joined
     assert "aria-busy" not in ended and "<strong>second</strong>" in ended
     assert ">Send</button>" in ended
+
+
+# The chat list follows the user's chats made, renamed and deleted elsewhere.
+
+
+async def test_a_chat_made_renamed_or_deleted_elsewhere_shows_in_the_pages_chat_list(bob, chat):
+    from chat.services.chats import chat_delete, chat_rename
+
+    page, _, _ = await open_socket(bob, chat.id)
+    other = await sync_to_async(chat_create)(user=bob, document={"title": "Made in a tab"})
+    drawn = (await fragments_until(page, 'id="chat-list"', "Made in a tab"))[-1]
+    assert 'hx-swap-oob="true"' in drawn and "Socket" in drawn  # the whole list, again
+    assert 'aria-current="page"' in drawn  # this page's chat still marked as open
+    await sync_to_async(chat_rename)(chat=other, title="Renamed in a tab")
+    await fragments_until(page, "Renamed in a tab", 'hx-swap-oob="true"')
+    await sync_to_async(chat_delete)(chat=other)
+    drawn = (await fragments_until(page, 'id="chat-list"'))[-1]
+    assert "Renamed in a tab" not in drawn and "Socket" in drawn
+    await page.disconnect()
+
+
+async def test_a_page_whose_chat_is_deleted_elsewhere_says_so(bob, chat, alice):
+    from chat.services.chats import chat_delete
+
+    page, _, _ = await open_socket(bob, chat.id)
+    # Another user's chats are not this page's business.
+    await sync_to_async(chat_create)(user=alice, document={"title": "Alice's"})
+    await sync_to_async(chat_delete)(chat=chat)
+    drawn = await fragments_until(page, 'id="problem"', "This chat was deleted.")
+    assert not any("Alice's" in text for text in drawn)
+    await page.disconnect()
