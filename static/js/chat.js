@@ -29,6 +29,27 @@
     if (following) window.scrollTo(0, document.documentElement.scrollHeight);
   });
 
+  // What the reader opened (a status history, a source's snippet: <details>) stays open
+  // when the socket draws its message again (each status, the answer's end). A
+  // <details> is known by the nearest id around it and its place among that one's.
+  function detailsKey(details) {
+    const holder = details.parentElement && details.parentElement.closest("[id]");
+    if (!holder) return null;
+    return holder.id + "#" + Array.from(holder.querySelectorAll("details")).indexOf(details);
+  }
+  let opened = [];
+  document.addEventListener("htmx:wsBeforeMessage", function () {
+    opened = Array.from(document.querySelectorAll("details[open]")).map(detailsKey).filter(Boolean);
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!opened.length) return;
+    const wanted = new Set(opened);
+    opened = [];
+    document.querySelectorAll("details:not([open])").forEach(function (details) {
+      if (wanted.has(detailsKey(details))) details.open = true;
+    });
+  });
+
   // The chat list folds away at phone width behind its button.
   document.addEventListener("click", function (event) {
     const toggle = event.target.closest ? event.target.closest(".sidebar-toggle") : null;

@@ -261,6 +261,22 @@ def test_status_lines_show_while_streaming_and_stay_in_a_history(page, install):
     expect(lines.first).to_be_visible()
 
 
+def test_a_status_history_opened_while_streaming_stays_open_to_the_end(page, install):
+    install(SLOW)
+    sign_in(page)
+    start_chat(page, SLOW, "Write FizzBuzz")
+    streaming = page.get_by_role("article", name=ANY_ANSWER)
+    expect(streaming).to_have_attribute("aria-busy", "true")
+    status_history(streaming).get_by_text(re.compile(r"^Status history")).click()
+    expect(status_history(streaming).get_by_role("listitem").first).to_be_visible()
+    # Drawn again with each status and at the end: still open, not folded shut.
+    done = answer(page)
+    expect_done(done)
+    lines = status_history(done).get_by_role("listitem")
+    expect(lines).to_have_text(STATUSES)
+    expect(lines.first).to_be_visible()
+
+
 # 3. Toggle filters.
 
 
