@@ -39,11 +39,13 @@ def _fresh_channel_layer():
 
 
 @pytest.fixture
-def gates():
-    """tests.support.gates: plugin code waits on a named gate until the test opens it."""
+async def gates():
+    """tests.support.gates: plugin code waits on a named gate until the test opens it.
+    Async so that it ends before the test's event loop does: the loop waits for its
+    threads as it closes, one of them a plugin's wait on a gate nobody opened (a run
+    stopped mid-answer)."""
     from tests.support import gates
 
+    gates.reopen_gates()
     yield gates
-    for name in list(gates._gates):
-        gates.open_gate(name)  # never leave a plugin thread waiting
-    gates.forget_gates()
+    gates.close_gates()  # never leave a plugin thread waiting, now or later
