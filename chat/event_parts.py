@@ -12,12 +12,11 @@ number, numbered in order of first appearance; `[1]` in the answer is the first.
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.urls import NoReverseMatch, reverse
 
 from chat.markdown import safe_icon_src
-from chat.sandbox import embed_digest, embed_src, embed_url
+from chat.sandbox import embed_digest, embed_src, embed_url, is_web_url
 
 MAX_SNIPPET = 2000
 MAX_CITATIONS = 100
@@ -44,11 +43,7 @@ def web_url(value: Any) -> str | None:
     text = _text(value)
     if not text or re.search(r"[\x00-\x20\x7f]", text):
         return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    return text if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    return text if is_web_url(text) else None
 
 
 # Sources.

@@ -100,6 +100,16 @@ def embed_digest(embed: str) -> str:
     return hashlib.sha256(embed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def is_web_url(text: str) -> bool:
+    """Whether `text` parses as an http(s) URL with a host (callers first refuse the
+    characters they cannot have in one)."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
 def embed_url(embed: Any) -> str | None:
     """The embed as a URL to frame, when it is one (http or https, a host, no spaces
     or markup); None when it is HTML."""
@@ -108,11 +118,7 @@ def embed_url(embed: Any) -> str | None:
     text = embed.strip()
     if not text or len(text) > 4096 or _URL_NOISE.search(text):
         return None
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    return text if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+    return text if is_web_url(text) else None
 
 
 def embed_src(*, chat_id: str, message_id: str, embed: str) -> str:
