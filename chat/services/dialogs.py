@@ -20,6 +20,8 @@ chat.services.message_events):
 - `dialog_caller(call, record=, asker=)`: the context's `event_call`: the dialog
   types go to the asker (their event recorded as before), others (and questions the
   asker will not ask) to `call`.
+- `hear_events(context, recorder, asker=, took=)`: both of a call's event doors
+  through the chat at once (its emitter and its caller), for runs and actions alike.
 
 For the pages (chat.consumers):
 
@@ -82,7 +84,8 @@ from django.utils import timezone
 from chat.models import Dialog, DialogKind, DialogStatus, Message, MessageStatus, new_id
 from chat.services import broadcast
 from functions.models import Function
-from functions.services.events import Event, EventError, parse_event
+from functions.services.context import CallContext
+from functions.services.events import Event, EventError, EventRecorder, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -681,6 +684,41 @@ def dialog_caller(
         return await asker.ask(event)
 
     return ask
+
+
+def hear_events(
+    context: CallContext,
+    recorder: EventRecorder,
+    *,
+    asker: DialogAsker,
+    took: Callable[[], Awaitable[None]],
+) -> None:
+    """Route a call's events through its chat (a run's, or an action's on a message):
+    after each event the recorder takes, `took()` (the listener folds and tells what
+    was recorded); the questions become dialogs through `asker`, told as asked; an
+    emitted "execute" script is posted to the chat's pages."""
+    emit, call = context.event_emitter, context.event_call
+
+    async def record(raw: dict) -> None:
+        await recorder.emit(raw)
+        await took()  # the question is told as asked, not once answered
+
+    asking = dialog_caller(call, record=record, asker=asker) if call is not None else None
+
+    async def tee_emit(raw: dict) -> None:
+        if emit is not None:
+            await emit(raw)
+        await took()
+        await asker.post(raw)  # an emitted script runs on a page
+
+    async def tee_call(raw: dict) -> Any:
+        answer = await asking(raw)
+        await took()
+        return answer
+
+    context.event_emitter = tee_emit
+    if asking is not None:
+        context.event_call = tee_call
 
 
 async def dialogs_interrupted(messages: list[Message]) -> None:

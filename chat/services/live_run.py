@@ -24,7 +24,7 @@ from chat.services import broadcast, tasks
 from chat.services.answers import answer_finish, answer_save
 from chat.services.chat_names import name_chat_from
 from chat.services.completion import completion_dict, event_chunk, final_content
-from chat.services.dialogs import DialogAsker, dialog_caller
+from chat.services.dialogs import DialogAsker, hear_events
 from chat.services.run import (
     CompletionFailed,
     CompletionRun,
@@ -157,7 +157,7 @@ class LiveRun:
         become dialogs of the chat (chat.services.dialogs), answered on any of its pages."""
         context = self.run.req.context
         recorder = self.run.req.recorder
-        self.asker = asker = DialogAsker(
+        self.asker = DialogAsker(
             user_id=self.user_id,
             chat_id=self.chat_id,
             message_id=self.message_id,
@@ -165,25 +165,11 @@ class LiveRun:
             runner=self.runner,
             only_if_open=not self.from_page,
         )
-        emit = context.event_emitter
 
-        async def record(raw: dict) -> None:
-            await recorder.emit(raw)
-            self._take_recorded()  # the question is told as asked, not once answered
-
-        call = dialog_caller(context.event_call, record=record, asker=self.asker)
-
-        async def tee_emit(raw: dict) -> None:
-            await emit(raw)
+        async def took() -> None:
             self._take_recorded()
-            await asker.post(raw)  # an emitted script runs on a page
 
-        async def tee_call(raw: dict) -> Any:
-            answer = await call(raw)
-            self._take_recorded()
-            return answer
-
-        context.event_emitter, context.event_call = tee_emit, tee_call
+        hear_events(context, recorder, asker=self.asker, took=took)
         self._take_recorded()
 
     def _take_recorded(self) -> None:

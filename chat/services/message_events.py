@@ -42,7 +42,7 @@ from chat.selectors import chat_to_answer_in, message_get
 from chat.services import broadcast
 from chat.services.chat_names import name_chat_from
 from chat.services.chats import EVENT_COLUMNS, message_apply
-from chat.services.dialogs import DialogAsker, dialog_caller
+from chat.services.dialogs import DialogAsker, hear_events
 from chat.services.history import effective_status
 from chat.services.turn import Change, Turn
 from functions.services.context import CallContext
@@ -95,36 +95,14 @@ class MessageEvents:
         (chat.services.dialogs), answered on any of its pages (`only_if_open`: asked
         only when one is open, else answered as with no session)."""
         self.recorder = recorder
-        self.asker = asker = DialogAsker(
+        self.asker = DialogAsker(
             user_id=self.chat.user_id,
             chat_id=self.chat.id,
             message_id=self.message_id,
             function_id=recorder.function_id,
             only_if_open=only_if_open,
         )
-        emit, call = context.event_emitter, context.event_call
-
-        async def record(raw: dict) -> None:
-            await recorder.emit(raw)
-            await self.take()  # the question is told as asked, not once answered
-
-        if call is not None:
-            call = dialog_caller(call, record=record, asker=self.asker)
-
-        async def tee_emit(raw: dict) -> None:
-            if emit is not None:
-                await emit(raw)
-            await self.take()
-            await asker.post(raw)  # an emitted script runs on a page
-
-        async def tee_call(raw: dict) -> Any:
-            answer = await call(raw)
-            await self.take()
-            return answer
-
-        context.event_emitter = tee_emit
-        if call is not None:
-            context.event_call = tee_call
+        hear_events(context, recorder, asker=self.asker, took=self.take)
 
     async def take(self) -> None:
         """Fold the events recorded since the last take, telling the chat's group of
