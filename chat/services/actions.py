@@ -114,7 +114,7 @@ async def perform_action(req: ActionRequest) -> Any:
         return await _perform(req)
     except HookError as exc:
         # It failed: what it emitted first goes back with the error.
-        exc.events = [event.as_dict() for event in req.recorder.events]
+        exc.keep_events(req.recorder)
         raise
     finally:
         if req.followed is not None:

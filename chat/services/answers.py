@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from chat.models import Chat, Message, MessageStatus
 from chat.selectors import message_list
-from chat.services.chats import locked, name_locked, refresh_document
+from chat.services.chats import locked, refresh_document
 from chat.services.history import (
     ANSWER_KEYS,
     MAX_ID,
@@ -141,11 +141,10 @@ def answer_finish(
     runner: str,
     status: str,
     values: dict[str, Any],
-    title: str | None = None,
-    tags: list | None = None,
 ) -> Message | None:
-    """End the answer with its final status and content (and the chat's new title or
-    tags, when the run generated them); None if the message is gone or taken over."""
+    """End the answer with its final status and content; None if the message is gone
+    or taken over. (A title or tags the run's events named were saved as they came:
+    chat.services.chat_names.)"""
     if status not in FINAL:
         raise ValueError(f"{status!r} is not a final status")
     found = Message.objects.filter(pk=pk, runner=runner).select_related("chat").first()
@@ -160,7 +159,6 @@ def answer_finish(
         setattr(message, key, value)
     message.status, message.lease_expires_at = status, None
     message.save()
-    name_locked(chat, title=title, tags=tags)
     refresh_document(chat)
     return message
 

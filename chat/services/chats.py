@@ -189,11 +189,14 @@ def chat_update(*, chat: Chat, document: Any, deleted_message_ids: Iterable[str]
     added does not drop it); `deleted_message_ids` (with their replies) go."""
     document = _document_of(document)
     chat = locked(chat)
+    titled = chat.title
     stored = chat.chat if isinstance(chat.chat, dict) else {}
     chat.chat = {**document_rest(stored), **document_rest(document)}
     _merge_messages(chat, document)
     _delete_messages(chat, deleted_message_ids)
     refresh_document(chat)
+    if chat.title != titled:
+        _tell_pages(chat, broadcast.CHAT_NAMED, title=chat.title, tags=None)
     return chat
 
 
@@ -242,7 +245,7 @@ def message_add_files(*, chat: Chat, message_id: str, files: list) -> list | Non
 
 
 # The columns the events of a plugin fill (chat.services.turn): all message_apply sets.
-EVENT_COLUMNS = frozenset({"content", "events", "sources", "files", "embeds", "error"})
+EVENT_COLUMNS = frozenset({"content", "events", "sources", "files", "embeds", "usage", "error"})
 
 
 @transaction.atomic
@@ -355,13 +358,15 @@ def name_locked(chat: Chat, *, title: str | None, tags: list[str] | None) -> Non
 @transaction.atomic
 def chat_name(*, chat_id: str, title: str | None = None, tags: list[str] | None = None) -> bool:
     """Give the chat the title and tags a plugin named (chat:title, chat:tags, already
-    cleaned: chat.services.turn.title_of/tags_of); False if the chat is gone."""
+    cleaned: chat.services.turn.title_of/tags_of), and tell its owner's pages; False
+    if the chat is gone."""
     try:
         chat = locked(Chat(pk=chat_id))
     except Chat.DoesNotExist:
         return False
     name_locked(chat, title=title, tags=tags)
     refresh_document(chat)
+    _tell_pages(chat, broadcast.CHAT_NAMED, title=title, tags=tags)
     return True
 
 

@@ -296,8 +296,6 @@ class LiveRun:
                 runner=self.runner,
                 status=status,
                 values=self.turn.values(),
-                title=self.turn.title,
-                tags=self.turn.tags,
             )
         except Exception:
             # Its listeners are told all the same; the lease marks it interrupted later.

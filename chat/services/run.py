@@ -279,7 +279,7 @@ async def completion_run(
         except HookError as exc:
             # An inlet refused, or failed: what the filters emitted first goes back
             # with the error.
-            exc.events = [event.as_dict() for event in req.recorder.events]
+            exc.keep_events(req.recorder)
             raise
     return CompletionRun(req)
 

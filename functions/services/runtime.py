@@ -64,6 +64,10 @@ class HookError(Exception):
         self.events: list[dict[str, Any]] = []
         super().__init__(f"{function_id}.{hook}: {error}")
 
+    def keep_events(self, recorder: Any) -> None:
+        """Carry what the request's plugins emitted so far (its EventRecorder's events)."""
+        self.events = [event.as_dict() for event in recorder.events]
+
     @property
     def message(self) -> str:
         return str(self.error) or type(self.error).__name__
