@@ -111,14 +111,15 @@ def is_web_url(text: str) -> bool:
 
 
 def embed_url(embed: Any) -> str | None:
-    """The embed as a URL to frame, when it is one (http or https, a host, no spaces
-    or markup); None when it is HTML."""
+    """The embed as a URL to frame, when it is one (https, a host, no spaces or
+    markup); None when it is HTML. Only https: the page's policy frames nothing else,
+    so a plain-http URL would be a blank frame; it is shown as text instead."""
     if not isinstance(embed, str):
         return None
     text = embed.strip()
     if not text or len(text) > 4096 or _URL_NOISE.search(text):
         return None
-    return text if is_web_url(text) else None
+    return text if is_web_url(text) and text[:6].lower() == "https:" else None
 
 
 def embed_src(*, chat_id: str, message_id: str, embed: str) -> str:
