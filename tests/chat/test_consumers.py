@@ -406,5 +406,7 @@ async def test_a_page_whose_chat_is_deleted_elsewhere_says_so(bob, chat, alice):
     await sync_to_async(chat_create)(user=alice, document={"title": "Alice's"})
     await sync_to_async(chat_delete)(chat=chat)
     drawn = await fragments_until(page, 'id="problem"', "This chat was deleted.")
-    assert not any("Alice's" in text for text in drawn)
+    # One list redrawn: the deletion's; Alice's new chat told bob's page nothing.
+    lists = [text for text in drawn if 'id="chat-list"' in text]
+    assert len(lists) == 1 and "No chats yet." in lists[0]
     await page.disconnect()

@@ -364,9 +364,13 @@ async def test_an_emitted_script_waits_for_the_chat_to_be_opened(bob, action_cha
 async def test_over_the_api_an_emitted_script_with_no_page_open_is_only_an_event(
     bob, action_chat, exporting
 ):
-    task = await run_action(bob, action_chat, "export_script_action", from_page=False)
-    await asyncio.wait_for(task, PATIENCE)
+    body = {"model": "asking_pipe", "messages": [], "chat_id": action_chat.id, "id": "a1"}
+    req = await aprepare_action(user=bob, action_id="export_script_action", body=body)
+    await asyncio.wait_for(perform_action(req), PATIENCE)
     assert not await Dialog.objects.aexists()
+    # Still an event the API client gets (with its script), and nothing else.
+    [script] = [event for event in req.recorder.events if event.type == "execute"]
+    assert "answer.txt" in script.data["code"]
 
 
 # Over the API with no chat: answered at once, as before.

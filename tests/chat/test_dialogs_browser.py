@@ -9,27 +9,20 @@ Elements are found as a screen reader finds them (role, name, label); waits are
 Playwright's own `expect`; nothing sleeps.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.chat import test_pages_browser as pages
-from tests.chat.test_pages_browser import CHROMIUM, answer, expect_done, sign_in, start_chat
+from tests.chat.test_pages_browser import NEEDS_CHROMIUM, answer, expect_done, sign_in, start_chat
 from tests.support.live import ROOT
 
 # The chat pages' browser fixtures: a chromium for the module, bob signed in, plugins.
 browser, password_hash, user = pages.browser, pages.password_hash, pages.user
 install, context, page = pages.install, pages.context, pages.page
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-        reason="chromium is not installed (make test installs it)",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 SCREENSHOT = ROOT / "docs" / "screenshots" / "dialog.png"
 MODEL = "echo_pipe"

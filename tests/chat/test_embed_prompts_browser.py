@@ -13,24 +13,18 @@ Found as a screen reader finds them (role, label, text); waits are Playwright's 
 """
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.chat import test_pages_browser as base
 from tests.chat.test_events_browser import open_ready_chat
-from tests.chat.test_pages_browser import CHROMIUM, answer, expect_done, send
+from tests.chat.test_pages_browser import NEEDS_CHROMIUM, answer, expect_done, send
 
 browser, password_hash, user = base.browser, base.password_hash, base.user
 install, context, page = base.install, base.context, base.page
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)"
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 PIPE = "prompt_buttons_pipe"
 CARD = "iframe[title='Embedded content 1']"

@@ -19,8 +19,8 @@ from playwright.sync_api import expect
 from chat.models import File
 from tests.chat import test_pages_browser as base
 from tests.chat.test_pages_browser import (
-    CHROMIUM,
     DOM_CHECK,
+    NEEDS_CHROMIUM,
     answer,
     expect_done,
     off_the_loop,
@@ -35,12 +35,7 @@ from tests.support.live import ROOT
 browser, password_hash, user = base.browser, base.password_hash, base.user
 install, context, page = base.install, base.context, base.page
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="chromium is not installed (make test installs it)"
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 SOURCES_SHOT = ROOT / "docs" / "screenshots" / "sources.png"
 EMBED_SHOT = ROOT / "docs" / "screenshots" / "embed.png"

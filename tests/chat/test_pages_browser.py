@@ -34,13 +34,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
-        reason="chromium is not installed (make test installs it)",
-    ),
-]
+# Every chat browser module's: skipped only off CI (where make test installs it).
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+    reason="chromium is not installed (make test installs it)",
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 SCREENSHOT = ROOT / "docs" / "screenshots" / "chat.png"
 DESKTOP = {"width": 1200, "height": 800}
@@ -264,13 +264,15 @@ def test_status_lines_show_while_streaming_and_stay_in_a_history(page, install):
 
 
 def test_a_status_history_opened_while_streaming_stays_open_to_the_end(page, install):
-    install(SLOW)
+    install(SLOW, valves={"DELAY_SECONDS": 0.25})  # long enough to open it mid-answer
     sign_in(page)
     start_chat(page, SLOW, "Write FizzBuzz")
     streaming = page.get_by_role("article", name=ANY_ANSWER)
     expect(streaming).to_have_attribute("aria-busy", "true")
     status_history(streaming).get_by_text(re.compile(r"^Status history")).click()
     expect(status_history(streaming).get_by_role("listitem").first).to_be_visible()
+    # Opened while the answer still streams (else the redraws below were not tested).
+    assert streaming.get_attribute("aria-busy") == "true"
     # Drawn again with each status and at the end: still open, not folded shut.
     done = answer(page)
     expect_done(done)

@@ -41,6 +41,8 @@ CHART = """<!doctype html>
 class Pipe:
     class Valves(BaseModel):
         FILE_ID: str = Field(default="", description="A stored file of the user's to attach.")
+        # The answer stays streaming a moment after its last event, so a page is seen
+        # drawing the events live (before the end redraws the whole message).
         HOLD_SECONDS: float = Field(default=0.5, description="Pause before the answer ends.")
 
     def __init__(self):
