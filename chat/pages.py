@@ -323,10 +323,18 @@ def sidebar_entry_fragment(*, user, chat_id: str, active: str) -> str:
     return render_to_string("chat/_sidebar.html#chat-entry", context)
 
 
+def sidebar_context(user, *, query: str = "", active: str = "") -> dict[str, Any]:
+    """What the chat list draws: the user's chats (matching `query`), by date."""
+    return {
+        "groups": date_groups(chat_search_for(user=user, query=query)),
+        "q": query,
+        "active": active,
+    }
+
+
 def chat_list_fragment(*, user, active: str) -> str:
     """The whole chat list, swapped in by id (a chat made or deleted in another tab)."""
-    groups = date_groups(chat_search_for(user=user, query=""))
-    context = {"groups": groups, "active": active, "q": "", "list_oob": True}
+    context = sidebar_context(user, active=active) | {"list_oob": True}
     return render_to_string("chat/_sidebar.html#chat-list", context)
 
 

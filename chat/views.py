@@ -28,15 +28,14 @@ from chat.pages import (
     ModelChoice,
     chat_filter_ids,
     chat_model_id,
-    date_groups,
     model_choices,
     pick_model,
     render_message,
+    sidebar_context,
     thread_views,
 )
 from chat.selectors import (
     chat_get_for,
-    chat_search_for,
     default_model_of,
     file_get_own,
     message_branch,
@@ -72,14 +71,6 @@ def _own_chat(request: HttpRequest, chat_id: str) -> Chat:
 async def _choices(user) -> list[ModelChoice]:
     catalog = await build_catalog()
     return await sync_to_async(model_choices)(user=user, catalog=catalog)
-
-
-def _sidebar_context(user, *, query: str = "", active: str = "") -> dict[str, Any]:
-    return {
-        "groups": date_groups(chat_search_for(user=user, query=query)),
-        "q": query,
-        "active": active,
-    }
 
 
 def _problem(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
@@ -248,7 +239,7 @@ async def switch_filter(request: HtmxHttpRequest, chat_id: str, filter_id: str) 
 def sidebar(request: HtmxHttpRequest) -> HttpResponse:
     """The chat list, searched by title and message text when `q` is given."""
     query = request.GET.get("q", "")[:200]
-    context = _sidebar_context(request.user, query=query, active=request.GET.get("active", ""))
+    context = sidebar_context(request.user, query=query, active=request.GET.get("active", ""))
     return render(request, "chat/_sidebar.html#chat-list", context)
 
 

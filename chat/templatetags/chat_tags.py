@@ -2,8 +2,7 @@
 
 from django import template
 
-from chat.pages import date_groups, dom_key
-from chat.selectors import chat_search_for
+from chat.pages import dom_key, sidebar_context
 
 register = template.Library()
 
@@ -19,10 +18,8 @@ def chat_sidebar(context) -> dict:
     """The chat list beside every page of the chat layout (settings pages too)."""
     request = context["request"]
     chat = context.get("chat")
-    return {
+    active = chat.id if chat is not None else ""
+    return sidebar_context(request.user, active=active) | {
         "request": request,
         "csrf_token": context.get("csrf_token"),
-        "groups": date_groups(chat_search_for(user=request.user, query="")),
-        "active": chat.id if chat is not None else "",
-        "q": "",
     }
