@@ -641,6 +641,9 @@ class DialogAsker:
         except EventError:
             return  # recorded as rejected, as any invalid event
         if not await self.will_ask():
+            # Over the API with no page of the chat open: as in Open WebUI, no page
+            # runs it (the client has it among the events).
+            log.debug("No page of chat %s is open to run the script", self.chat_id)
             return
         try:
             await dialog_post(
